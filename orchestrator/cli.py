@@ -1,0 +1,244 @@
+"""Command line: argument parsing and output. main(argv) -> exit code.
+
+Expected errors (OrchestratorError) print one line and exit with their code; anything else
+is logged with its traceback to the state directory's log and reported in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from orchestrator import __version__, config as configmod, log, task as taskfmt, views
+from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.queue import STATES, Queue
+from orchestrator.wake import poke
+
+COMMANDS = ("enqueue", "list", "show", "status", "logs", "init", "validate", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestrator", description="Keep several coding agents busy, "
+                                     "one git worktree per task.")
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    parser.add_argument("--config", help="agents.yaml (default: $ORCHESTRATOR_CONFIG, else ./agents.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on the terminal")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="run one tick and return; agents keep running")
+    mode.add_argument("--daemon", action="store_true", help="tick every tick_seconds until SIGTERM or SIGINT")
+    mode.add_argument("--drain", action="store_true", help="tick until nothing is runnable or running")
+    parser.add_argument("--timeout", type=float, help="with --drain: give up after this many seconds (exit 1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("enqueue", help="add a task; prints its id")
+    p.add_argument("title")
+    body = p.add_mutually_exclusive_group()
+    body.add_argument("--body", default="")
+    body.add_argument("--body-file", help="read the body from a file, or - for standard input")
+    p.add_argument("--role")
+    p.add_argument("--priority", choices=taskfmt.PRIORITIES)
+    p.add_argument("--depends-on", nargs="+", default=[], metavar="ID")
+    p.add_argument("--agent", help="pin the task to this agent")
+    p.add_argument("--id", dest="task_id", help="the task id (default: from the title)")
+    p.add_argument("--max-attempts", type=int)
+
+    p = sub.add_parser("list", help="tasks, per state")
+    p.add_argument("state", nargs="?", choices=STATES)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("show", help="one task: state, attempts, branch, worktree, last error, runs")
+    p.add_argument("task_id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("status", help="counts per state and what runs now")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("logs", help="an attempt's agent output")
+    p.add_argument("task_id")
+    p.add_argument("--attempt", type=int)
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing while the attempt runs")
+
+    p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
+    p.add_argument("directory", nargs="?", default=".")
+
+    sub.add_parser("validate", help="check agents.yaml and every task file; exit 1 with reasons")
+
+    p = sub.add_parser("demo", help="run the built-in demo in a scratch directory")
+    p.add_argument("--keep", metavar="DIR", help="build the demo in DIR and keep it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(args, parser)
+    except OrchestratorError as exc:
+        print(f"orchestrator: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # unexpected: the traceback goes to the log, one line to the user
+        log.get().exception("unexpected_error", command=args.command)
+        print(f"orchestrator: unexpected error: {type(exc).__name__}: {exc} (details in the log)", file=sys.stderr)
+        return 70
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    modes = args.once or args.daemon or args.drain
+    if modes and args.command:
+        raise UsageError("--once, --daemon and --drain do not combine with a command")
+    if args.command == "init":
+        from orchestrator.scaffold import init
+        print(init(Path(args.directory)))
+        return 0
+    if args.command == "demo":
+        from orchestrator.demo import run_demo
+        return run_demo(Path(args.keep) if args.keep else None)
+    if not modes and not args.command:
+        parser.print_help()
+        return 2
+    cfg = configmod.load(configmod.find_config_path(args.config))
+    log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", verbose=args.verbose,
+                  to_terminal=bool(modes) or args.verbose)
+    if modes:
+        return run_scheduler(cfg, args)
+    return COMMAND_HANDLERS[args.command](cfg, args)
+
+
+def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
+    from orchestrator.scheduler import Scheduler
+    from orchestrator.startup import check_repository
+    check_repository(cfg)
+    if args.daemon:
+        from orchestrator.daemon import Daemon
+        return Daemon(Scheduler(cfg, persist_index=False)).run()
+    scheduler = Scheduler(cfg)
+    if args.once:
+        report = scheduler.loop()
+        if report.skipped:
+            print("orchestrator: another tick is running; skipped", file=sys.stderr)
+        return 0
+    return drain(scheduler, args.timeout)
+
+
+def drain(scheduler, timeout: float | None, poll: float = 0.2) -> int:
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        report = scheduler.loop()
+        if not report.skipped and not scheduler.has_work(report):
+            return 0
+        if deadline and time.monotonic() > deadline:
+            print(f"orchestrator: --drain gave up after {timeout:g} s with work left", file=sys.stderr)
+            return 1
+        time.sleep(poll)
+
+
+def _slug(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return slug or "task"
+
+
+def cmd_enqueue(cfg: configmod.Config, args: argparse.Namespace) -> int:
+    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    queue.ensure_dirs()
+    body = args.body
+    if args.body_file == "-":
+        body = sys.stdin.read()
+    elif args.body_file:
+        try:
+            body = Path(args.body_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--body-file {args.body_file}: cannot read: {exc}") from None
+    front = {"title": args.title}
+    for key, value in (("role", args.role), ("priority", args.priority), ("agent", args.agent),
+                       ("max_attempts", args.max_attempts)):
+        if value is not None:
+            front[key] = value
+    if args.depends_on:
+        front["depends_on"] = args.depends_on
+    if args.agent and cfg.agent(args.agent) is None:
+        raise UsageError(f"--agent {args.agent}: no such agent in {cfg.path}")
+    for dep in args.depends_on:
+        taskfmt.check_id(dep)
+        if queue.locate(dep) is None:
+            raise UsageError(f"--depends-on {dep}: no such task (enqueue it first)")
+    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
+    base_id = args.task_id or _slug(args.title)
+    task_id = base_id
+    for n in range(2, 1000):
+        if args.task_id or queue.locate(task_id) is None:
+            break
+        task_id = f"{base_id}-{n}"
+    task = taskfmt.parse(text, file_id=task_id, source="the command line", trusted=False)
+    ready = all(queue.locate(d) == "done" for d in task.depends_on)
+    queue.enqueue(task, actor="person", state="incoming" if ready else "blocked",
+                  reason=None if ready else "waiting for dependencies")
+    poke(cfg.state_dir)
+    print(task.id)
+    return 0
+
+
+def cmd_list(cfg, args) -> int:
+    rows = views.list_tasks(Queue(cfg.queue_dir, cfg.state_dir), args.state)
+    print(views.dumps(rows) if args.json else views.render_list(rows))
+    return 0
+
+
+def cmd_show(cfg, args) -> int:
+    data = views.show_task(cfg, Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
+    print(views.dumps(data) if args.json else views.render_show(data))
+    return 0
+
+
+def cmd_status(cfg, args) -> int:
+    data = views.status(cfg, Queue(cfg.queue_dir, cfg.state_dir))
+    print(views.dumps(data) if args.json else views.render_status(data))
+    return 0
+
+
+def cmd_logs(cfg, args) -> int:
+    from orchestrator.runs import Runs
+    from orchestrator.errors import NotFoundError
+    runs = Runs(cfg.state_dir)
+    task_id = taskfmt.check_id(args.task_id)
+    path = views.log_path(runs, task_id, args.attempt)
+    if path is None or not path.exists():
+        which = f"attempt {args.attempt}" if args.attempt else "any attempt"
+        raise NotFoundError(f"no log for {which} of task '{task_id}' yet")
+    if args.follow:
+        attempt = runs.get(task_id, int(path.parent.name))
+        views.follow(path, lambda: attempt.result() is None and _runner_alive(attempt), sys.stdout)
+    else:
+        sys.stdout.write(path.read_bytes().decode(errors="replace"))
+    return 0
+
+
+def _runner_alive(attempt) -> bool:
+    from orchestrator import processes
+    owner = attempt.owner()
+    return owner is None or processes.is_alive(processes.Identity.from_record(owner))
+
+
+def cmd_validate(cfg, args) -> int:
+    from orchestrator.startup import validate
+    problems = validate(cfg)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"{cfg.path}: ok ({len(cfg.agents)} agents)")
+    return 0
+
+
+COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
+                    "logs": cmd_logs, "validate": cmd_validate}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

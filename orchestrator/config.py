@@ -1,0 +1,189 @@
+"""agents.yaml: parsed once into frozen records, every default declared once, precise errors.
+
+Found by --config FILE, else $ORCHESTRATOR_CONFIG, else ./agents.yaml. Paths inside are
+relative to the file's own directory, never to the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+from orchestrator.schema import Field, Located, SchemaError, load_yaml, parse_fields
+from orchestrator.task import id_problem
+
+CONFIG_ENV = "ORCHESTRATOR_CONFIG"
+DEFAULT_CONFIG_NAME = "agents.yaml"
+REVIEW_MODES = ("human", "agent", "none")
+PLACEHOLDERS = ("task_id", "title", "prompt_file", "worktree", "branch", "attempt", "agent")
+DAY = 86_400
+
+
+def _check_name(value: str) -> str | None:
+    problem = id_problem(value)
+    return problem.replace("task id", "agent name") if problem else None
+
+
+def _check_branch_prefix(value: str) -> str | None:
+    if any(c in value for c in " ~^:?*[\\") or ".." in value or value.startswith(("/", "-")):
+        return f"branch_prefix {value!r} is not usable in a git branch name"
+    return None
+
+
+SETTINGS_FIELDS = [
+    Field("repo", "str", default="."),
+    Field("base_branch", "str", default="main"),
+    Field("queue_dir", "str", default="queue"),
+    Field("state_dir", "str", default=".orchestrator"),
+    Field("tick_seconds", "float", default=60.0, minimum=0.05, maximum=DAY),
+    Field("max_running", "int", default=4, minimum=1, maximum=1000),
+    Field("max_attempts", "int", default=3, minimum=1, maximum=100),
+    Field("retry_backoff_seconds", "float", default=10.0, minimum=0, maximum=DAY),
+    Field("review", "str", default="human", choices=REVIEW_MODES),
+    Field("auto_commit", "bool", default=True),
+    Field("branch_prefix", "str", default="agent/", check=_check_branch_prefix),
+    Field("kill_grace_seconds", "float", default=5.0, minimum=0, maximum=600),
+    Field("agents", "any", required=True, help="a list of agents, each with name, role and command"),
+]
+
+AGENT_FIELDS = [
+    Field("name", "str", required=True, check=_check_name),
+    Field("role", "str", default="implement"),
+    Field("command", "any", required=True),
+    Field("max_concurrent", "int", default=1, minimum=1, maximum=1000),
+    Field("timeout_seconds", "float", default=3600.0, minimum=1, maximum=7 * DAY),
+    Field("interval_seconds", "float", default=0.0, minimum=0, maximum=DAY),
+    Field("env", "strmap", default={}),
+    Field("paused", "bool", default=False),
+]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str
+    role: str
+    command: tuple[str, ...]
+    max_concurrent: int
+    timeout_seconds: float
+    interval_seconds: float
+    env: Mapping[str, str]
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    repo: Path
+    base_branch: str
+    queue_dir: Path
+    state_dir: Path
+    tick_seconds: float
+    max_running: int
+    max_attempts: int
+    retry_backoff_seconds: float
+    review: str
+    auto_commit: bool
+    branch_prefix: str
+    kill_grace_seconds: float
+    agents: tuple[AgentConfig, ...] = field(default=())
+
+    def agent(self, name: str) -> AgentConfig | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+
+def find_config_path(arg: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    chosen = arg or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    path = Path(chosen)
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    return path
+
+
+def load(path: str | Path) -> Config:
+    """Read and check agents.yaml; raise ConfigError with file, line, key and fix."""
+    path = Path(path).absolute()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (create one with "
+                          f"'python -m orchestrator init', or pass --config FILE)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start} (save the file as UTF-8)") from None
+    try:
+        return parse(text, path)
+    except SchemaError as exc:
+        raise ConfigError(exc.render()) from None
+
+
+def parse(text: str, path: Path) -> Config:
+    data, lines = load_yaml(text, str(path))
+    where = Located(str(path), lines)
+    values = parse_fields(data, SETTINGS_FIELDS, where, "agents.yaml")
+    agents = _parse_agents(values.pop("agents"), where)
+    root = path.parent
+    for key in ("repo", "queue_dir", "state_dir"):
+        values[key] = (root / values[key]).resolve()
+    return Config(path=path, agents=agents, **values)
+
+
+def _parse_agents(data: Any, where: Located) -> tuple[AgentConfig, ...]:
+    if not isinstance(data, list):
+        raise SchemaError(where.at("agents"), "'agents' must be a list of agents",
+                          "write each agent as a '- name: ...' item")
+    agents: list[AgentConfig] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(data):
+        here = where.child("agents", index)
+        values = parse_fields(item, AGENT_FIELDS, here, f"agent #{index + 1}")
+        name = values["name"]
+        if name in seen:
+            raise SchemaError(here.at("name"), f"duplicate agent name '{name}' (also agent #{seen[name] + 1})",
+                              "give every agent its own name")
+        seen[name] = index
+        values["command"] = _parse_command(values["command"], here)
+        agents.append(AgentConfig(**values))
+    return tuple(agents)
+
+
+def _parse_command(value: Any, where: Located) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as exc:
+            raise SchemaError(where.at("command"), f"cannot split the command: {exc}", "balance the quotes") from None
+    elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        argv = [str(v) for v in value]
+    else:
+        raise SchemaError(where.at("command"), "must be a list of arguments or a string",
+                          'write it as ["program", "arg", "{prompt_file}"]')
+    if not argv or not argv[0]:
+        raise SchemaError(where.at("command"), "the command is empty", "name the program to run")
+    for arg in argv:
+        for name in _placeholders(arg, where):
+            if name not in PLACEHOLDERS:
+                raise SchemaError(where.at("command"), f"unknown placeholder '{{{name}}}' in {arg!r}",
+                                  f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}, or write '{{{{' for a brace")
+    return tuple(argv)
+
+
+def _placeholders(arg: str, where: Located) -> list[str]:
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(arg) if name is not None]
+    except ValueError as exc:
+        raise SchemaError(where.at("command"), f"bad braces in {arg!r}: {exc}", "write '{{' and '}}' for literal braces") from None
+
+
+def expand_command(command: tuple[str, ...], values: Mapping[str, str]) -> list[str]:
+    """Substitute placeholders argument by argument: task text never meets a shell."""
+    return [arg.format_map(values) for arg in command]

@@ -1,0 +1,230 @@
+"""The queue: the only code that creates, moves or rewrites task files.
+
+Directories are states; a task file is in exactly one of them at any instant. Every move
+is one os.rename inside one filesystem. Moves of one task are serialized by a per-task
+flock (the kernel drops it when a process dies, so a kill -9 leaves no stale lock); the
+claim itself is the rename, so it stays exact even between processes that skip the lock.
+
+Dispatch reads incoming/ through a TaskIndex: parsed summaries keyed by file identity and
+modification time, so a tick re-reads only files that changed and never reads done/.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from orchestrator import durable, task as taskfmt
+from orchestrator.clock import utcnow
+from orchestrator.errors import DiskFullError, NotFoundError, StateError, TaskFileError
+from orchestrator.journal import Journal
+from orchestrator.task import Task
+
+STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
+TERMINAL = ("done", "failed")
+SUFFIX = ".md"
+MAX_TASK_BYTES = 1_000_000  # a task is a prompt, not a data set
+
+
+class Entry(NamedTuple):
+    """What dispatch needs to know of a task without reading its body."""
+
+    id: str
+    state: str
+    role: str
+    agent: str | None
+    priority: str
+    order: float  # created time as a POSIX timestamp: older first within a priority
+    retry_after: float  # POSIX timestamp; 0 when the task may run now
+    depends_on: tuple[str, ...]
+    parent: str | None
+    held: bool  # blocked for a reason a person must resolve: dependency release leaves it alone
+
+    def sort_key(self) -> tuple:
+        return (self.priority, self.order, self.id)
+
+
+class Queue:
+    def __init__(self, queue_dir: Path, state_dir: Path, journal: Journal | None = None):
+        self.root = queue_dir
+        self.state_dir = state_dir
+        self.locks = state_dir / "locks" / "tasks"
+        self.journal = journal or Journal(state_dir / "events.jsonl")
+
+    # ---- paths --------------------------------------------------------------------
+
+    def dir(self, state: str) -> Path:
+        return self.root / state
+
+    def path(self, state: str, task_id: str) -> Path:
+        taskfmt.check_id(task_id)
+        return self.root / state / (task_id + SUFFIX)
+
+    def ensure_dirs(self) -> None:
+        for state in STATES:
+            self.dir(state).mkdir(parents=True, exist_ok=True)
+        self.locks.mkdir(parents=True, exist_ok=True)
+
+    def locate(self, task_id: str) -> str | None:
+        """The state task_id is in now, or None."""
+        for state in STATES:
+            if os.path.lexists(self.path(state, task_id)):
+                return state
+        return None
+
+    def names(self, state: str) -> Iterator[os.DirEntry]:
+        try:
+            entries = os.scandir(self.dir(state))
+        except FileNotFoundError:
+            return
+        with entries:
+            for entry in entries:
+                if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
+                    yield entry
+
+    def count(self, state: str) -> int:
+        return sum(1 for _ in self.names(state))
+
+    # ---- reading ------------------------------------------------------------------
+
+    def read(self, task_id: str, state: str | None = None) -> tuple[str, Task]:
+        state = state or self.locate(task_id)
+        if state is None:
+            raise NotFoundError(f"no task '{task_id}' in {self.root} (see 'python -m orchestrator list')")
+        return state, self.read_file(self.path(state, task_id))
+
+    def read_file(self, path: Path) -> Task:
+        raw = read_task_bytes(path)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TaskFileError(f"{path}: not valid UTF-8 at byte {exc.start} (save the file as UTF-8)") from None
+        return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path))
+
+    # ---- writing ------------------------------------------------------------------
+
+    @contextmanager
+    def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the per-task lock; yields False when non-blocking and someone else holds it."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.locks / f"{task_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    def enqueue(self, task: Task, *, actor: str = "person", state: str = "incoming",
+                reason: str | None = None) -> str:
+        """Publish a new task file atomically; refuse an id that exists in any state."""
+        if state not in ("incoming", "blocked"):
+            raise StateError(f"a new task goes to incoming/ or blocked/, not {state}/")
+        if task.created is None:
+            task = task.with_updates(created=utcnow())
+        self.dir(state).mkdir(parents=True, exist_ok=True)
+        with self.task_lock(task.id):
+            existing = self.locate(task.id)
+            if existing:
+                raise StateError(f"a task with id '{task.id}' already exists in {existing}/ (choose another --id)")
+            if not durable.publish_new(self.path(state, task.id), taskfmt.render(task)):
+                raise StateError(f"a task with id '{task.id}' already exists in {state}/")
+        self.journal.append("enqueued", task=task.id, actor=actor, to=state, title=task.title, reason=reason,
+                            role=task.role, priority=task.priority, agent=task.agent)
+        return state
+
+    def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick") -> Task | None:
+        """Move task_id from incoming/ to claimed/ if nobody else did; None when we lost.
+
+        prepare(task) runs under the task lock before the rename (it creates the attempt's
+        directory), so the newest attempt of a claimed task is always the current claim.
+        """
+        with self.task_lock(task_id, blocking=False) as locked:
+            if not locked:
+                return None
+            src = self.path("incoming", task_id)
+            try:
+                task = self.read_file(src)
+            except (FileNotFoundError, NotFoundError):
+                return None
+            prepare(task)
+            try:
+                os.rename(src, self.path("claimed", task_id))
+            except FileNotFoundError:
+                return None
+            self._sync_dirs("incoming", "claimed")
+        self.journal.append("claimed", task=task_id, actor=actor, **{"from": "incoming", "to": "claimed"})
+        return task
+
+    def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
+                   event: str | None = None, updates: dict | None = None, **details) -> Task | None:
+        """Move task_id from src/ to dst/, rewriting runtime fields first; None if it is not in src/.
+
+        Updates are absolute values, never increments, so repeating a transition after a
+        crash between the rewrite and the rename gives the same file.
+        """
+        with self.task_lock(task_id):
+            path = self.path(src, task_id)
+            try:
+                task = self.read_file(path)
+            except FileNotFoundError:
+                return None
+            new = task.with_updates(**updates) if updates else task
+            if new != task:
+                self._rewrite(path, new)
+            if dst != src:
+                os.rename(path, self.path(dst, task_id))
+                self._sync_dirs(src, dst)
+        self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
+                            **{"from": src, "to": dst}, **details)
+        return new
+
+    def _rewrite(self, path: Path, task: Task) -> None:
+        try:
+            durable.write_atomic(path, taskfmt.render(task))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"disk full while updating {path}; the task is unchanged") from exc
+            raise
+
+    def _sync_dirs(self, *states: str) -> None:
+        for state in states:
+            durable.fsync_dir(self.dir(state))
+
+
+def read_task_bytes(path: Path) -> bytes:
+    """Read a task file without following a symbolic link and without reading past the limit."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TaskFileError(f"{path}: not a regular file")
+        if info.st_size > MAX_TASK_BYTES:
+            raise TaskFileError(f"{path}: {info.st_size} bytes; a task file may be at most {MAX_TASK_BYTES} bytes "
+                                "(put large material in the repository and refer to it)")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def entry_of(task: Task, state: str, mtime: float) -> Entry:
+    return Entry(
+        id=task.id, state=state, role=task.role, agent=task.agent, priority=task.priority,
+        order=task.created.timestamp() if task.created else mtime,
+        retry_after=task.retry_after.timestamp() if task.retry_after else 0.0,
+        depends_on=task.depends_on, parent=task.parent, held=task.blocked_reason is not None,
+    )
+

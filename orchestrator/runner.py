@@ -1,0 +1,191 @@
+"""The runner: a detached process that owns one attempt of one task from start to finish.
+
+    python -m orchestrator.runner <attempt dir>
+
+It takes ownership of the attempt (owner.json, exactly once), prepares the worktree,
+writes the prompt, starts the agent in its own process group with a marker in its
+environment, enforces the timeout on the agent's own running time (the monotonic clock
+stops while the machine sleeps), kills whatever the agent left running, auto-commits,
+writes result.json and only then moves the task. Any step may be cut by kill -9: the next
+tick's reconciler finishes the job from the records left here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from orchestrator import durable, log, processes
+from orchestrator.agentenv import agent_environment
+from orchestrator.clock import iso, utcnow
+from orchestrator.config import expand_command
+from orchestrator.errors import GitError, OrchestratorError
+from orchestrator.git import Repo
+from orchestrator.queue import Queue
+from orchestrator.runs import Attempt, Result, Spec
+from orchestrator.settle import settle
+from orchestrator.wake import poke
+
+_log = log.get("orchestrator.runner")
+LOG_TAIL_BYTES = 600
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orchestrator.runner ATTEMPT_DIR", file=sys.stderr)
+        return 2
+    directory = Path(args[0])
+    spec = Attempt(directory, "", 0).spec()
+    if spec is None:
+        print(f"{directory}: no spec.json", file=sys.stderr)
+        return 2
+    log.configure(Path(spec.state_dir) / "logs" / "orchestrator.jsonl", to_terminal=False)
+    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec)
+
+
+def run_attempt(attempt: Attempt, spec: Spec) -> int:
+    me = processes.identity_of(os.getpid())
+    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow())}
+    if not attempt.take_ownership(owner):
+        _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
+        return 0
+    queue = Queue(Path(spec.queue_dir), Path(spec.state_dir))
+    if queue.locate(spec.task_id) != "claimed":
+        _log.warning("task_not_claimed_any_more", task=spec.task_id, attempt=spec.attempt)
+        return 0
+    queue.journal.append("started", task=spec.task_id, actor="runner", attempt=spec.attempt,
+                         agent=spec.agent, pid=me.pid)
+    try:
+        result = execute(attempt, spec, queue)
+    except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
+        _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
+        result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
+        (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
+    attempt.write_result(result)
+    state = settle(queue, spec, attempt, result, actor="runner")
+    _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state)
+    poke(Path(spec.state_dir))
+    return 0
+
+
+def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
+    repo = Repo(Path(spec.repo))
+    worktree = Path(spec.worktree)
+    try:
+        repo.prepare_worktree(worktree, spec.branch, spec.base_branch)
+    except GitError as exc:
+        return Result("start_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
+    _, task = queue.read(spec.task_id, "claimed")
+    attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback), encoding="utf-8")
+    attempt.outbox.mkdir(exist_ok=True)
+    values = {"task_id": spec.task_id, "title": spec.title, "prompt_file": str(attempt.prompt_path),
+              "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
+    argv = expand_command(spec.command, values)
+    env = agent_environment(os.environ, spec.env, {
+        "ORCH_TASK_ID": spec.task_id, "ORCH_TASK_TITLE": spec.title, "ORCH_PROMPT_FILE": str(attempt.prompt_path),
+        "ORCH_WORKTREE": spec.worktree, "ORCH_BRANCH": spec.branch, "ORCH_BASE_BRANCH": spec.base_branch,
+        "ORCH_AGENT": spec.agent, "ORCH_ROLE": spec.role, "ORCH_ATTEMPT": str(spec.attempt),
+        "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
+        processes.MARKER_VAR: spec.token,
+    })
+    exit_code, timed_out = run_agent(attempt, spec, argv, env, worktree)
+    if exit_code is None:
+        return Result("start_failed", f"could not start {argv[0]!r}: {timed_out}", iso(utcnow()), counts=False)
+    return evaluate(attempt, spec, repo, exit_code, timed_out is True)
+
+
+def run_agent(attempt: Attempt, spec: Spec, argv: list[str], env: dict, worktree: Path):
+    """Run the agent to its end or its timeout; return (exit code, timed out) or (None, why it did not start)."""
+    with open(attempt.log_path, "ab") as out:
+        try:
+            child = subprocess.Popen(argv, cwd=worktree, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            out.write(f"orchestrator: could not start {argv[0]!r}: {exc}\n".encode())
+            return None, str(exc)
+    ident = processes.identity_of(child.pid)
+    started = ident.started if ident else time.time()
+    durable.write_json_atomic(attempt.agent_path, {"pid": child.pid, "pgid": child.pid, "started": started})
+    deadline = time.monotonic() + spec.timeout_seconds
+    timed_out = False
+    while True:
+        try:
+            exit_code = child.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                timed_out = True
+                processes.terminate(spec.token, child.pid, started, spec.kill_grace_seconds)
+                exit_code = child.wait()
+                break
+    # Whatever the agent left behind (a dev server, a stuck grandchild) ends with the attempt.
+    processes.terminate(spec.token, child.pid, started, min(spec.kill_grace_seconds, 2.0))
+    return exit_code, timed_out
+
+
+def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool) -> Result:
+    now = iso(utcnow())
+    worktree = Path(spec.worktree)
+    if timed_out:
+        return Result("timeout", f"killed after {spec.timeout_seconds:g} s (timeout_seconds); "
+                      f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
+    if spec.auto_commit and exit_code == 0 and worktree.is_dir():
+        repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
+                                  f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.")
+    said = read_agent_result(attempt)
+    if said.get("status") == "blocked":
+        return Result("blocked", str(said.get("reason") or "the agent said it is blocked")[:2000], now,
+                      exit_code=exit_code, counts=False)
+    commits = repo.commits_ahead(spec.branch, spec.base_branch)
+    if exit_code != 0:
+        return Result("failed", f"exit code {exit_code}; last output: {tail(attempt.log_path)}", now,
+                      exit_code=exit_code, commits=commits)
+    if commits == 0:
+        return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch", now,
+                      exit_code=0)
+    summary = str(said.get("summary") or f"{commits} commit(s) on {spec.branch}")[:2000]
+    return Result("success", summary, now, exit_code=0, commits=commits)
+
+
+def read_agent_result(attempt: Attempt) -> dict:
+    try:
+        raw = attempt.agent_result_path.read_bytes()[:65536]
+        data = json.loads(raw)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def render_prompt(title: str, body: str, feedback: tuple[str, ...]) -> str:
+    parts = []
+    if feedback:
+        parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
+    parts.append(f"# {title}\n\n{body.strip()}\n")
+    return "\n".join(parts)
+
+
+def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            text = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:]) if lines else "(no output)"
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except OrchestratorError as exc:
+        print(f"orchestrator runner: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,164 @@
+"""Attempt records: one directory per task and attempt under <state_dir>/runs/.
+
+    runs/<task id>/<n>/spec.json     what to run, written under the claim (before the rename)
+                       owner.json    the runner that owns the attempt; created exactly once
+                       agent.json    the agent's pid, process group and start time
+                       result.json   the outcome, written before the task file moves
+                       agent.log     the agent's stdout and stderr, never overwritten
+                       prompt.md     what the agent was asked
+                       agent-result.json, outbox/   what the agent may write back
+
+owner.json is created with O_EXCL semantics: a runner that finds it taken exits, and the
+reconciler takes it itself to fence off a runner that never started in time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from orchestrator import durable
+from orchestrator.task import check_id
+
+_ATTEMPT_RE = re.compile(r"^[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a runner needs, frozen at claim time: a config reload never changes a running attempt."""
+
+    task_id: str
+    attempt: int
+    token: str
+    agent: str
+    role: str
+    title: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    timeout_seconds: float
+    kill_grace_seconds: float
+    repo: str
+    worktree: str
+    branch: str
+    base_branch: str
+    queue_dir: str
+    state_dir: str
+    auto_commit: bool
+    review: str
+    max_attempts: int  # the task's own limit, or the configured one
+    attempts_before: int  # counted attempts when claimed: settling sets attempts_before + 1, never += 1
+    retry_backoff_seconds: float
+    claimed_at: str
+    feedback: tuple[str, ...] = field(default=())
+
+    @staticmethod
+    def from_record(record: dict) -> "Spec":
+        record = dict(record)
+        record["command"] = tuple(record["command"])
+        record["feedback"] = tuple(record.get("feedback", ()))
+        return Spec(**record)
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # success | failed | no_commits | timeout | start_failed | runner_died | abandoned | blocked
+    reason: str
+    finished_at: str
+    exit_code: int | None = None
+    commits: int = 0
+    counts: bool = True  # does this attempt use up one of max_attempts?
+    kept_worktree: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "success"
+
+
+class Attempt:
+    def __init__(self, directory: Path, task_id: str, number: int):
+        self.dir = directory
+        self.task_id = task_id
+        self.number = number
+
+    spec_path = property(lambda self: self.dir / "spec.json")
+    owner_path = property(lambda self: self.dir / "owner.json")
+    agent_path = property(lambda self: self.dir / "agent.json")
+    result_path = property(lambda self: self.dir / "result.json")
+    log_path = property(lambda self: self.dir / "agent.log")
+    prompt_path = property(lambda self: self.dir / "prompt.md")
+    agent_result_path = property(lambda self: self.dir / "agent-result.json")
+    outbox = property(lambda self: self.dir / "outbox")
+
+    def spec(self) -> Spec | None:
+        record = durable.read_json(self.spec_path)
+        return Spec.from_record(record) if record else None
+
+    def write_spec(self, spec: Spec) -> None:
+        durable.write_json_atomic(self.spec_path, asdict(spec))
+
+    def owner(self) -> dict | None:
+        return durable.read_json(self.owner_path)
+
+    def take_ownership(self, record: dict) -> bool:
+        return durable.create_json_exclusive(self.owner_path, record)
+
+    def result(self) -> Result | None:
+        record = durable.read_json(self.result_path)
+        if not record:
+            return None
+        known = Result.__dataclass_fields__
+        return Result(**{k: v for k, v in record.items() if k in known})
+
+    def write_result(self, result: Result) -> None:
+        durable.write_json_atomic(self.result_path, asdict(result))
+
+    def agent_record(self) -> dict | None:
+        return durable.read_json(self.agent_path)
+
+
+class Runs:
+    def __init__(self, state_dir: Path):
+        self.root = state_dir / "runs"
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.root / check_id(task_id)
+
+    def new_attempt(self, task_id: str) -> Attempt:
+        """Create the next attempt directory; mkdir is exclusive, so two claimers never share one."""
+        base = self.task_dir(task_id)
+        base.mkdir(parents=True, exist_ok=True)
+        number = self._highest(base) + 1
+        while True:
+            try:
+                os.mkdir(base / str(number))
+            except FileExistsError:
+                number += 1
+                continue
+            durable.fsync_dir(base)
+            return Attempt(base / str(number), task_id, number)
+
+    def attempts(self, task_id: str) -> list[Attempt]:
+        base = self.task_dir(task_id)
+        try:
+            names = [n for n in os.listdir(base) if _ATTEMPT_RE.match(n)]
+        except FileNotFoundError:
+            return []
+        return [Attempt(base / n, task_id, int(n)) for n in sorted(names, key=int)]
+
+    def latest(self, task_id: str) -> Attempt | None:
+        base = self.task_dir(task_id)
+        number = self._highest(base)
+        return Attempt(base / str(number), task_id, number) if number else None
+
+    def get(self, task_id: str, number: int) -> Attempt | None:
+        path = self.task_dir(task_id) / str(number)
+        return Attempt(path, task_id, number) if path.is_dir() else None
+
+    @staticmethod
+    def _highest(base: Path) -> int:
+        try:
+            return max((int(n) for n in os.listdir(base) if _ATTEMPT_RE.match(n)), default=0)
+        except FileNotFoundError:
+            return 0

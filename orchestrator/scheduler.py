@@ -1,0 +1,233 @@
+"""The tick: reconcile, release, dispatch. One call of Scheduler.loop() is one tick.
+
+The tick never runs an agent itself: it claims a task and starts a detached runner, so a
+tick takes milliseconds whatever the agents do. Ticks are serialized by a lock in the
+state directory (a cron tick and the daemon may both run); the claim is atomic without it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orchestrator
+from orchestrator import durable, log
+from orchestrator.agentbook import AgentBook
+from orchestrator.clock import iso, utcnow
+from orchestrator.config import AgentConfig, Config
+from orchestrator.index import TaskIndex
+from orchestrator.locks import FileLock
+from orchestrator.queue import Entry, Queue
+from orchestrator.reconcile import reconcile, sweep_temp_files
+from orchestrator.runs import Attempt, Runs, Spec
+from orchestrator.task import Task
+
+_log = log.get("orchestrator.scheduler")
+TICK_LOCK_WAIT_SECONDS = 10.0
+SWEEP_EVERY_SECONDS = 60.0
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    skipped: bool = False
+    running: dict[str, str] = field(default_factory=dict)  # task id -> agent
+    started: list[tuple[str, str]] = field(default_factory=list)  # (task id, agent)
+    released: list[str] = field(default_factory=list)
+    recovered: list[tuple[str, str]] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Scheduler:
+    def __init__(self, config: Config, *, persist_index: bool = True):
+        self.config = config
+        self.queue = Queue(config.queue_dir, config.state_dir)
+        self.runs = Runs(config.state_dir)
+        self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
+        self.book = AgentBook(config.state_dir)
+        self.children: list[subprocess.Popen] = []
+        self._last_sweep = 0.0
+        self._blocked_memo: tuple | None = None
+        self.queue.ensure_dirs()
+
+    # ---- the tick -----------------------------------------------------------------
+
+    def loop(self, now: datetime | None = None) -> TickReport:
+        """One tick. Returns what it did; skipped=True when another tick held the lock too long."""
+        now = now or utcnow()
+        started = time.monotonic()
+        report = TickReport(at=now)
+        lock = FileLock(self.config.state_dir / "locks" / "tick.lock")
+        if not lock.acquire(timeout=TICK_LOCK_WAIT_SECONDS):
+            report.skipped = True
+            return report
+        try:
+            self._reap_children()
+            self.book.reload()
+            rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds)
+            report.running, report.recovered = rec.running, rec.recovered
+            report.released = self.release_blocked()
+            report.started = self.dispatch(now, report.running)
+            for task_id, agent in report.started:
+                report.running[task_id] = agent
+            report.broken = self.index.scan("incoming")[1]
+            self._maybe_sweep()
+            self.index.save()
+            report.seconds = time.monotonic() - started
+            durable.write_cache(self.config.state_dir / "last_tick.json",
+                                f'{{"at": "{iso(now)}", "pid": {os.getpid()}, "ms": {report.seconds * 1000:.1f}}}\n')
+        finally:
+            lock.release()
+        return report
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY_SECONDS and self._last_sweep:
+            return
+        self._last_sweep = time.monotonic()
+        sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
+
+    # ---- dependencies -------------------------------------------------------------
+
+    def release_blocked(self) -> list[str]:
+        """Move blocked tasks whose dependencies are all done to incoming/ (the safety net)."""
+        entries, _ = self.index.scan("blocked")
+        try:
+            done_mtime = self.queue.dir("done").stat().st_mtime_ns
+        except FileNotFoundError:
+            done_mtime = 0
+        memo = (done_mtime, frozenset(e.id for e in entries))
+        if memo == self._blocked_memo:
+            return []
+        released = [e.id for e in entries if self.release_if_ready(e)]
+        self._blocked_memo = None if released else memo
+        return released
+
+    def release_if_ready(self, entry: Entry) -> bool:
+        if entry.held or not all(os.path.exists(self.queue.path("done", d)) for d in entry.depends_on):
+            return False
+        return self.queue.transition(entry.id, "blocked", "incoming", actor="tick", event="released",
+                                     reason="all dependencies are done") is not None
+
+    # ---- dispatch -----------------------------------------------------------------
+
+    def dispatch(self, now: datetime, running: dict[str, str]) -> list[tuple[str, str]]:
+        cfg = self.config
+        room = cfg.max_running - len(running)
+        if room <= 0:
+            return []
+        load: dict[str, int] = {}
+        for agent_name in running.values():
+            load[agent_name] = load.get(agent_name, 0) + 1
+        agents = [a for a in cfg.agents if self._available(a, load, now)]
+        if not agents:
+            return []
+        entries, _ = self.index.scan("incoming")
+        queues = _candidates(entries, now.timestamp())
+        started: list[tuple[str, str]] = []
+        agents.sort(key=lambda a: self.book.get(a.name).last_start or "")
+        progress = True
+        while room > 0 and progress:
+            progress = False
+            for agent in agents:
+                if room <= 0 or not self._available(agent, load, now):
+                    continue
+                task_id = self._claim_for(agent, queues, now)
+                if task_id is None:
+                    continue
+                load[agent.name] = load.get(agent.name, 0) + 1
+                room -= 1
+                started.append((task_id, agent.name))
+                progress = True
+        if started:
+            self.book.save()
+        return started
+
+    def _available(self, agent: AgentConfig, load: dict[str, int], now: datetime) -> bool:
+        if agent.paused or self.book.paused(agent.name, now):
+            return False
+        if load.get(agent.name, 0) >= agent.max_concurrent:
+            return False
+        last = self.book.last_start(agent.name)
+        return not (agent.interval_seconds and last and now - last < timedelta(seconds=agent.interval_seconds))
+
+    def _claim_for(self, agent: AgentConfig, queues: dict[tuple, list[Entry]], now: datetime) -> str | None:
+        """Claim the best task this agent may take: pinned to it, or of its role and unpinned."""
+        pinned, shared = queues.get(("agent", agent.name), []), queues.get(("role", agent.role), [])
+        while pinned or shared:
+            if pinned and (not shared or pinned[-1].sort_key() <= shared[-1].sort_key()):
+                entry = pinned.pop()
+            else:
+                entry = shared.pop()
+            attempt_box: list[Attempt] = []
+            task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now)))
+            if task is None:
+                continue
+            self.book.get(agent.name).last_start = iso(now)
+            self.start_runner(attempt_box[0])
+            _log.info("dispatched", task=entry.id, agent=agent.name, attempt=attempt_box[0].number)
+            return entry.id
+        return None
+
+    def _prepare(self, task: Task, agent: AgentConfig, now: datetime) -> Attempt:
+        cfg = self.config
+        attempt = self.runs.new_attempt(task.id)
+        attempt.write_spec(Spec(
+            task_id=task.id, attempt=attempt.number, token=secrets.token_hex(8), agent=agent.name,
+            role=agent.role, title=task.title, command=agent.command, env=dict(agent.env),
+            timeout_seconds=agent.timeout_seconds, kill_grace_seconds=cfg.kill_grace_seconds,
+            repo=str(cfg.repo), worktree=str(cfg.state_dir / "worktrees" / task.id),
+            branch=cfg.branch_prefix + task.id, base_branch=cfg.base_branch, queue_dir=str(cfg.queue_dir),
+            state_dir=str(cfg.state_dir), auto_commit=cfg.auto_commit, review=cfg.review,
+            max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
+            retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
+        ))
+        return attempt
+
+    def start_runner(self, attempt: Attempt) -> None:
+        env = dict(os.environ)
+        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        with open(attempt.dir / "runner.log", "ab") as err:
+            child = subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt.dir)],
+                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
+                                     start_new_session=True, close_fds=True, cwd=str(attempt.dir))
+        self.children.append(child)
+
+    def _reap_children(self) -> None:
+        self.children = [c for c in self.children if c.poll() is None]
+
+    # ---- draining -----------------------------------------------------------------
+
+    def has_work(self, report: TickReport) -> bool:
+        """Is anything running, or waiting in incoming/ for an agent that is not paused?"""
+        if report.running:
+            return True
+        entries, _ = self.index.scan("incoming")
+        now = report.at
+        for entry in entries:
+            for agent in self.config.agents:
+                if agent.paused or self.book.paused(agent.name, now):
+                    continue
+                if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
+                    return True
+        return False
+
+
+def _candidates(entries: list[Entry], now_ts: float) -> dict[tuple, list[Entry]]:
+    """Ready entries grouped by pin or role, each list sorted with the best task last (for pop())."""
+    groups: dict[tuple, list[Entry]] = {}
+    for entry in entries:
+        if entry.retry_after > now_ts:
+            continue
+        key = ("agent", entry.agent) if entry.agent else ("role", entry.role)
+        groups.setdefault(key, []).append(entry)
+    for group in groups.values():
+        group.sort(key=Entry.sort_key, reverse=True)
+    return groups

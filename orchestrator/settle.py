@@ -1,0 +1,76 @@
+"""Settling an attempt: turning its result record into the task's next state.
+
+The runner calls settle() when its agent is done; the reconciler calls it for a runner
+that died after writing its result. Both go through this one function, and it is safe to
+repeat: the task moves only if it is still in claimed/ under this very attempt.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from orchestrator import log
+from orchestrator.clock import utcnow
+from orchestrator.errors import GitError
+from orchestrator.git import Repo
+from orchestrator.queue import Queue
+from orchestrator.runs import Attempt, Result, Runs, Spec
+
+MAX_BACKOFF_SECONDS = 300.0
+_log = log.get("orchestrator.settle")
+
+
+def backoff_seconds(base: float, attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter, capped: base * 2^(n-1), scaled by 0.5 to 1.0."""
+    raw = min(MAX_BACKOFF_SECONDS, base * (2 ** max(attempts - 1, 0)))
+    return raw * (0.5 + 0.5 * (rng or random).random())
+
+
+def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor: str,
+           now: datetime | None = None) -> str | None:
+    """Move the task on according to result; return its new state, or None if nothing moved."""
+    now = now or utcnow()
+    latest = Runs(Path(spec.state_dir)).latest(spec.task_id)
+    if latest is None or latest.number != attempt.number:
+        queue.journal.append("stale_result_ignored", task=spec.task_id, actor=actor, attempt=attempt.number)
+        return None
+    if queue.locate(spec.task_id) != "claimed":
+        return None
+    kept = release_worktree(spec)
+    common = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
+    if result.outcome == "blocked":
+        dst, updates = "blocked", dict(blocked_reason=result.reason, retry_after=None)
+        event = "blocked"
+    elif result.succeeded:
+        dst = "done" if spec.review == "none" else "provisional"
+        updates, event = dict(last_error=None, retry_after=None), "succeeded"
+    else:
+        attempts = spec.attempts_before + (1 if result.counts else 0)
+        updates = dict(attempts=attempts, last_error=_error_text(spec, result))
+        if attempts >= spec.max_attempts:
+            dst, event = "failed", "failed"
+            updates["retry_after"] = None
+        else:
+            dst, event = "incoming", "retry"
+            delay = backoff_seconds(spec.retry_backoff_seconds, max(attempts, 1))
+            updates["retry_after"] = now + timedelta(seconds=delay) if delay else None
+    moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
+                             updates=updates, kept_worktree=kept, **common)
+    return dst if moved else None
+
+
+def _error_text(spec: Spec, result: Result) -> str:
+    return f"attempt {spec.attempt} ({spec.agent}): {result.outcome}: {result.reason}"[:2000]
+
+
+def release_worktree(spec: Spec) -> str | None:
+    """Remove the attempt's worktree unless that would lose work; why it was kept, or None."""
+    try:
+        kept = Repo(Path(spec.repo)).remove_worktree(Path(spec.worktree), spec.branch)
+    except GitError as exc:
+        kept = f"could not remove worktree {spec.worktree}: {exc}"
+    if kept:
+        _log.warning("worktree_kept", task=spec.task_id, reason=kept)
+    return kept

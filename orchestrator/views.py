@@ -1,0 +1,164 @@
+"""Read-only views of the queue and the attempt records: list, show, status, logs.
+
+Observers only read; each view builds a plain dict (the stable --json shape, documented in
+docs/CLI.md) and a text rendering of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from orchestrator import durable, processes
+from orchestrator.clock import iso, parse_iso, utcnow
+from orchestrator.config import Config
+from orchestrator.queue import STATES, SUFFIX, Queue
+from orchestrator.runs import Runs
+from orchestrator.task import Task
+
+
+def task_row(task: Task, state: str) -> dict:
+    return {"id": task.id, "state": state, "title": task.title, "role": task.role, "priority": task.priority,
+            "agent": task.agent, "attempts": task.attempts, "depends_on": list(task.depends_on),
+            "created": iso(task.created) if task.created else None,
+            "retry_after": iso(task.retry_after) if task.retry_after else None,
+            "last_error": task.last_error, "blocked_reason": task.blocked_reason}
+
+
+def list_tasks(queue: Queue, state: str | None) -> list[dict]:
+    rows = []
+    for name in ([state] if state else STATES):
+        for dirent in sorted(queue.names(name), key=lambda d: d.name):
+            try:
+                rows.append(task_row(queue.read_file(Path(dirent.path)), name))
+            except (OSError, ValueError) as exc:
+                rows.append({"id": dirent.name[: -len(SUFFIX)], "state": name, "error": str(exc)})
+    return rows
+
+
+def render_list(rows: list[dict]) -> str:
+    if not rows:
+        return "no tasks"
+    lines = [f"{'ID':<28} {'STATE':<12} {'PRI':<3} {'ROLE':<10} {'TRIES':>5}  TITLE"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['id']:<28} {r['state']:<12} !!! {r['error']}")
+            continue
+        lines.append(f"{r['id']:<28} {r['state']:<12} {r['priority']:<3} {r['role']:<10} {r['attempts']:>5}  "
+                     f"{r['title']}")
+    return "\n".join(lines)
+
+
+def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
+    rows = []
+    for attempt in runs.attempts(task_id):
+        spec, owner, result = attempt.spec(), attempt.owner() or {}, attempt.result()
+        rows.append({
+            "attempt": attempt.number, "agent": spec.agent if spec else None,
+            "claimed_at": spec.claimed_at if spec else None, "runner_pid": owner.get("pid"),
+            "outcome": result.outcome if result else None, "reason": result.reason if result else None,
+            "finished_at": result.finished_at if result else None,
+            "log": str(attempt.log_path),
+        })
+    return rows
+
+
+def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
+    state, task = queue.read(task_id)
+    row = task_row(task, state)
+    worktree = cfg.state_dir / "worktrees" / task_id
+    row.update(body=task.body, branch=cfg.branch_prefix + task_id, file=str(queue.path(state, task_id)),
+               worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id))
+    return row
+
+
+def render_show(d: dict) -> str:
+    lines = [f"{d['id']}: {d['title']}", f"  state:     {d['state']}", f"  priority:  {d['priority']}   role: {d['role']}"
+             + (f"   pinned to: {d['agent']}" if d['agent'] else ""),
+             f"  attempts:  {d['attempts']} counted", f"  branch:    {d['branch']}",
+             f"  worktree:  {d['worktree'] or '-'}", f"  file:      {d['file']}"]
+    if d["depends_on"]:
+        lines.append(f"  depends on: {', '.join(d['depends_on'])}")
+    if d["retry_after"]:
+        lines.append(f"  retry after: {d['retry_after']}")
+    if d["blocked_reason"]:
+        lines.append(f"  blocked:   {d['blocked_reason']}")
+    if d["last_error"]:
+        lines.append(f"  last error: {d['last_error']}")
+    if d["runs"]:
+        lines.append("  runs:")
+        for r in d["runs"]:
+            lines.append(f"    #{r['attempt']} {r['agent'] or '?'} claimed {r['claimed_at'] or '?'}: "
+                         f"{r['outcome'] or 'running'}" + (f" ({r['reason']})" if r["reason"] else ""))
+            lines.append(f"       log: {r['log']}")
+    return "\n".join(lines)
+
+
+def status(cfg: Config, queue: Queue) -> dict:
+    runs = Runs(cfg.state_dir)
+    running = []
+    now = utcnow()
+    for dirent in queue.names("claimed"):
+        task_id = dirent.name[: -len(SUFFIX)]
+        attempt = runs.latest(task_id)
+        spec = attempt.spec() if attempt else None
+        owner = (attempt.owner() or {}) if attempt else {}
+        since = parse_iso(owner.get("since")) if owner else None
+        alive = processes.is_alive(processes.Identity.from_record(owner))
+        running.append({"task": task_id, "title": spec.title if spec else None, "agent": spec.agent if spec else None,
+                        "attempt": attempt.number if attempt else None, "pid": owner.get("pid"),
+                        "since": owner.get("since"), "runner_alive": alive,
+                        "elapsed_seconds": round((now - since).total_seconds(), 1) if since else None,
+                        "timeout_seconds": spec.timeout_seconds if spec else None})
+    last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
+    return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
+            "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent, "paused": a.paused}
+                       for a in cfg.agents],
+            "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
+
+
+def render_status(d: dict) -> str:
+    counts = "  ".join(f"{state} {n}" for state, n in d["counts"].items())
+    lines = [f"queue: {counts}", f"last tick: {d['last_tick'] or 'never'}"]
+    if d["running"]:
+        lines.append("running:")
+        for r in d["running"]:
+            elapsed = f"{r['elapsed_seconds']:.0f}s" if r["elapsed_seconds"] is not None else "starting"
+            limit = f"/{r['timeout_seconds']:.0f}s" if r["timeout_seconds"] else ""
+            lines.append(f"  {r['agent'] or '?':<14} {r['task']:<28} attempt {r['attempt']}  pid {r['pid'] or '-'}  "
+                         f"{elapsed}{limit}  {r['title'] or ''}")
+    else:
+        lines.append("running: nothing")
+    paused = [a["name"] for a in d["agents"] if a["paused"]]
+    lines.append(f"agents: {len(d['agents'])}" + (f" (paused: {', '.join(paused)})" if paused else ""))
+    return "\n".join(lines)
+
+
+def log_path(runs: Runs, task_id: str, attempt_number: int | None) -> Path | None:
+    attempt = runs.get(task_id, attempt_number) if attempt_number else runs.latest(task_id)
+    return attempt.log_path if attempt else None
+
+
+def follow(path: Path, still_running, out, poll: float = 0.2) -> None:
+    """Copy path to out as it grows, until still_running() is false and the file is read to its end."""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(65536)
+            if chunk:
+                out.write(chunk.decode(errors="replace"))
+                out.flush()
+                continue
+            if not still_running():
+                rest = fh.read()
+                if rest:
+                    out.write(rest.decode(errors="replace"))
+                return
+            time.sleep(poll)
+
+
+def dumps(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
