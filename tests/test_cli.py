@@ -1,0 +1,141 @@
+"""The command line as a user types it: real processes, real files."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def test_enqueue_prints_the_id_and_writes_the_task(env):
+    env.write_config([env.agent("impl-1")])
+    out = env.cli("enqueue", "Fix the login redirect", "--body", "Details here", "--priority", "P1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "fix-the-login-redirect"
+    task = env.read("fix-the-login-redirect")
+    assert (task.title, task.priority, task.body.strip()) == ("Fix the login redirect", "P1", "Details here")
+    again = env.cli("enqueue", "Fix the login redirect")
+    assert again.stdout.strip() == "fix-the-login-redirect-2"
+
+
+def test_enqueue_body_from_stdin_and_explicit_id(env):
+    env.write_config([env.agent("impl-1")])
+    out = env.cli("enqueue", "Title", "--body-file", "-", "--id", "T012", input="from stdin\n")
+    assert out.stdout.strip() == "T012" and env.read("T012").body == "from stdin\n"
+
+
+def test_enqueue_with_dependencies_waits_in_blocked(env):
+    env.write_config([env.agent("impl-1")])
+    env.cli("enqueue", "First", "--id", "a")
+    out = env.cli("enqueue", "Second", "--id", "b", "--depends-on", "a")
+    assert out.returncode == 0 and env.state_of("b") == "blocked"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["enqueue", "x", "--depends-on", "nope"], "--depends-on nope: no such task"),
+    (["enqueue", "x", "--id", "../escape"], "task id '../escape' may only use letters"),
+    (["enqueue", "x", "--agent", "ghost"], "--agent ghost: no such agent"),
+    (["enqueue", "x", "--body-file", "/nonexistent/file"], "--body-file /nonexistent/file: cannot read"),
+    (["show", "missing"], "no task 'missing'"),
+    (["logs", "missing"], "no log for any attempt of task 'missing' yet"),
+])
+def test_refusals_are_one_clear_line_and_write_nothing(env, args, message):
+    env.write_config([env.agent("impl-1")])
+    out = env.cli(*args)
+    assert out.returncode != 0
+    assert out.stderr.strip().startswith("orchestrator: ") and message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert env.queue.count("incoming") == 0 and env.queue.count("blocked") == 0
+
+
+def test_duplicate_id_is_refused(env):
+    env.write_config([env.agent("impl-1")])
+    env.cli("enqueue", "x", "--id", "same")
+    out = env.cli("enqueue", "y", "--id", "same")
+    assert out.returncode == 1 and "already exists in incoming/" in out.stderr
+
+
+def test_list_show_status_logs_after_a_run(env):
+    env.write_config([env.agent("impl-1")])
+    env.cli("enqueue", "Make it so", "--id", "t1")
+    env.drain()
+    listed = json.loads(env.cli("list", "--json").stdout)
+    assert [(r["id"], r["state"]) for r in listed] == [("t1", "provisional")]
+    assert "t1" in env.cli("list", "provisional").stdout
+    shown = json.loads(env.cli("show", "t1", "--json").stdout)
+    assert shown["branch"] == "agent/t1" and shown["runs"][0]["outcome"] == "success"
+    status = json.loads(env.cli("status", "--json").stdout)
+    assert status["counts"]["provisional"] == 1 and status["running"] == []
+    assert "queue: blocked 0  incoming 0  claimed 0  provisional 1" in env.cli("status").stdout
+    assert "committed t1-1.txt" in env.cli("logs", "t1").stdout
+    assert "committed t1-1.txt" in env.cli("logs", "t1", "--attempt", "1", "--follow").stdout
+
+
+def test_logs_follow_streams_a_running_attempt(env, agents_dir):
+    (agents_dir / "talk.py").write_text(
+        "import time\nfor i in range(3):\n    print('line', i, flush=True)\n    time.sleep(0.5)\n"
+        "open('x.txt','w').write('x')\n")
+    env.write_config([env.agent("impl-1", "talk.py")])
+    env.enqueue("t1")
+    assert env.cli("--once").returncode == 0
+    env.wait_until(lambda: (env.config.state_dir / "runs" / "t1" / "1" / "agent.log").exists(), what="the log")
+    out = env.cli("logs", "t1", "--follow", timeout=30)
+    assert out.returncode == 0 and "line 0" in out.stdout and "line 2" in out.stdout
+
+
+def test_validate_reports_every_problem(env):
+    env.write_config([env.agent("impl-1"), {"name": "ghost", "command": ["not-a-real-binary-xyz"]}])
+    (env.config.queue_dir / "incoming" / "bad.md").write_text("---\ntitle: x\npriority: P7\n---\n")
+    (env.config.queue_dir / "incoming" / "lonely.md").write_text("---\ntitle: x\nrole: review\n---\n")
+    out = env.cli("validate")
+    assert out.returncode == 1
+    assert "agent 'ghost': command 'not-a-real-binary-xyz' is not on PATH" in out.stdout
+    assert "bad.md:3: key 'priority': 'P7' is not one of P0, P1, P2, P3" in out.stdout
+    assert "no agent has role 'review', so this task would wait forever" in out.stdout
+
+
+def test_validate_ok_and_bad_config(env):
+    env.write_config([env.agent("impl-1")])
+    assert env.cli("validate").returncode == 0
+    env.config_path.write_text(env.config_path.read_text() + "max_runing: 2\n")
+    out = env.cli("validate")
+    assert out.returncode == 2 and "unknown key 'max_runing'" in out.stderr and "did you mean 'max_running'" in out.stderr
+
+
+def test_once_refuses_a_repository_that_is_not_git(env, tmp_path):
+    env.write_config([env.agent("impl-1")], repo=str(tmp_path / "agents"))
+    out = env.cli("--once")
+    assert out.returncode == 2 and "is not a git repository" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_config_from_environment_variable(env):
+    env.write_config([env.agent("impl-1")])
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "enqueue", "via env"], capture_output=True,
+                         text=True, cwd="/", env={**__import__("os").environ, "ORCHESTRATOR_CONFIG": str(env.config_path)})
+    assert out.returncode == 0 and env.state_of("via-env") == "incoming"
+
+
+def test_init_scaffolds_a_project(tmp_path, repo):
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "init", str(repo)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (repo / "agents.yaml").exists() and (repo / "queue" / "incoming" / ".gitkeep").exists()
+    assert ".orchestrator/" in (repo / ".gitignore").read_text()
+    validated = subprocess.run([sys.executable, "-m", "orchestrator", "--config", str(repo / "agents.yaml"),
+                                "validate"], capture_output=True, text=True)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    again = subprocess.run([sys.executable, "-m", "orchestrator", "init", str(repo)], capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_console_script_is_installed():
+    import shutil
+    assert shutil.which("orchestrator"), "pip install -e . installs the 'orchestrator' console script"
+
+
+@pytest.mark.timeout(180)
+def test_demo_runs_end_to_end(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "demo", "--keep", str(tmp_path / "demo")],
+                         capture_output=True, text=True, timeout=170)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "provisional 4" in out.stdout and "failed 1" in out.stdout
+    assert "agent/fix-the-flaky-login-test" in out.stdout
