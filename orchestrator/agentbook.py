@@ -1,18 +1,20 @@
 """Per-agent runtime state that outlives a process: last start, pauses and why.
 
-One small JSON file in the state directory, written only under the tick lock (or, for
-person commands, under the same lock), so concurrent ticks never clobber it.
+One small JSON file in the state directory. Ticks, runners and person commands all
+change it, so every change is a read-modify-write under its own lock (update()).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from orchestrator import durable
 from orchestrator.clock import iso, parse_iso
+from orchestrator.locks import FileLock
 
 
 @dataclass
@@ -26,6 +28,7 @@ class AgentState:
 class AgentBook:
     def __init__(self, state_dir: Path):
         self.path = state_dir / "agents.json"
+        self.lock_path = state_dir / "locks" / "agents.lock"
         self.agents: dict[str, AgentState] = {}
         self._mtime = None
         self.reload()
@@ -49,9 +52,16 @@ class AgentBook:
     def get(self, name: str) -> AgentState:
         return self.agents.setdefault(name, AgentState())
 
-    def save(self) -> None:
-        durable.write_atomic(self.path, json.dumps({n: asdict(s) for n, s in self.agents.items()}, indent=1))
-        self._mtime = self.path.stat().st_mtime_ns
+    def update(self, name: str, change: Callable[[AgentState], None]) -> AgentState:
+        """Apply change to one agent's state and save, reading the file fresh under the lock."""
+        with FileLock(self.lock_path):
+            self._mtime = None
+            self.reload()
+            state = self.get(name)
+            change(state)
+            durable.write_atomic(self.path, json.dumps({n: asdict(s) for n, s in self.agents.items()}, indent=1))
+            self._mtime = self.path.stat().st_mtime_ns
+        return state
 
     def last_start(self, name: str) -> datetime | None:
         return parse_iso(self.get(name).last_start)

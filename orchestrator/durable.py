@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from orchestrator.errors import DiskFullError
+from orchestrator.faults import crash_point
 
 TMP_PREFIX = ".tmp-"
 
@@ -80,6 +81,7 @@ def publish_new(path: str | Path, data: bytes | str) -> bool:
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
     tmp = _write_tmp(path.parent, raw, path.name)
+    crash_point("enqueue_before_publish")
     try:
         os.link(tmp, path)
     except FileExistsError:

@@ -141,6 +141,11 @@ class Repo:
                 self.git("worktree", "add", "-b", branch, str(path), base)
             return False
 
+    def prune_worktrees(self) -> None:
+        """Forget registrations of worktrees whose directories are gone."""
+        with self.metadata_lock():
+            self.git("worktree", "prune")
+
     def is_dirty(self, worktree: Path) -> bool:
         return bool(self.git("status", "--porcelain", "--untracked-files=all", cwd=worktree).strip())
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 from orchestrator import durable, task as taskfmt
 from orchestrator.clock import utcnow
 from orchestrator.errors import DiskFullError, NotFoundError, StateError, TaskFileError
+from orchestrator.faults import crash_point
 from orchestrator.journal import Journal
 from orchestrator.task import Task
 
@@ -182,6 +183,8 @@ class Queue:
             new = task.with_updates(**updates) if updates else task
             if new != task:
                 self._rewrite(path, new)
+                if src == "claimed":
+                    crash_point("settle_after_rewrite")
             if dst != src:
                 os.rename(path, self.path(dst, task_id))
                 self._sync_dirs(src, dst)

@@ -21,9 +21,12 @@ from pathlib import Path
 from orchestrator import log, processes
 from orchestrator.clock import iso, parse_iso, utcnow
 from orchestrator.durable import TMP_PREFIX
+from orchestrator.errors import GitError
+from orchestrator.git import Repo
 from orchestrator.queue import SUFFIX, Queue
 from orchestrator.runs import Attempt, Result, Runs
 from orchestrator.settle import settle
+from orchestrator.task import id_problem
 
 # How long a claim may wait for its runner to write owner.json before we take the task back.
 # A runner needs well under a second; this is generous for a machine that is swapping.
@@ -131,3 +134,31 @@ def sweep_temp_files(queue: Queue, states: tuple[str, ...], max_age: float = TMP
     return removed
 
 
+
+
+def sweep_worktrees(queue: Queue, repo: Repo, worktrees_dir: Path, branch_prefix: str) -> list[str]:
+    """Remove worktrees of tasks that are no longer claimed, unless that would lose work.
+
+    Returns why each kept one was kept. Holds the task's lock while it looks, so a claim
+    cannot start reusing a worktree between the check and the removal.
+    """
+    kept = []
+    try:
+        names = sorted(os.listdir(worktrees_dir))
+    except FileNotFoundError:
+        names = []
+    for task_id in names:
+        if id_problem(task_id):
+            continue
+        with queue.task_lock(task_id, blocking=False) as locked:
+            if not locked or queue.locate(task_id) == "claimed":
+                continue
+            try:
+                why = repo.remove_worktree(worktrees_dir / task_id, branch_prefix + task_id)
+            except GitError as exc:
+                why = f"could not remove worktree {worktrees_dir / task_id}: {exc}"
+        if why:
+            kept.append(why)
+    if not names:
+        repo.prune_worktrees()
+    return kept

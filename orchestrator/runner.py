@@ -32,6 +32,7 @@ from orchestrator.agentenv import agent_environment
 from orchestrator.clock import iso, utcnow
 from orchestrator.config import expand_command
 from orchestrator.errors import GitError, OrchestratorError
+from orchestrator.faults import crash_point
 from orchestrator.git import Repo
 from orchestrator.queue import Queue
 from orchestrator.runs import Attempt, Result, Spec
@@ -70,11 +71,13 @@ def run_attempt(attempt: Attempt, spec: Spec) -> int:
                          agent=spec.agent, pid=me.pid)
     try:
         result = execute(attempt, spec, queue)
+        crash_point("runner_after_agent")
     except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
         result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
         (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
     attempt.write_result(result)
+    crash_point("runner_after_result")
     state = settle(queue, spec, attempt, result, actor="runner")
     _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state)
     poke(Path(spec.state_dir))
@@ -87,7 +90,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
     try:
         repo.prepare_worktree(worktree, spec.branch, spec.base_branch)
     except GitError as exc:
-        return Result("start_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
+        return Result("setup_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     _, task = queue.read(spec.task_id, "claimed")
     attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback), encoding="utf-8")
     attempt.outbox.mkdir(exist_ok=True)
@@ -101,6 +104,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
         "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
         processes.MARKER_VAR: spec.token,
     })
+    crash_point("runner_before_agent")
     exit_code, timed_out = run_agent(attempt, spec, argv, env, worktree)
     if exit_code is None:
         return Result("start_failed", f"could not start {argv[0]!r}: {timed_out}", iso(utcnow()), counts=False)

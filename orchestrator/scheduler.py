@@ -21,10 +21,13 @@ from orchestrator import durable, log
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
 from orchestrator.config import AgentConfig, Config
+from orchestrator.faults import crash_point
 from orchestrator.index import TaskIndex
 from orchestrator.locks import FileLock
 from orchestrator.queue import Entry, Queue
-from orchestrator.reconcile import reconcile, sweep_temp_files
+from orchestrator.errors import GitError
+from orchestrator.git import Repo
+from orchestrator.reconcile import OWNERLESS_GRACE_SECONDS, reconcile, sweep_temp_files, sweep_worktrees
 from orchestrator.runs import Attempt, Runs, Spec
 from orchestrator.task import Task
 
@@ -46,14 +49,16 @@ class TickReport:
 
 
 class Scheduler:
-    def __init__(self, config: Config, *, persist_index: bool = True):
+    def __init__(self, config: Config, *, persist_index: bool = True,
+                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS):
         self.config = config
         self.queue = Queue(config.queue_dir, config.state_dir)
         self.runs = Runs(config.state_dir)
         self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
         self.book = AgentBook(config.state_dir)
         self.children: list[subprocess.Popen] = []
-        self._last_sweep = 0.0
+        self.ownerless_grace = ownerless_grace
+        self.kept_worktrees: list[str] = []
         self._blocked_memo: tuple | None = None
         self.queue.ensure_dirs()
 
@@ -71,7 +76,8 @@ class Scheduler:
         try:
             self._reap_children()
             self.book.reload()
-            rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds)
+            rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds,
+                            ownerless_grace=self.ownerless_grace)
             report.running, report.recovered = rec.running, rec.recovered
             report.released = self.release_blocked()
             report.started = self.dispatch(now, report.running)
@@ -88,10 +94,20 @@ class Scheduler:
         return report
 
     def _maybe_sweep(self) -> None:
-        if time.monotonic() - self._last_sweep < SWEEP_EVERY_SECONDS and self._last_sweep:
-            return
-        self._last_sweep = time.monotonic()
+        """Clean up after crashes once a minute (a stamp file spaces it out across --once processes too)."""
+        stamp = self.config.state_dir / "locks" / "sweep.stamp"
+        try:
+            if time.time() - stamp.stat().st_mtime < SWEEP_EVERY_SECONDS:
+                return
+        except FileNotFoundError:
+            pass
+        stamp.touch()
         sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
+        try:
+            self.kept_worktrees = sweep_worktrees(self.queue, Repo(self.config.repo),
+                                                  self.config.state_dir / "worktrees", self.config.branch_prefix)
+        except GitError as exc:
+            _log.error("worktree_sweep_failed", error=str(exc))
 
     # ---- dependencies -------------------------------------------------------------
 
@@ -145,8 +161,6 @@ class Scheduler:
                 room -= 1
                 started.append((task_id, agent.name))
                 progress = True
-        if started:
-            self.book.save()
         return started
 
     def _available(self, agent: AgentConfig, load: dict[str, int], now: datetime) -> bool:
@@ -169,7 +183,8 @@ class Scheduler:
             task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now)))
             if task is None:
                 continue
-            self.book.get(agent.name).last_start = iso(now)
+            self.book.update(agent.name, lambda s: setattr(s, "last_start", iso(now)))
+            crash_point("tick_after_claim")
             self.start_runner(attempt_box[0])
             _log.info("dispatched", task=entry.id, agent=agent.name, attempt=attempt_box[0].number)
             return entry.id

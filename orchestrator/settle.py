@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from orchestrator import log
+from orchestrator.agentbook import AgentBook
 from orchestrator.clock import utcnow
 from orchestrator.errors import GitError
 from orchestrator.git import Repo
@@ -19,6 +20,13 @@ from orchestrator.queue import Queue
 from orchestrator.runs import Attempt, Result, Runs, Spec
 
 MAX_BACKOFF_SECONDS = 300.0
+# An agent whose last N starts all failed before the agent ran (missing binary, bad command)
+# is paused, so it stops taking tasks it cannot run.
+AGENT_START_FAILURE_LIMIT = 3
+# Runs that do not count as attempts (start failures, runs abandoned by a crash) are still
+# limited: a task that never gets to run is failed after this many of them.
+MAX_UNCOUNTED_RUNS = 10
+NEVER_RAN = ("start_failed", "setup_failed", "abandoned")
 _log = log.get("orchestrator.settle")
 
 
@@ -39,6 +47,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     if queue.locate(spec.task_id) != "claimed":
         return None
     kept = release_worktree(spec)
+    note_agent_health(queue, spec, result, actor)
     common = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
     if result.outcome == "blocked":
         dst, updates = "blocked", dict(blocked_reason=result.reason, retry_after=None)
@@ -49,9 +58,11 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     else:
         attempts = spec.attempts_before + (1 if result.counts else 0)
         updates = dict(attempts=attempts, last_error=_error_text(spec, result))
-        if attempts >= spec.max_attempts:
+        uncounted = spec.attempt - attempts
+        if attempts >= spec.max_attempts or uncounted >= MAX_UNCOUNTED_RUNS:
             dst, event = "failed", "failed"
             updates["retry_after"] = None
+            updates["last_error"] = failure_history(Path(spec.state_dir), spec.task_id, attempt.number)
         else:
             dst, event = "incoming", "retry"
             delay = backoff_seconds(spec.retry_backoff_seconds, max(attempts, 1))
@@ -59,6 +70,37 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
                              updates=updates, kept_worktree=kept, **common)
     return dst if moved else None
+
+
+def failure_history(state_dir: Path, task_id: str, upto: int) -> str:
+    """Why a task failed, attempt by attempt: the dead-letter record a person reads."""
+    lines = []
+    for earlier in Runs(state_dir).attempts(task_id):
+        if earlier.number > upto:
+            break
+        res, spec = earlier.result(), earlier.spec()
+        if res and not res.succeeded:
+            lines.append(f"attempt {earlier.number} ({spec.agent if spec else '?'}): {res.outcome}: {res.reason}")
+    text = "\n".join(lines[-10:])
+    return text[-4000:]
+
+
+def note_agent_health(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
+    """Count consecutive starts that failed before the agent ran; pause the agent at the limit."""
+    book = AgentBook(Path(spec.state_dir))
+    failures = book.get(spec.agent).start_failures
+    if result.outcome == "start_failed":
+        def bump(state):
+            state.start_failures += 1
+            if state.start_failures >= AGENT_START_FAILURE_LIMIT and not state.paused_reason:
+                state.paused_reason = (f"paused after {state.start_failures} starts in a row failed before the "
+                                       f"agent ran; last: {result.reason} (fix the command, then "
+                                       f"'python -m orchestrator resume {spec.agent}')")
+        state = book.update(spec.agent, bump)
+        if state.start_failures == AGENT_START_FAILURE_LIMIT:
+            queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=state.paused_reason)
+    elif failures and result.outcome not in NEVER_RAN:
+        book.update(spec.agent, lambda s: setattr(s, "start_failures", 0))
 
 
 def _error_text(spec: Spec, result: Result) -> str:

@@ -1,0 +1,29 @@
+"""Named crash points for crash-safety tests and the fault-injection benchmark.
+
+    ORCHESTRATOR_CRASH_AT=runner_after_result python -m orchestrator --once
+
+makes whichever process reaches that point kill itself with SIGKILL, exactly as an
+out-of-memory kill or a power cut would. Unset (always, in normal use) a crash point
+costs one dictionary lookup. The variable never reaches agents (agentenv drops
+ORCHESTRATOR_* variables).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+CRASH_VAR = "ORCHESTRATOR_CRASH_AT"
+POINTS = (
+    "tick_after_claim",  # the claim rename is done, the runner is not started
+    "enqueue_before_publish",  # the temporary file is written, not yet linked into the queue
+    "runner_before_agent",  # owner.json written, the agent not started
+    "runner_after_agent",  # the agent exited, no result record yet
+    "runner_after_result",  # result record written, the task not moved
+    "settle_after_rewrite",  # the task file rewritten in claimed/, not yet renamed
+)
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get(CRASH_VAR) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
