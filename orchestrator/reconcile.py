@@ -5,8 +5,9 @@ For each claimed task, its newest attempt decides:
 - owner.json names a live runner (same PID and start time, not a zombie): leave it;
 - owner.json names a dead runner: kill what is left of its agent, record runner_died,
   settle (requeue with the attempt counted and backoff, or failed/ after the last);
-- no owner.json after the grace period: take ownership ourselves (which fences off a
-  runner that starts late), record abandoned, requeue without counting an attempt.
+- no owner.json, and neither the runner the tick launched nor the claiming process is
+  alive (or the grace period is over): take ownership ourselves, which fences off a
+  runner that starts late, record abandoned, requeue without counting an attempt.
 It also removes temporary files a crash left behind.
 """
 
@@ -94,8 +95,7 @@ def _result_for_missing(attempt: Attempt, spec, owner: dict | None, now: datetim
                         ownerless_grace: float) -> Result | None:
     """The result to record for an attempt that has none, or None if it may still be starting."""
     if owner is None:
-        claimed_at = parse_iso(spec.claimed_at) or now
-        if (now - claimed_at).total_seconds() < ownerless_grace:
+        if _may_still_start(attempt, spec, now, ownerless_grace):
             return None
         if not attempt.take_ownership({"abandoned": True, "by": os.getpid(), "since": iso(now)}):
             return None  # the runner took it just now: it is alive, look again next tick
@@ -107,6 +107,17 @@ def _result_for_missing(attempt: Attempt, spec, owner: dict | None, now: datetim
     note = f"; killed {killed} leftover agent process(es)" if killed else ""
     return Result("runner_died", f"the runner (pid {owner.get('pid')}) died before the attempt finished{note}",
                   iso(now))
+
+
+def _may_still_start(attempt: Attempt, spec, now: datetime, grace: float) -> bool:
+    """Could a runner still take this ownerless attempt? Only while its launcher or itself lives."""
+    claimed_at = parse_iso(spec.claimed_at) or now
+    if (now - claimed_at).total_seconds() >= grace:
+        return False  # alive or not, it had more than enough time: fence it off
+    launched = attempt.launch_record()
+    if launched is not None:
+        return processes.is_alive(processes.Identity.from_record(launched))
+    return processes.is_alive(processes.Identity.from_record(spec.claimed_by))
 
 
 def kill_leftovers(attempt: Attempt, token: str, grace: float) -> int:

@@ -1,6 +1,7 @@
 """Attempt records: one directory per task and attempt under <state_dir>/runs/.
 
     runs/<task id>/<n>/spec.json     what to run, written under the claim (before the rename)
+                       runner.json   the runner process the tick started
                        owner.json    the runner that owns the attempt; created exactly once
                        agent.json    the agent's pid, process group and start time
                        result.json   the outcome, written before the task file moves
@@ -14,6 +15,7 @@ reconciler takes it itself to fence off a runner that never started in time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -51,6 +53,7 @@ class Spec:
     attempts_before: int  # counted attempts when claimed: settling sets attempts_before + 1, never += 1
     retry_backoff_seconds: float
     claimed_at: str
+    claimed_by: dict = field(default_factory=dict)  # the claiming process's identity (pid, started)
     feedback: tuple[str, ...] = field(default=())
 
     @staticmethod
@@ -113,6 +116,14 @@ class Attempt:
 
     def write_result(self, result: Result) -> None:
         durable.write_json_atomic(self.result_path, asdict(result))
+
+    def launch_record(self) -> dict | None:
+        """The runner process the tick started (written right after the spawn), or None."""
+        return durable.read_json(self.dir / "runner.json")
+
+    def write_launch_record(self, identity: dict) -> None:
+        # No fsync: after a power loss no process of this attempt is alive anyway.
+        durable.write_cache(self.dir / "runner.json", json.dumps(identity))
 
     def agent_record(self) -> dict | None:
         return durable.read_json(self.agent_path)

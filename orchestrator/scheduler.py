@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orchestrator
-from orchestrator import durable, log
+from orchestrator import durable, log, processes
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
 from orchestrator.config import AgentConfig, Config
@@ -58,6 +58,7 @@ class Scheduler:
         self.book = AgentBook(config.state_dir)
         self.children: list[subprocess.Popen] = []
         self.ownerless_grace = ownerless_grace
+        self.identity = processes.identity_of(os.getpid())
         self.kept_worktrees: list[str] = []
         self._blocked_memo: tuple | None = None
         self.queue.ensure_dirs()
@@ -202,6 +203,7 @@ class Scheduler:
             state_dir=str(cfg.state_dir), auto_commit=cfg.auto_commit, review=cfg.review,
             max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
             retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
+            claimed_by=self.identity.as_record(),
         ))
         return attempt
 
@@ -214,6 +216,9 @@ class Scheduler:
                                      stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
                                      start_new_session=True, close_fds=True, cwd=str(attempt.dir))
         self.children.append(child)
+        launched = processes.identity_of(child.pid)
+        if launched:
+            attempt.write_launch_record(launched.as_record())
 
     def _reap_children(self) -> None:
         self.children = [c for c in self.children if c.poll() is None]
@@ -221,8 +226,10 @@ class Scheduler:
     # ---- draining -----------------------------------------------------------------
 
     def has_work(self, report: TickReport) -> bool:
-        """Is anything running, or waiting in incoming/ for an agent that is not paused?"""
-        if report.running:
+        """Is anything running (a claimed task, or a runner of ours still finishing), or waiting in
+        incoming/ for an agent that is not paused?"""
+        self._reap_children()
+        if report.running or self.children:
             return True
         entries, _ = self.index.scan("incoming")
         now = report.at
