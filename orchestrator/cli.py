@@ -63,6 +63,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempt", type=int)
     p.add_argument("--follow", "-f", action="store_true", help="keep printing while the attempt runs")
 
+    p = sub.add_parser("accept", help="accept a task waiting for review (provisional/ to done/)")
+    p.add_argument("task_id")
+    p.add_argument("--merge", action="store_true", help="merge its branch into the base branch first")
+
+    p = sub.add_parser("reject", help="send a task back with feedback for the next attempt")
+    p.add_argument("task_id")
+    p.add_argument("--reason", required=True)
+
+    p = sub.add_parser("retry", help="another round for a task in failed/ or blocked/")
+    p.add_argument("task_id")
+
+    p = sub.add_parser("cancel", help="stop a task (killing a running attempt); it goes to failed/")
+    p.add_argument("task_id")
+
+    p = sub.add_parser("import", help="turn a Markdown plan into tasks")
+    p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true", help="print the tasks and the dependency graph only")
+    p.add_argument("--role", help="the role of every imported task")
+    p.add_argument("--prefix", help="put this before every task id (to keep two plans apart)")
+
     p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
     p.add_argument("directory", nargs="?", default=".")
 
@@ -176,9 +196,11 @@ def cmd_enqueue(cfg: configmod.Config, args: argparse.Namespace) -> int:
             break
         task_id = f"{base_id}-{n}"
     task = taskfmt.parse(text, file_id=task_id, source="the command line", trusted=False)
-    ready = all(queue.locate(d) == "done" for d in task.depends_on)
-    queue.enqueue(task, actor="person", state="incoming" if ready else "blocked",
-                  reason=None if ready else "waiting for dependencies")
+    from orchestrator import graph
+    graph.check_new_dependencies(queue, {task.id: task.depends_on})
+    state = graph.waiting_state(queue, task.depends_on)
+    queue.enqueue(task, actor="person", state=state,
+                  reason="waiting for dependencies" if state == "blocked" else None)
     poke(cfg.state_dir)
     print(task.id)
     return 0
@@ -236,8 +258,61 @@ def cmd_validate(cfg, args) -> int:
     return 0
 
 
+def cmd_accept(cfg, args) -> int:
+    from orchestrator import review
+    from orchestrator.git import Repo
+    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    task_id = taskfmt.check_id(args.task_id)
+    state = queue.locate(task_id)
+    src = state if state in ("provisional", "blocked") else "provisional"
+    how = review.accept(queue, Repo(cfg.repo), task_id, src, base_branch=cfg.base_branch,
+                        branch=cfg.branch_prefix + task_id, merge=args.merge, actor="person")
+    poke(cfg.state_dir)
+    print(f"{task_id}: done ({how})")
+    return 0
+
+
+def cmd_reject(cfg, args) -> int:
+    from orchestrator import review
+    from orchestrator.errors import StateError
+    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    task_id = taskfmt.check_id(args.task_id)
+    state = queue.locate(task_id)
+    if state != "provisional":
+        raise StateError(f"task '{task_id}' is in {state or 'no state'}/; only a task in provisional/ can be rejected")
+    if not args.reason.strip():
+        raise UsageError("--reason must say what to change")
+    dst = review.reject(queue, task_id, "provisional", reason=args.reason.strip(), max_rejections=cfg.max_rejections,
+                        actor="person")
+    poke(cfg.state_dir)
+    print(f"{task_id}: {dst}")
+    return 0
+
+
+def cmd_retry(cfg, args) -> int:
+    from orchestrator.control import retry
+    state = retry(Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
+    poke(cfg.state_dir)
+    print(f"{args.task_id}: {state}")
+    return 0
+
+
+def cmd_cancel(cfg, args) -> int:
+    from orchestrator.control import cancel
+    state = cancel(cfg, Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
+    print(f"{args.task_id}: {state} (cancelled)")
+    return 0
+
+
+def cmd_import(cfg, args) -> int:
+    from orchestrator.importer import import_plan
+    print(import_plan(cfg, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
+    return 0
+
+
 COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
-                    "logs": cmd_logs, "validate": cmd_validate}
+                    "logs": cmd_logs, "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject,
+                    "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from orchestrator.task import id_problem
 CONFIG_ENV = "ORCHESTRATOR_CONFIG"
 DEFAULT_CONFIG_NAME = "agents.yaml"
 REVIEW_MODES = ("human", "agent", "none")
+REVIEW_ROLE = "review"  # agents of this role review provisional tasks when review: agent
+BREAKDOWN_ROLE = "breakdown"  # agents of this role split a task into subtasks through the outbox
 PLACEHOLDERS = ("task_id", "title", "prompt_file", "worktree", "branch", "attempt", "agent")
 DAY = 86_400
 
@@ -49,6 +51,9 @@ SETTINGS_FIELDS = [
     Field("auto_commit", "bool", default=True),
     Field("branch_prefix", "str", default="agent/", check=_check_branch_prefix),
     Field("kill_grace_seconds", "float", default=5.0, minimum=0, maximum=600),
+    Field("merge_on_accept", "bool", default=False),
+    Field("max_rejections", "int", default=3, minimum=1, maximum=100),
+    Field("max_breakdown_depth", "int", default=2, minimum=0, maximum=10),
     Field("agents", "any", required=True, help="a list of agents, each with name, role and command"),
 ]
 
@@ -91,6 +96,9 @@ class Config:
     auto_commit: bool
     branch_prefix: str
     kill_grace_seconds: float
+    merge_on_accept: bool
+    max_rejections: int
+    max_breakdown_depth: int
     agents: tuple[AgentConfig, ...] = field(default=())
 
     def agent(self, name: str) -> AgentConfig | None:

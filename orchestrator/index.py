@@ -15,7 +15,7 @@ from orchestrator import durable, log
 from orchestrator.errors import TaskFileError
 from orchestrator.queue import Entry, Queue, entry_of
 
-FORMAT = 2
+FORMAT = 3
 _log = log.get("orchestrator.index")
 
 Key = tuple[int, int, int]
@@ -90,7 +90,7 @@ class TaskIndex:
             for state, files in data["states"].items():
                 self._files[state] = {
                     name: (tuple(key), value["error"] if isinstance(value, dict)
-                           else Entry(*value[:6], tuple(value[6]), *value[7:]))
+                           else Entry(*value[:6], tuple(value[6]), value[7], value[8], tuple(value[9])))
                     for name, (key, value) in files.items()}
         except FileNotFoundError:
             return

@@ -47,6 +47,11 @@ class Entry(NamedTuple):
     depends_on: tuple[str, ...]
     parent: str | None
     held: bool  # blocked for a reason a person must resolve: dependency release leaves it alone
+    subtasks: tuple[str, ...] = ()  # a broken-down task: done when these are
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        return self.depends_on + self.subtasks
 
     def sort_key(self) -> tuple:
         return (self.priority, self.order, self.id)
@@ -144,8 +149,11 @@ class Queue:
                             role=task.role, priority=task.priority, agent=task.agent)
         return state
 
-    def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick") -> Task | None:
-        """Move task_id from incoming/ to claimed/ if nobody else did; None when we lost.
+    def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick",
+              src: str = "incoming") -> Task | None:
+        """Move task_id from src/ (incoming/, or provisional/ for a review) to claimed/ if nobody else did.
+
+        Returns None when we lost the race.
 
         prepare(task) runs under the task lock before the rename (it creates the attempt's
         directory), so the newest attempt of a claimed task is always the current claim.
@@ -153,18 +161,18 @@ class Queue:
         with self.task_lock(task_id, blocking=False) as locked:
             if not locked:
                 return None
-            src = self.path("incoming", task_id)
+            path = self.path(src, task_id)
             try:
-                task = self.read_file(src)
+                task = self.read_file(path)
             except (FileNotFoundError, NotFoundError):
                 return None
             prepare(task)
             try:
-                os.rename(src, self.path("claimed", task_id))
+                os.rename(path, self.path("claimed", task_id))
             except FileNotFoundError:
                 return None
-            self._sync_dirs("incoming", "claimed")
-        self.journal.append("claimed", task=task_id, actor=actor, **{"from": "incoming", "to": "claimed"})
+            self._sync_dirs(src, "claimed")
+        self.journal.append("claimed", task=task_id, actor=actor, **{"from": src, "to": "claimed"})
         return task
 
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
@@ -229,5 +237,6 @@ def entry_of(task: Task, state: str, mtime: float) -> Entry:
         order=task.created.timestamp() if task.created else mtime,
         retry_after=task.retry_after.timestamp() if task.retry_after else 0.0,
         depends_on=task.depends_on, parent=task.parent, held=task.blocked_reason is not None,
+        subtasks=task.subtasks,
     )
 

@@ -30,11 +30,13 @@ from pathlib import Path
 from orchestrator import durable, log, processes
 from orchestrator.agentenv import agent_environment
 from orchestrator.clock import iso, utcnow
-from orchestrator.config import expand_command
+from orchestrator.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.errors import GitError, OrchestratorError
 from orchestrator.faults import crash_point
 from orchestrator.git import Repo
+from orchestrator.outbox import read_outbox
 from orchestrator.queue import Queue
+from orchestrator.review import write_diff
 from orchestrator.runs import Attempt, Result, Spec
 from orchestrator.settle import settle
 from orchestrator.wake import poke
@@ -92,7 +94,12 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
     except GitError as exc:
         return Result("setup_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     _, task = queue.read(spec.task_id, "claimed")
-    attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback), encoding="utf-8")
+    extra_env = {}
+    if spec.phase == "review":
+        write_diff(repo, spec.base_branch, spec.branch, attempt.diff_path)
+        extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
+    attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback, spec, attempt),
+                                   encoding="utf-8")
     attempt.outbox.mkdir(exist_ok=True)
     values = {"task_id": spec.task_id, "title": spec.title, "prompt_file": str(attempt.prompt_path),
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
@@ -102,13 +109,15 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
         "ORCH_WORKTREE": spec.worktree, "ORCH_BRANCH": spec.branch, "ORCH_BASE_BRANCH": spec.base_branch,
         "ORCH_AGENT": spec.agent, "ORCH_ROLE": spec.role, "ORCH_ATTEMPT": str(spec.attempt),
         "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
-        processes.MARKER_VAR: spec.token,
+        processes.MARKER_VAR: spec.token, **extra_env,
     })
     crash_point("runner_before_agent")
     exit_code, timed_out = run_agent(attempt, spec, argv, env, worktree)
     if exit_code is None:
         return Result("start_failed", f"could not start {argv[0]!r}: {timed_out}", iso(utcnow()), counts=False)
-    return evaluate(attempt, spec, repo, exit_code, timed_out is True)
+    if spec.phase == "review":
+        return evaluate_review(attempt, spec, exit_code, timed_out is True)
+    return evaluate(attempt, spec, repo, exit_code, timed_out is True, task, queue)
 
 
 def run_agent(attempt: Attempt, spec: Spec, argv: list[str], env: dict, worktree: Path):
@@ -140,7 +149,53 @@ def run_agent(attempt: Attempt, spec: Spec, argv: list[str], env: dict, worktree
     return exit_code, timed_out
 
 
-def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool) -> Result:
+def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: bool) -> Result:
+    """A reviewer accepts with exit 0; rejects with a non-zero exit or {"status": "rejected"}.
+
+    A reviewer that times out or is killed by a signal has not decided: the review is retried.
+    """
+    now = iso(utcnow())
+    if timed_out or exit_code < 0:
+        why = "timed out" if timed_out else f"was killed by signal {-exit_code}"
+        return Result("review_error", f"the reviewer {why}; the review will be retried", now,
+                      exit_code=exit_code, counts=False)
+    said = read_agent_result(attempt)
+    if said.get("status") == "rejected" or exit_code != 0:
+        reason = str(said.get("reason") or f"the reviewer exited {exit_code}: {tail(attempt.log_path)}")
+        return Result("rejected", reason[:2000], now, exit_code=exit_code)
+    return Result("accepted", str(said.get("summary") or "accepted by the reviewer")[:2000], now, exit_code=0)
+
+
+def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: Queue, now: str) -> Result:
+    """A breakdown succeeds when its outbox holds valid subtasks (no commits needed)."""
+    depth = breakdown_depth(queue, task)
+    if depth >= spec.max_breakdown_depth:
+        return Result("failed", f"this task is already {depth} breakdowns deep (max_breakdown_depth "
+                      f"{spec.max_breakdown_depth}); it cannot be split further", now, exit_code=0)
+    try:
+        subtasks = read_outbox(attempt.outbox, task)
+    except OrchestratorError as exc:
+        return Result("failed", str(exc)[:4000], now, exit_code=0)
+    if not subtasks:
+        return Result("failed", "the breakdown agent wrote no task files into ORCH_OUTBOX", now, exit_code=0)
+    return Result("broken_down", f"split into {len(subtasks)} subtasks: "
+                  + ", ".join(t.id for t in subtasks)[:1500], now, exit_code=0)
+
+
+def breakdown_depth(queue: Queue, task) -> int:
+    """How many breakdowns made this task (0 for a task a person wrote)."""
+    depth, parent = 0, task.parent
+    while parent and depth < 20:
+        depth += 1
+        state = queue.locate(parent)
+        if state is None:
+            break
+        parent = queue.read(parent, state)[1].parent
+    return depth
+
+
+def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool, task=None,
+             queue: Queue | None = None) -> Result:
     now = iso(utcnow())
     worktree = Path(spec.worktree)
     if timed_out:
@@ -153,6 +208,8 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if said.get("status") == "blocked":
         return Result("blocked", str(said.get("reason") or "the agent said it is blocked")[:2000], now,
                       exit_code=exit_code, counts=False)
+    if spec.role == BREAKDOWN_ROLE and exit_code == 0 and queue is not None:
+        return evaluate_breakdown(attempt, spec, task, queue, now)
     commits = repo.commits_ahead(spec.branch, spec.base_branch)
     if exit_code != 0:
         return Result("failed", f"exit code {exit_code}; last output: {tail(attempt.log_path)}", now,
@@ -173,10 +230,19 @@ def read_agent_result(attempt: Attempt) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def render_prompt(title: str, body: str, feedback: tuple[str, ...]) -> str:
+def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,
+                  attempt: Attempt | None = None) -> str:
     parts = []
     if feedback:
         parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
+    if spec is not None and spec.phase == "review":
+        parts.append(f"## Review\n\nReview the work on branch {spec.branch} against {spec.base_branch}; the diff "
+                     f"is in {attempt.diff_path}. Exit 0 to accept. To reject, write "
+                     '{"status": "rejected", "reason": "..."} to $ORCH_RESULT_FILE or exit non-zero.\n')
+    elif spec is not None and spec.role == BREAKDOWN_ROLE:
+        parts.append("## Breakdown\n\nSplit this task into smaller tasks: write one Markdown task file per "
+                     "subtask (frontmatter with title, optional depends_on among the ids you choose) into "
+                     f"{attempt.outbox}. No commits are needed.\n")
     parts.append(f"# {title}\n\n{body.strip()}\n")
     return "\n".join(parts)
 

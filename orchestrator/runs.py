@@ -54,6 +54,10 @@ class Spec:
     retry_backoff_seconds: float
     claimed_at: str
     claimed_by: dict = field(default_factory=dict)  # the claiming process's identity (pid, started)
+    phase: str = "work"  # work | review
+    merge_on_accept: bool = False
+    max_rejections: int = 3
+    max_breakdown_depth: int = 2
     feedback: tuple[str, ...] = field(default=())
 
     @staticmethod
@@ -93,6 +97,7 @@ class Attempt:
     prompt_path = property(lambda self: self.dir / "prompt.md")
     agent_result_path = property(lambda self: self.dir / "agent-result.json")
     outbox = property(lambda self: self.dir / "outbox")
+    diff_path = property(lambda self: self.dir / "diff.patch")
 
     def spec(self) -> Spec | None:
         record = durable.read_json(self.spec_path)

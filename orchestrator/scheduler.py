@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orchestrator
-from orchestrator import durable, log, processes
+from orchestrator import durable, graph, log, processes
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
-from orchestrator.config import AgentConfig, Config
+from orchestrator.config import REVIEW_ROLE, AgentConfig, Config
 from orchestrator.faults import crash_point
 from orchestrator.index import TaskIndex
 from orchestrator.locks import FileLock
@@ -122,15 +122,9 @@ class Scheduler:
         memo = (done_mtime, frozenset(e.id for e in entries))
         if memo == self._blocked_memo:
             return []
-        released = [e.id for e in entries if self.release_if_ready(e)]
+        released = graph.release_waiting(self.queue, actor="tick", entries=entries)
         self._blocked_memo = None if released else memo
         return released
-
-    def release_if_ready(self, entry: Entry) -> bool:
-        if entry.held or not all(os.path.exists(self.queue.path("done", d)) for d in entry.depends_on):
-            return False
-        return self.queue.transition(entry.id, "blocked", "incoming", actor="tick", event="released",
-                                     reason="all dependencies are done") is not None
 
     # ---- dispatch -----------------------------------------------------------------
 
@@ -147,6 +141,9 @@ class Scheduler:
             return []
         entries, _ = self.index.scan("incoming")
         queues = _candidates(entries, now.timestamp())
+        if cfg.review == "agent" and any(a.role == REVIEW_ROLE for a in agents):
+            reviews, _ = self.index.scan("provisional")
+            queues[("review",)] = _candidates(reviews, now.timestamp(), key=lambda e: ("review",)).get(("review",), [])
         started: list[tuple[str, str]] = []
         agents.sort(key=lambda a: self.book.get(a.name).last_start or "")
         progress = True
@@ -173,15 +170,25 @@ class Scheduler:
         return not (agent.interval_seconds and last and now - last < timedelta(seconds=agent.interval_seconds))
 
     def _claim_for(self, agent: AgentConfig, queues: dict[tuple, list[Entry]], now: datetime) -> str | None:
-        """Claim the best task this agent may take: pinned to it, or of its role and unpinned."""
+        """Claim the best task this agent may take: a review waiting for it, pinned to it, or of its role."""
+        reviews = queues.get(("review",), []) if agent.role == REVIEW_ROLE else []
         pinned, shared = queues.get(("agent", agent.name), []), queues.get(("role", agent.role), [])
-        while pinned or shared:
-            if pinned and (not shared or pinned[-1].sort_key() <= shared[-1].sort_key()):
+        while reviews or pinned or shared:
+            if reviews:
+                entry = reviews.pop()
+            elif pinned and (not shared or pinned[-1].sort_key() <= shared[-1].sort_key()):
                 entry = pinned.pop()
             else:
                 entry = shared.pop()
+            if entry.state == "incoming" and entry.depends_on and graph.unmet(self.queue, entry.depends_on):
+                # Dropped in by hand before its dependencies were done: it waits in blocked/.
+                self.queue.transition(entry.id, "incoming", "blocked", actor="tick", event="blocked",
+                                      reason="waiting for dependencies")
+                continue
             attempt_box: list[Attempt] = []
-            task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now)))
+            phase = "review" if entry.state == "provisional" else "work"
+            task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now, phase)),
+                                    src=entry.state)
             if task is None:
                 continue
             self.book.update(agent.name, lambda s: setattr(s, "last_start", iso(now)))
@@ -191,7 +198,7 @@ class Scheduler:
             return entry.id
         return None
 
-    def _prepare(self, task: Task, agent: AgentConfig, now: datetime) -> Attempt:
+    def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str) -> Attempt:
         cfg = self.config
         attempt = self.runs.new_attempt(task.id)
         attempt.write_spec(Spec(
@@ -203,7 +210,8 @@ class Scheduler:
             state_dir=str(cfg.state_dir), auto_commit=cfg.auto_commit, review=cfg.review,
             max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
             retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
-            claimed_by=self.identity.as_record(),
+            claimed_by=self.identity.as_record(), phase=phase, merge_on_accept=cfg.merge_on_accept,
+            max_rejections=cfg.max_rejections, max_breakdown_depth=cfg.max_breakdown_depth,
         ))
         return attempt
 
@@ -231,8 +239,11 @@ class Scheduler:
         self._reap_children()
         if report.running or self.children:
             return True
-        entries, _ = self.index.scan("incoming")
         now = report.at
+        reviewers = [a for a in self.config.agents if a.role == REVIEW_ROLE and not a.paused]
+        if self.config.review == "agent" and reviewers and self.queue.count("provisional"):
+            return True
+        entries, _ = self.index.scan("incoming")
         for entry in entries:
             for agent in self.config.agents:
                 if agent.paused or self.book.paused(agent.name, now):
@@ -242,14 +253,17 @@ class Scheduler:
         return False
 
 
-def _candidates(entries: list[Entry], now_ts: float) -> dict[tuple, list[Entry]]:
-    """Ready entries grouped by pin or role, each list sorted with the best task last (for pop())."""
+def _by_pin_or_role(entry: Entry) -> tuple:
+    return ("agent", entry.agent) if entry.agent else ("role", entry.role)
+
+
+def _candidates(entries: list[Entry], now_ts: float, key=_by_pin_or_role) -> dict[tuple, list[Entry]]:
+    """Ready entries grouped (by pin or role), each list sorted with the best task last (for pop())."""
     groups: dict[tuple, list[Entry]] = {}
     for entry in entries:
         if entry.retry_after > now_ts:
             continue
-        key = ("agent", entry.agent) if entry.agent else ("role", entry.role)
-        groups.setdefault(key, []).append(entry)
+        groups.setdefault(key(entry), []).append(entry)
     for group in groups.values():
         group.sort(key=Entry.sort_key, reverse=True)
     return groups

@@ -14,7 +14,9 @@ from pathlib import Path
 from orchestrator import log
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import utcnow
-from orchestrator.errors import GitError
+from orchestrator import batch, review
+from orchestrator.errors import GitError, OrchestratorError
+from orchestrator.outbox import read_outbox
 from orchestrator.git import Repo
 from orchestrator.queue import Queue
 from orchestrator.runs import Attempt, Result, Runs, Spec
@@ -49,6 +51,15 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     kept = release_worktree(spec)
     note_agent_health(queue, spec, result, actor)
     common = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
+    if spec.phase == "review":
+        return _settle_review(queue, spec, result, now, common)
+    if result.outcome == "broken_down":
+        try:
+            return _settle_breakdown(queue, spec, attempt, result, common)
+        except OrchestratorError as exc:
+            result = Result("failed", f"could not enqueue the subtasks: {exc}", result.finished_at)
+    if result.succeeded and spec.review == "none":
+        return _accept(queue, spec, f"agent {spec.agent} (review: none)", common)
     if result.outcome == "blocked":
         dst, updates = "blocked", dict(blocked_reason=result.reason, retry_after=None)
         event = "blocked"
@@ -59,7 +70,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         attempts = spec.attempts_before + (1 if result.counts else 0)
         updates = dict(attempts=attempts, last_error=_error_text(spec, result))
         uncounted = spec.attempt - attempts
-        if attempts >= spec.max_attempts or uncounted >= MAX_UNCOUNTED_RUNS:
+        if result.outcome == "cancelled" or attempts >= spec.max_attempts or uncounted >= MAX_UNCOUNTED_RUNS:
             dst, event = "failed", "failed"
             updates["retry_after"] = None
             updates["last_error"] = failure_history(Path(spec.state_dir), spec.task_id, attempt.number)
@@ -70,6 +81,44 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
                              updates=updates, kept_worktree=kept, **common)
     return dst if moved else None
+
+
+def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None:
+    """Complete the task (merging when configured); hold it in blocked/ if the merge is refused."""
+    try:
+        review.accept(queue, Repo(Path(spec.repo)), spec.task_id, "claimed", base_branch=spec.base_branch,
+                      branch=spec.branch, merge=spec.merge_on_accept, actor=common["actor"], reviewer=reviewer)
+        return "done"
+    except GitError as exc:
+        reason = (f"accepted by {reviewer}, but the merge was refused: {exc}. Resolve it, then "
+                  f"'python -m orchestrator accept {spec.task_id} --merge'")
+        queue.transition(spec.task_id, "claimed", "blocked", event="merge_refused", reason=reason,
+                         updates={"blocked_reason": reason[:2000]}, **common)
+        return "blocked"
+
+
+def _settle_review(queue: Queue, spec: Spec, result: Result, now: datetime, common: dict) -> str | None:
+    if result.outcome == "accepted":
+        return _accept(queue, spec, f"agent {spec.agent}", common)
+    if result.outcome == "rejected":
+        return review.reject(queue, spec.task_id, "claimed", reason=result.reason, max_rejections=spec.max_rejections,
+                             actor=common["actor"], reviewer=f"agent {spec.agent}")
+    # The reviewer crashed, timed out or never started: that is no verdict, so review again later.
+    retry_at = now + timedelta(seconds=backoff_seconds(spec.retry_backoff_seconds, 1))
+    moved = queue.transition(spec.task_id, "claimed", "provisional", event="review_retry", reason=result.reason,
+                             updates={"retry_after": retry_at}, **common)
+    return "provisional" if moved else None
+
+
+def _settle_breakdown(queue: Queue, spec: Spec, attempt: Attempt, result: Result, common: dict) -> str | None:
+    """Enqueue the subtasks (again, harmlessly, after a crash), then park the parent until they are done."""
+    _, parent = queue.read(spec.task_id, "claimed")
+    subtasks = read_outbox(attempt.outbox, parent)
+    batch.enqueue(queue, subtasks, actor=common["actor"])
+    ids = tuple(t.id for t in subtasks)
+    moved = queue.transition(spec.task_id, "claimed", "blocked", event="broken_down", reason=result.reason,
+                             updates={"subtasks": ids, "blocked_reason": None, "retry_after": None}, **common)
+    return "blocked" if moved else None
 
 
 def failure_history(state_dir: Path, task_id: str, upto: int) -> str:

@@ -84,6 +84,7 @@ RUNTIME_FIELDS = [
     Field("last_error", "str"),
     Field("feedback", "strlist", default=()),
     Field("blocked_reason", "str"),
+    Field("subtasks", "strlist", default=()),
 ]
 RUNTIME_NAMES = frozenset(f.name for f in RUNTIME_FIELDS)
 
@@ -106,6 +107,7 @@ class Task:
     last_error: str | None = None
     feedback: tuple[str, ...] = field(default=())
     blocked_reason: str | None = None  # set when a person must act; dependency release leaves it alone
+    subtasks: tuple[str, ...] = field(default=())  # a broken-down task waits for these, then is done
 
     def with_updates(self, **changes: Any) -> "Task":
         return replace(self, **changes)
@@ -206,6 +208,7 @@ def _parse(text: str, *, file_id: str, source: str, trusted: bool) -> Task:
         last_error=values.get("last_error"),
         feedback=values.get("feedback") or (),
         blocked_reason=values.get("blocked_reason"),
+        subtasks=values.get("subtasks") or (),
     )
 
 
@@ -236,6 +239,8 @@ def render(task: Task) -> str:
         front["feedback"] = list(task.feedback)
     if task.blocked_reason:
         front["blocked_reason"] = task.blocked_reason
+    if task.subtasks:
+        front["subtasks"] = list(task.subtasks)
     head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100)
     body = task.body if task.body.endswith("\n") or not task.body else task.body + "\n"
     return f"---\n{head}---\n\n{body}"
