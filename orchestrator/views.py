@@ -70,7 +70,10 @@ def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     row = task_row(task, state)
     worktree = cfg.state_dir / "worktrees" / task_id
     row.update(body=task.body, branch=cfg.branch_prefix + task_id, file=str(queue.path(state, task_id)),
-               worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id))
+               worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id),
+               parent=task.parent, subtasks=list(task.subtasks),
+               waiting_for=[{"id": d, "state": queue.locate(d)} for d in task.depends_on + task.subtasks
+                            if queue.locate(d) != "done"] if state == "blocked" else [])
     return row
 
 
@@ -85,6 +88,10 @@ def render_show(d: dict) -> str:
         lines.append(f"  retry after: {d['retry_after']}")
     if d["blocked_reason"]:
         lines.append(f"  blocked:   {d['blocked_reason']}")
+    for w in d.get("waiting_for", []):
+        why = {"failed": ", which failed (retry it, or cancel this task)", None: ", which does not exist"}.get(
+            w["state"], f" (in {w['state']}/)")
+        lines.append(f"  waiting for {w['id']}{why}")
     if d["last_error"]:
         lines.append(f"  last error: {d['last_error']}")
     if d["runs"]:
@@ -114,14 +121,23 @@ def status(cfg: Config, queue: Queue) -> dict:
                         "timeout_seconds": spec.timeout_seconds if spec else None})
     last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
+            "blocked_by_failed": blocked_by_failed(queue),
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent, "paused": a.paused}
                        for a in cfg.agents],
             "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
 
 
+def blocked_by_failed(queue: Queue) -> int:
+    """Blocked tasks that wait for a task in failed/: they need a person."""
+    from orchestrator import graph
+    return sum(1 for e in graph.blocked_entries(queue) if graph.failed_dependencies(queue, e.waits_for))
+
+
 def render_status(d: dict) -> str:
     counts = "  ".join(f"{state} {n}" for state, n in d["counts"].items())
     lines = [f"queue: {counts}", f"last tick: {d['last_tick'] or 'never'}"]
+    if d.get("blocked_by_failed"):
+        lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
     if d["running"]:
         lines.append("running:")
         for r in d["running"]:
