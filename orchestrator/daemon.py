@@ -21,6 +21,7 @@ from orchestrator import log
 from orchestrator.errors import OrchestratorError
 from orchestrator.locks import FileLock
 from orchestrator.scheduler import Scheduler
+from orchestrator.startup import consumer_warnings
 from orchestrator.wake import wake_path
 
 _log = log.get("orchestrator.daemon")
@@ -62,6 +63,8 @@ class Daemon:
                          max_instances=1, coalesce=True, misfire_grace_time=None, id="tick")
         interval.start()
         _log.info("daemon_started", pid=os.getpid(), state_dir=str(self.scheduler.config.state_dir))
+        for warning in consumer_warnings(self.scheduler.config, self.scheduler.queue):
+            _log.warning("nobody_consumes", detail=warning)
         try:
             self._serve()
         finally:

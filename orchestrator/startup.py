@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.config import Config
+from orchestrator.config import REVIEW_ROLE, Config
 from orchestrator.errors import ConfigError, TaskFileError
 from orchestrator.git import Repo
 from orchestrator.queue import STATES, SUFFIX, Queue
@@ -24,6 +24,28 @@ def command_problem(cfg: Config, command: tuple[str, ...]) -> str | None:
         candidate = Path(program) if Path(program).is_absolute() else cfg.repo / program
         return None if candidate.exists() else f"{program} does not exist (looked for {candidate})"
     return None if shutil.which(program) else f"'{program}' is not on PATH"
+
+
+def consumer_warnings(cfg: Config, queue: Queue | None = None) -> list[str]:
+    """States and roles that nobody consumes: tasks there would wait forever."""
+    warnings = []
+    roles = {a.role for a in cfg.agents}
+    if cfg.review == "agent" and REVIEW_ROLE not in roles:
+        warnings.append(f"{cfg.path}: review is 'agent' but no agent has role '{REVIEW_ROLE}', so finished tasks "
+                        "would wait in provisional/ forever (add a reviewer, or set review: human)")
+    queue = queue or Queue(cfg.queue_dir, cfg.state_dir)
+    waiting: dict[str, int] = {}
+    for state in ("incoming", "blocked"):
+        for dirent in queue.names(state):
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (TaskFileError, OSError):
+                continue  # validate reports unreadable files on their own
+            if task.agent is None and task.role not in roles:
+                waiting[task.role] = waiting.get(task.role, 0) + 1
+    for role, count in sorted(waiting.items()):
+        warnings.append(f"{count} task(s) of role '{role}' wait, but no agent in {cfg.path} has that role")
+    return warnings
 
 
 def validate(cfg: Config) -> list[str]:
@@ -57,4 +79,6 @@ def validate(cfg: Config) -> list[str]:
                     problems.append(f"{dirent.path}: pinned to agent '{task.agent}', which agents.yaml does not define")
                 elif not task.agent and task.role not in roles:
                     problems.append(f"{dirent.path}: no agent has role '{task.role}', so this task would wait forever")
+    if cfg.review == "agent" and REVIEW_ROLE not in roles:
+        problems.extend(w for w in consumer_warnings(cfg, queue) if "review is 'agent'" in w)
     return problems

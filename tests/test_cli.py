@@ -139,3 +139,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "provisional 4" in out.stdout and "failed 1" in out.stdout
     assert "agent/fix-the-flaky-login-test" in out.stdout
+
+
+def test_validate_warns_when_review_agent_has_no_reviewer(env):
+    env.write_config([env.agent("impl-1")], review="agent")
+    out = env.cli("validate")
+    assert out.returncode == 1 and "no agent has role 'review'" in out.stdout
