@@ -148,7 +148,7 @@ def test_reviewer_agent_rejects_with_feedback(env, reviewer, verdict, reason):
 
 
 def test_a_reviewer_that_crashes_does_not_reject(env, reviewer):
-    env.write_config([env.agent("impl-1"), reviewer("crash")], review="agent")
+    env.write_config([env.agent("impl-1"), reviewer("crash")], review="agent", retry_backoff_seconds=60)
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
     env.wait_until(lambda: scheduler.loop() and env.state_of("t1") == "provisional"
