@@ -1,16 +1,24 @@
-"""The environment an agent runs in: controlled, so the daemon's own setup does not leak in."""
+"""The environment an agent runs in: built, not inherited.
+
+An agent gets the basics a command-line program needs (PATH without the daemon's
+virtualenv, HOME, USER, locale, terminal, temp dir), the variables named in
+env_passthrough (exact names or patterns like AWS_*), the agent's `env`, and the ORCH_*
+variables of its attempt. Nothing else leaks in: not the daemon's virtualenv or PYTHONPATH
+(an agent that ran `pip install` with them would install into the daemon's environment),
+not the orchestrator's own variables, not secrets the daemon happens to hold.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-# Variables that tie a process to the orchestrator's own Python: an agent that ran
-# `pip install` with them set would install into the daemon's virtualenv.
-LEAKY = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "__PYVENV_LAUNCHER__",
-         "CONDA_PREFIX", "CONDA_DEFAULT_ENV")
-INTERNAL_PREFIXES = ("ORCH_", "ORCHESTRATOR_")
+BASICS = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TERM", "COLORTERM", "TMPDIR",
+          "TZ", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "SSH_AUTH_SOCK")
+NEVER = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "__PYVENV_LAUNCHER__",
+         "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "ORCH_*", "ORCHESTRATOR_*", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
 
 
 def _daemon_venv_bin() -> str | None:
@@ -20,10 +28,14 @@ def _daemon_venv_bin() -> str | None:
     return os.path.join(venv, "bin") if venv else None
 
 
-def agent_environment(base: Mapping[str, str], extra: Mapping[str, str], orch: Mapping[str, str]) -> dict[str, str]:
-    """base minus leaky and internal variables and the venv's bin on PATH, plus extra, plus ORCH_* values."""
-    env = {k: v for k, v in base.items()
-           if k not in LEAKY and not k.startswith(INTERNAL_PREFIXES) and not k.startswith("GIT_")}
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def agent_environment(base: Mapping[str, str], passthrough: Iterable[str], extra: Mapping[str, str],
+                      orch: Mapping[str, str]) -> dict[str, str]:
+    keep = tuple(BASICS) + tuple(passthrough)
+    env = {k: v for k, v in base.items() if _matches(k, keep) and not _matches(k, NEVER)}
     venv_bin = _daemon_venv_bin()
     if venv_bin and "PATH" in env:
         env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p and p != venv_bin)

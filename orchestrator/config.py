@@ -54,8 +54,26 @@ SETTINGS_FIELDS = [
     Field("merge_on_accept", "bool", default=False),
     Field("max_rejections", "int", default=3, minimum=1, maximum=100),
     Field("max_breakdown_depth", "int", default=2, minimum=0, maximum=10),
+    Field("port_base", "int", default=20000, minimum=1024, maximum=65000),
+    Field("port_block_size", "int", default=10, minimum=1, maximum=1000),
     Field("agents", "any", required=True, help="a list of agents, each with name, role and command"),
 ]
+
+# Keys that may be set for all agents at the top level and overridden per agent. The top-level
+# Field holds the one default; an agent that does not set the key inherits the top-level value.
+INHERITED_FIELDS = [
+    Field("copy_files", "strlist", default=(), help="gitignored files copied from the main checkout"),
+    Field("setup", "command", help="run in a new worktree before the agent"),
+    Field("setup_timeout_seconds", "float", default=600.0, minimum=1, maximum=DAY),
+    Field("teardown", "command", help="run in the worktree before it is removed"),
+    Field("env_passthrough", "strlist", default=(), help="variables kept from the daemon's environment"),
+    Field("usage_limit_exit_codes", "intlist", default=(75,)),
+    Field("usage_limit_patterns", "strlist", default=("usage limit",)),
+    Field("usage_limit_cooldown_seconds", "float", default=1800.0, minimum=1, maximum=7 * DAY),
+    Field("memory_limit_mb", "int", minimum=16, maximum=1_000_000),
+    Field("cpu_limit_seconds", "float", minimum=1, maximum=30 * DAY),
+]
+SETTINGS_FIELDS += INHERITED_FIELDS
 
 AGENT_FIELDS = [
     Field("name", "str", required=True, check=_check_name),
@@ -66,7 +84,7 @@ AGENT_FIELDS = [
     Field("interval_seconds", "float", default=0.0, minimum=0, maximum=DAY),
     Field("env", "strmap", default={}),
     Field("paused", "bool", default=False),
-]
+] + [Field(f.name, f.kind, default=None, minimum=f.minimum, maximum=f.maximum, help=f.help) for f in INHERITED_FIELDS]
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,16 @@ class AgentConfig:
     interval_seconds: float
     env: Mapping[str, str]
     paused: bool
+    copy_files: tuple[str, ...] = ()
+    setup: tuple[str, ...] | None = None
+    setup_timeout_seconds: float = 600.0
+    teardown: tuple[str, ...] | None = None
+    env_passthrough: tuple[str, ...] = ()
+    usage_limit_exit_codes: tuple[int, ...] = (75,)
+    usage_limit_patterns: tuple[str, ...] = ("usage limit",)
+    usage_limit_cooldown_seconds: float = 1800.0
+    memory_limit_mb: int | None = None
+    cpu_limit_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +127,18 @@ class Config:
     merge_on_accept: bool
     max_rejections: int
     max_breakdown_depth: int
+    port_base: int
+    port_block_size: int
+    copy_files: tuple[str, ...]
+    setup: tuple[str, ...] | None
+    setup_timeout_seconds: float
+    teardown: tuple[str, ...] | None
+    env_passthrough: tuple[str, ...]
+    usage_limit_exit_codes: tuple[int, ...]
+    usage_limit_patterns: tuple[str, ...]
+    usage_limit_cooldown_seconds: float
+    memory_limit_mb: int | None
+    cpu_limit_seconds: float | None
     agents: tuple[AgentConfig, ...] = field(default=())
 
     def agent(self, name: str) -> AgentConfig | None:
@@ -138,14 +178,17 @@ def parse(text: str, path: Path) -> Config:
     data, lines = load_yaml(text, str(path))
     where = Located(str(path), lines)
     values = parse_fields(data, SETTINGS_FIELDS, where, "agents.yaml")
-    agents = _parse_agents(values.pop("agents"), where)
+    for key in ("setup", "teardown"):
+        if values[key] is not None:
+            values[key] = _parse_command(values[key], where, key, placeholders=False)
+    agents = _parse_agents(values.pop("agents"), where, values)
     root = path.parent
     for key in ("repo", "queue_dir", "state_dir"):
         values[key] = (root / values[key]).resolve()
     return Config(path=path, agents=agents, **values)
 
 
-def _parse_agents(data: Any, where: Located) -> tuple[AgentConfig, ...]:
+def _parse_agents(data: Any, where: Located, settings: dict) -> tuple[AgentConfig, ...]:
     if not isinstance(data, list):
         raise SchemaError(where.at("agents"), "'agents' must be a list of agents",
                           "write each agent as a '- name: ...' item")
@@ -160,28 +203,36 @@ def _parse_agents(data: Any, where: Located) -> tuple[AgentConfig, ...]:
                               "give every agent its own name")
         seen[name] = index
         values["command"] = _parse_command(values["command"], here)
+        for key in ("setup", "teardown"):
+            if values[key] is not None:
+                values[key] = _parse_command(values[key], here, key, placeholders=False)
+        for f in INHERITED_FIELDS:
+            if values[f.name] is None:
+                values[f.name] = settings[f.name]
         agents.append(AgentConfig(**values))
     return tuple(agents)
 
 
-def _parse_command(value: Any, where: Located) -> tuple[str, ...]:
+def _parse_command(value: Any, where: Located, key: str = "command", placeholders: bool = True) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
             argv = shlex.split(value)
         except ValueError as exc:
-            raise SchemaError(where.at("command"), f"cannot split the command: {exc}", "balance the quotes") from None
+            raise SchemaError(where.at(key), f"cannot split the command: {exc}", "balance the quotes") from None
     elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         argv = [str(v) for v in value]
     else:
-        raise SchemaError(where.at("command"), "must be a list of arguments or a string",
+        raise SchemaError(where.at(key), "must be a list of arguments or a string",
                           'write it as ["program", "arg", "{prompt_file}"]')
     if not argv or not argv[0]:
-        raise SchemaError(where.at("command"), "the command is empty", "name the program to run")
-    for arg in argv:
-        for name in _placeholders(arg, where):
-            if name not in PLACEHOLDERS:
-                raise SchemaError(where.at("command"), f"unknown placeholder '{{{name}}}' in {arg!r}",
-                                  f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}, or write '{{{{' for a brace")
+        raise SchemaError(where.at(key), "the command is empty", "name the program to run")
+    if placeholders:
+        for arg in argv:
+            for name in _placeholders(arg, where):
+                if name not in PLACEHOLDERS:
+                    raise SchemaError(where.at(key), f"unknown placeholder '{{{name}}}' in {arg!r}",
+                                      f"use one of {', '.join('{' + p + '}' for p in PLACEHOLDERS)}, "
+                                      "or write '{{' for a brace")
     return tuple(argv)
 
 

@@ -39,6 +39,7 @@ _log = log.get("orchestrator.reconcile")
 @dataclass
 class Reconciled:
     running: dict[str, str] = field(default_factory=dict)  # task id -> agent, for live attempts
+    ports: set[int] = field(default_factory=set)  # port blocks held by live attempts
     recovered: list[tuple[str, str]] = field(default_factory=list)  # (task id, what happened)
 
 
@@ -58,6 +59,9 @@ def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *, kill_gra
         kind, detail = verdict
         if kind == "running":
             report.running[task_id] = detail
+            spec = runs.latest(task_id).spec() if runs.latest(task_id) else None
+            if spec and spec.port_count:
+                report.ports.add(spec.port_base)
         else:
             report.recovered.append((task_id, detail))
     return report

@@ -21,10 +21,11 @@ if __name__ == "__main__":
 
 import json
 import os
+import re
 import socket
 import subprocess
-import time
 import traceback
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from orchestrator import durable, log, processes
@@ -36,7 +37,9 @@ from orchestrator.faults import crash_point
 from orchestrator.git import Repo
 from orchestrator.outbox import read_outbox
 from orchestrator.queue import Queue
+from orchestrator.readiness import copy_into_worktree
 from orchestrator.review import write_diff
+from orchestrator.supervise import run_supervised
 from orchestrator.runs import Attempt, Result, Spec
 from orchestrator.settle import settle
 from orchestrator.wake import poke
@@ -90,63 +93,81 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
     repo = Repo(Path(spec.repo))
     worktree = Path(spec.worktree)
     try:
-        repo.prepare_worktree(worktree, spec.branch, spec.base_branch)
+        reused = repo.prepare_worktree(worktree, spec.branch, spec.base_branch)
     except GitError as exc:
-        return Result("setup_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
+        return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     _, task = queue.read(spec.task_id, "claimed")
     extra_env = {}
     if spec.phase == "review":
         write_diff(repo, spec.base_branch, spec.branch, attempt.diff_path)
         extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
+    if spec.port_count:
+        extra_env.update(ORCH_PORT_BASE=str(spec.port_base), ORCH_PORT_COUNT=str(spec.port_count))
     attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback, spec, attempt),
                                    encoding="utf-8")
     attempt.outbox.mkdir(exist_ok=True)
+    env = attempt_environment(spec, attempt, extra_env)
+    if not reused:
+        problem = make_ready(attempt, spec, repo, worktree, env)
+        if problem is not None:
+            return problem
     values = {"task_id": spec.task_id, "title": spec.title, "prompt_file": str(attempt.prompt_path),
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
     argv = expand_command(spec.command, values)
-    env = agent_environment(os.environ, spec.env, {
+    crash_point("runner_before_agent")
+    ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
+                         token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
+                         memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds)
+    if ran.exit_code is None:
+        return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
+    if ran.limit:
+        return Result("limit_exceeded", f"killed: {ran.limit}", iso(utcnow()), exit_code=ran.exit_code)
+    limited = usage_limit(attempt, spec, ran.exit_code)
+    if limited is not None:
+        return limited
+    if spec.phase == "review":
+        return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
+    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue)
+
+
+def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:
+    return agent_environment(os.environ, spec.env_passthrough, spec.env, {
         "ORCH_TASK_ID": spec.task_id, "ORCH_TASK_TITLE": spec.title, "ORCH_PROMPT_FILE": str(attempt.prompt_path),
         "ORCH_WORKTREE": spec.worktree, "ORCH_BRANCH": spec.branch, "ORCH_BASE_BRANCH": spec.base_branch,
         "ORCH_AGENT": spec.agent, "ORCH_ROLE": spec.role, "ORCH_ATTEMPT": str(spec.attempt),
         "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
-        processes.MARKER_VAR: spec.token, **extra_env,
+        processes.MARKER_VAR: spec.token, **extra,
     })
-    crash_point("runner_before_agent")
-    exit_code, timed_out = run_agent(attempt, spec, argv, env, worktree)
-    if exit_code is None:
-        return Result("start_failed", f"could not start {argv[0]!r}: {timed_out}", iso(utcnow()), counts=False)
-    if spec.phase == "review":
-        return evaluate_review(attempt, spec, exit_code, timed_out is True)
-    return evaluate(attempt, spec, repo, exit_code, timed_out is True, task, queue)
 
 
-def run_agent(attempt: Attempt, spec: Spec, argv: list[str], env: dict, worktree: Path):
-    """Run the agent to its end or its timeout; return (exit code, timed out) or (None, why it did not start)."""
-    with open(attempt.log_path, "ab") as out:
-        try:
-            child = subprocess.Popen(argv, cwd=worktree, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-            out.write(f"orchestrator: could not start {argv[0]!r}: {exc}\n".encode())
-            return None, str(exc)
-    ident = processes.identity_of(child.pid)
-    started = ident.started if ident else time.time()
-    durable.write_json_atomic(attempt.agent_path, {"pid": child.pid, "pgid": child.pid, "started": started})
-    deadline = time.monotonic() + spec.timeout_seconds
-    timed_out = False
-    while True:
-        try:
-            exit_code = child.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
-            break
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline:
-                timed_out = True
-                processes.terminate(spec.token, child.pid, started, spec.kill_grace_seconds)
-                exit_code = child.wait()
-                break
-    # Whatever the agent left behind (a dev server, a stuck grandchild) ends with the attempt.
-    processes.terminate(spec.token, child.pid, started, min(spec.kill_grace_seconds, 2.0))
-    return exit_code, timed_out
+def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: dict) -> Result | None:
+    """Copy the gitignored files the project needs and run the setup command in a new worktree."""
+    try:
+        copy_into_worktree(Path(spec.repo), worktree, spec.copy_files)
+    except OrchestratorError as exc:
+        return Result("setup_failed", str(exc), iso(utcnow()))
+    if not spec.setup:
+        return None
+    ran = run_supervised(list(spec.setup), cwd=worktree, env=env, log_path=attempt.setup_log_path,
+                         timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds)
+    if ran.exit_code == 0 and not ran.timed_out:
+        return None
+    how = (f"timed out after {spec.setup_timeout_seconds:g} s" if ran.timed_out else
+           f"could not start: {ran.error}" if ran.exit_code is None else f"exit code {ran.exit_code}")
+    return Result("setup_failed", f"setup {' '.join(spec.setup)!r} failed ({how}); output: "
+                  f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
+
+
+def usage_limit(attempt: Attempt, spec: Spec, exit_code: int) -> Result | None:
+    """The agent hit its provider's usage limit: no verdict on the task, the agent must rest."""
+    text = tail(attempt.log_path, 4000)
+    pattern = next((p for p in spec.usage_limit_patterns if p.lower() in text.lower()), None)
+    if exit_code not in spec.usage_limit_exit_codes and pattern is None:
+        return None
+    why = f"exit code {exit_code}" if exit_code in spec.usage_limit_exit_codes else f"output says {pattern!r}"
+    until = cooldown_end(text, spec.usage_limit_cooldown_seconds)
+    return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {text[-300:]}",
+                  iso(utcnow()), exit_code=exit_code, counts=False, resume_at=iso(until))
 
 
 def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: bool) -> Result:
@@ -228,6 +249,28 @@ def read_agent_result(attempt: Attempt) -> dict:
     except (FileNotFoundError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+_IN = re.compile(r"\b(?:in|after)\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)\b", re.I)
+_AT = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+MAX_COOLDOWN = timedelta(days=7)
+
+
+def cooldown_end(text: str, default_seconds: float, now: datetime | None = None) -> datetime:
+    """When an agent may run again: the time its output names ("try again in 20 minutes",
+    "resets at 2026-11-22T15:00Z"), else now plus the configured cooldown; at most a week."""
+    now = now or utcnow()
+    until = now + timedelta(seconds=default_seconds)
+    if match := _AT.search(text):
+        try:
+            named = datetime.fromisoformat(match.group(1).replace("Z", "+00:00").replace(" ", "T"))
+            until = named if named.tzinfo else named.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    elif match := _IN.search(text):
+        unit = match.group(2).lower()[0]
+        until = now + timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit])
+    return min(max(until, now), now + MAX_COOLDOWN)
 
 
 def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,

@@ -58,14 +58,32 @@ class Spec:
     merge_on_accept: bool = False
     max_rejections: int = 3
     max_breakdown_depth: int = 2
+    copy_files: tuple[str, ...] = ()
+    setup: tuple[str, ...] | None = None
+    setup_timeout_seconds: float = 600.0
+    teardown: tuple[str, ...] | None = None
+    env_passthrough: tuple[str, ...] = ()
+    usage_limit_exit_codes: tuple[int, ...] = (75,)
+    usage_limit_patterns: tuple[str, ...] = ("usage limit",)
+    usage_limit_cooldown_seconds: float = 1800.0
+    memory_limit_mb: int | None = None
+    cpu_limit_seconds: float | None = None
+    port_base: int = 0
+    port_count: int = 0
     feedback: tuple[str, ...] = field(default=())
 
     @staticmethod
     def from_record(record: dict) -> "Spec":
         record = dict(record)
-        record["command"] = tuple(record["command"])
-        record["feedback"] = tuple(record.get("feedback", ()))
-        return Spec(**record)
+        for key in ("command", "feedback", "copy_files", "env_passthrough", "usage_limit_exit_codes",
+                    "usage_limit_patterns"):
+            if record.get(key) is not None:
+                record[key] = tuple(record[key])
+        for key in ("setup", "teardown"):
+            if record.get(key) is not None:
+                record[key] = tuple(record[key])
+        known = Spec.__dataclass_fields__
+        return Spec(**{k: v for k, v in record.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,7 @@ class Result:
     commits: int = 0
     counts: bool = True  # does this attempt use up one of max_attempts?
     kept_worktree: str | None = None
+    resume_at: str | None = None  # for usage_limit: when the agent may run again
 
     @property
     def succeeded(self) -> bool:
@@ -98,6 +117,7 @@ class Attempt:
     agent_result_path = property(lambda self: self.dir / "agent-result.json")
     outbox = property(lambda self: self.dir / "outbox")
     diff_path = property(lambda self: self.dir / "diff.patch")
+    setup_log_path = property(lambda self: self.dir / "setup.log")
 
     def spec(self) -> Spec | None:
         record = durable.read_json(self.spec_path)

@@ -60,6 +60,7 @@ class Scheduler:
         self.ownerless_grace = ownerless_grace
         self.identity = processes.identity_of(os.getpid())
         self.kept_worktrees: list[str] = []
+        self._ports_held: set[int] = set()
         self._blocked_memo: tuple | None = None
         self.queue.ensure_dirs()
 
@@ -81,6 +82,7 @@ class Scheduler:
                             ownerless_grace=self.ownerless_grace)
             report.running, report.recovered = rec.running, rec.recovered
             report.released = self.release_blocked()
+            self._ports_held = set(rec.ports)
             report.started = self.dispatch(now, report.running)
             for task_id, agent in report.started:
                 report.running[task_id] = agent
@@ -212,8 +214,23 @@ class Scheduler:
             retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
             claimed_by=self.identity.as_record(), phase=phase, merge_on_accept=cfg.merge_on_accept,
             max_rejections=cfg.max_rejections, max_breakdown_depth=cfg.max_breakdown_depth,
+            copy_files=agent.copy_files, setup=agent.setup, setup_timeout_seconds=agent.setup_timeout_seconds,
+            teardown=agent.teardown, env_passthrough=agent.env_passthrough,
+            usage_limit_exit_codes=agent.usage_limit_exit_codes, usage_limit_patterns=agent.usage_limit_patterns,
+            usage_limit_cooldown_seconds=agent.usage_limit_cooldown_seconds, memory_limit_mb=agent.memory_limit_mb,
+            cpu_limit_seconds=agent.cpu_limit_seconds, port_base=self._take_port_block(),
+            port_count=cfg.port_block_size,
         ))
         return attempt
+
+    def _take_port_block(self) -> int:
+        """The lowest block of ports that no running attempt holds (ticks are serialized by the tick lock)."""
+        cfg = self.config
+        port = cfg.port_base
+        while port in self._ports_held:
+            port += cfg.port_block_size
+        self._ports_held.add(port)
+        return port
 
     def start_runner(self, attempt: Attempt) -> None:
         env = dict(os.environ)

@@ -157,7 +157,8 @@ def check_value(value: Any, f: Field, where: Located) -> Any:
 
 
 _KIND_WORDS = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false",
-               "strlist": "a list of strings", "strmap": "a mapping of names to strings"}
+               "strlist": "a list of strings", "strmap": "a mapping of names to strings",
+               "intlist": "a list of whole numbers", "command": "a command (a list of arguments or a string)"}
 
 
 def _coerce(value: Any, f: Field, where: Located) -> Any:
@@ -184,6 +185,15 @@ def _coerce(value: Any, f: Field, where: Located) -> Any:
         if not isinstance(value, bool):
             raise wrong()
         return value
+    if f.kind == "intlist":
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise wrong()
+        return tuple(value)
+    if f.kind == "command":
+        if isinstance(value, str) or (isinstance(value, list) and value and all(
+                isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)):
+            return value
+        raise wrong()
     if f.kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
             raise wrong()

@@ -7,11 +7,14 @@ repeat: the task moves only if it is still in claimed/ under this very attempt.
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator import log
+from orchestrator import log, processes
+from orchestrator.agentenv import agent_environment
+from orchestrator.supervise import run_supervised
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import utcnow
 from orchestrator import batch, review
@@ -28,7 +31,7 @@ AGENT_START_FAILURE_LIMIT = 3
 # Runs that do not count as attempts (start failures, runs abandoned by a crash) are still
 # limited: a task that never gets to run is failed after this many of them.
 MAX_UNCOUNTED_RUNS = 10
-NEVER_RAN = ("start_failed", "setup_failed", "abandoned")
+NEVER_RAN = ("start_failed", "setup_failed", "worktree_failed", "abandoned", "usage_limit")
 _log = log.get("orchestrator.settle")
 
 
@@ -60,7 +63,10 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
             result = Result("failed", f"could not enqueue the subtasks: {exc}", result.finished_at)
     if result.succeeded and spec.review == "none":
         return _accept(queue, spec, f"agent {spec.agent} (review: none)", common)
-    if result.outcome == "blocked":
+    if result.outcome == "usage_limit":
+        rest_agent(queue, spec, result, common["actor"])
+        dst, updates, event = "incoming", dict(retry_after=None, last_error=_error_text(spec, result)), "usage_limit"
+    elif result.outcome == "blocked":
         dst, updates = "blocked", dict(blocked_reason=result.reason, retry_after=None)
         event = "blocked"
     elif result.succeeded:
@@ -134,6 +140,16 @@ def failure_history(state_dir: Path, task_id: str, upto: int) -> str:
     return text[-4000:]
 
 
+def rest_agent(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
+    """An agent that hit its usage limit takes no work until the time it named (or the cooldown)."""
+    def pause(state):
+        state.paused_until = result.resume_at
+        state.paused_reason = "usage limit reached"
+    AgentBook(Path(spec.state_dir)).update(spec.agent, pause)
+    queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=result.reason,
+                         until=result.resume_at)
+
+
 def note_agent_health(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
     """Count consecutive starts that failed before the agent ran; pause the agent at the limit."""
     book = AgentBook(Path(spec.state_dir))
@@ -157,7 +173,19 @@ def _error_text(spec: Spec, result: Result) -> str:
 
 
 def release_worktree(spec: Spec) -> str | None:
-    """Remove the attempt's worktree unless that would lose work; why it was kept, or None."""
+    """Run the teardown, then remove the attempt's worktree unless that would lose work.
+
+    Returns why the worktree was kept, or None.
+    """
+    worktree = Path(spec.worktree)
+    if spec.teardown and worktree.is_dir():
+        log_path = Path(spec.state_dir) / "runs" / spec.task_id / str(spec.attempt) / "teardown.log"
+        ran = run_supervised(list(spec.teardown), cwd=worktree, env=agent_environment(
+            os.environ, spec.env_passthrough, spec.env, {"ORCH_TASK_ID": spec.task_id, "ORCH_WORKTREE": spec.worktree,
+                                                         processes.MARKER_VAR: spec.token}),
+            log_path=log_path, timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds)
+        if ran.exit_code != 0:
+            _log.warning("teardown_failed", task=spec.task_id, exit_code=ran.exit_code, log=str(log_path))
     try:
         kept = Repo(Path(spec.repo)).remove_worktree(Path(spec.worktree), spec.branch)
     except GitError as exc:
