@@ -15,11 +15,11 @@ from pathlib import Path
 import yaml
 
 from orchestrator import __version__, config as configmod, log, task as taskfmt, views
-from orchestrator.errors import OrchestratorError, UsageError
+from orchestrator.errors import ConfigError, OrchestratorError, UsageError
 from orchestrator.queue import STATES, Queue
 from orchestrator.wake import poke
 
-COMMANDS = ("enqueue", "list", "show", "status", "logs", "init", "validate", "demo")
+OBSERVERS = ("status", "list", "show", "logs")  # read-only: they still work when agents.yaml is invalid
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="stop a task (killing a running attempt); it goes to failed/")
     p.add_argument("task_id")
 
+    p = sub.add_parser("pause", help="no new work for one agent, or for all (a PAUSE file in the state directory)")
+    p.add_argument("agent", nargs="?")
+    p = sub.add_parser("resume", help="undo pause (and clear an agent's automatic pause)")
+    p.add_argument("agent", nargs="?")
+    p = sub.add_parser("stop", help="stop the daemon; running agents keep running unless --kill-agents")
+    p.add_argument("--kill-agents", action="store_true",
+                   help="also stop every running attempt; their tasks go back to incoming/ without using an attempt")
+
     p = sub.add_parser("import", help="turn a Markdown plan into tasks")
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="print the tasks and the dependency graph only")
@@ -123,7 +131,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not modes and not args.command:
         parser.print_help()
         return 2
-    cfg = configmod.load(configmod.find_config_path(args.config))
+    path = configmod.find_config_path(args.config)
+    try:
+        cfg = configmod.load(path)
+    except ConfigError as exc:
+        if args.command not in OBSERVERS or not path.exists():
+            raise
+        cfg = configmod.stand_in(path, str(exc))
+        print(f"orchestrator: warning: {exc}", file=sys.stderr)
     log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", verbose=args.verbose,
                   to_terminal=bool(modes) or args.verbose)
     if modes:
@@ -304,6 +319,30 @@ def cmd_cancel(cfg, args) -> int:
     return 0
 
 
+def cmd_pause(cfg, args) -> int:
+    from orchestrator.control import pause
+    print(pause(cfg, args.agent))
+    return 0
+
+
+def cmd_resume(cfg, args) -> int:
+    from orchestrator.control import resume
+    print(resume(cfg, args.agent))
+    poke(cfg.state_dir)
+    return 0
+
+
+def cmd_stop(cfg, args) -> int:
+    from orchestrator.control import stop_all
+    from orchestrator.instance import stop_daemon
+    pid = stop_daemon(cfg.state_dir)
+    print(f"stopped the daemon (pid {pid})" if pid else "no daemon was running")
+    if args.kill_agents:
+        stopped = stop_all(cfg, Queue(cfg.queue_dir, cfg.state_dir))
+        print(f"stopped {len(stopped)} running attempt(s); back in incoming/: {', '.join(stopped) or '-'}")
+    return 0
+
+
 def cmd_import(cfg, args) -> int:
     from orchestrator.importer import import_plan
     print(import_plan(cfg, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
@@ -312,7 +351,8 @@ def cmd_import(cfg, args) -> int:
 
 COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
                     "logs": cmd_logs, "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject,
-                    "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import}
+                    "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import, "pause": cmd_pause,
+                    "resume": cmd_resume, "stop": cmd_stop}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ relative to the file's own directory, never to the current directory.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import string
 from collections.abc import Mapping
@@ -140,6 +141,7 @@ class Config:
     memory_limit_mb: int | None
     cpu_limit_seconds: float | None
     agents: tuple[AgentConfig, ...] = field(default=())
+    problem: str | None = None  # set only on the stand-in that observers use when the file is invalid
 
     def agent(self, name: str) -> AgentConfig | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -172,6 +174,23 @@ def load(path: str | Path) -> Config:
         return parse(text, path)
     except SchemaError as exc:
         raise ConfigError(exc.render()) from None
+
+
+def stand_in(path: str | Path, problem: str) -> Config:
+    """For read-only commands when agents.yaml is invalid: the paths we can still read, defaults
+    for the rest, no agents, and the problem, so `status` can say what is wrong."""
+    path = Path(path).absolute()
+    values = {f.name: f.default for f in SETTINGS_FIELDS if f.name != "agents"}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for key in ("repo", "queue_dir", "state_dir"):
+        match = re.search(rf"^{key}:\s*['\"]?([^'\"#\n]+?)['\"]?\s*(?:#.*)?$", text, re.MULTILINE)
+        if match:
+            values[key] = match.group(1)
+        values[key] = (path.parent / values[key]).resolve()
+    return Config(path=path, problem=problem, **values)
 
 
 def parse(text: str, path: Path) -> Config:

@@ -6,14 +6,46 @@ import signal
 
 import psutil
 
-from orchestrator import graph, processes
+from orchestrator import durable, graph, processes
+from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
 from orchestrator.config import Config
 from orchestrator.errors import NotFoundError, StateError
 from orchestrator.queue import TERMINAL, Queue
 from orchestrator.reconcile import kill_leftovers
+from orchestrator.scheduler import pause_file
 from orchestrator.runs import Result, Runs
 from orchestrator.settle import release_worktree
+
+
+def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:
+    if agent is None:
+        durable.write_atomic(pause_file(cfg.state_dir), f"paused by {actor} at {iso(utcnow())}\n")
+        return f"paused: no new work starts until 'resume' (running attempts finish); {pause_file(cfg.state_dir)}"
+    _known_agent(cfg, agent)
+    AgentBook(cfg.state_dir).update(agent, lambda s: setattr(s, "paused_reason", f"paused by {actor}"))
+    return f"paused agent {agent}"
+
+
+def resume(cfg: Config, agent: str | None) -> str:
+    if agent is None:
+        try:
+            pause_file(cfg.state_dir).unlink()
+        except FileNotFoundError:
+            return "not paused"
+        return "resumed"
+    _known_agent(cfg, agent)
+
+    def clear(state) -> None:
+        state.paused_reason, state.paused_until, state.start_failures = None, None, 0
+    AgentBook(cfg.state_dir).update(agent, clear)
+    return f"resumed agent {agent}"
+
+
+def _known_agent(cfg: Config, agent: str) -> None:
+    if cfg.agent(agent) is None:
+        names = ", ".join(a.name for a in cfg.agents)
+        raise NotFoundError(f"no agent '{agent}' in {cfg.path} (agents: {names})")
 
 
 def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
@@ -52,7 +84,25 @@ def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") ->
     raise StateError(f"task '{task_id}' kept moving; try again")
 
 
-def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float) -> None:
+def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
+    """Stop every running attempt; its task goes back to incoming/ without using up an attempt."""
+    stopped = []
+    runs = Runs(cfg.state_dir)
+    for dirent in list(queue.names("claimed")):
+        task_id = dirent.name[:-3]
+        stop_attempt(queue, runs, task_id, cfg.kill_grace_seconds, outcome="stopped",
+                     reason=f"stopped by {actor} (stop --kill-agents)")
+        attempt = runs.latest(task_id)
+        spec = attempt.spec() if attempt else None
+        updates = {"attempts": spec.attempts_before} if spec else {}
+        if queue.transition(task_id, "claimed", "incoming", actor=actor, event="stopped",
+                            reason="stopped with its agent; it will run again", updates=updates):
+            stopped.append(task_id)
+    return stopped
+
+
+def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float, *, outcome: str = "cancelled",
+                 reason: str = "cancelled by a person") -> None:
     """Kill the runner of the task's current attempt, then every process of its agent."""
     attempt = runs.latest(task_id)
     spec = attempt.spec() if attempt else None
@@ -66,7 +116,7 @@ def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float) -> None:
             pass
     kill_leftovers(attempt, spec.token, grace)
     if attempt.result() is None:
-        attempt.write_result(Result("cancelled", "cancelled by a person", iso(utcnow()), counts=False))
+        attempt.write_result(Result(outcome, reason, iso(utcnow()), counts=False))
     release_worktree(spec)
 
 

@@ -1,10 +1,11 @@
 """The daemon: a loop over Scheduler.loop(), woken early by news.
 
-APScheduler owns the interval (one job, max_instances=1, coalesce, no misfire grace
-limit, so a late tick is run rather than silently dropped); the job only sets an event.
-The main thread waits on that event and also checks, a few times a second, the cheap
-signs of news: the wake file that runners and CLI commands touch, and the modification
-time of incoming/ and agents.yaml. Signal handlers only set flags.
+APScheduler owns the interval (one job, max_instances=1, coalesce, misfire_grace_time=None
+so a late tick runs rather than being dropped); the job only sets an event. News wakes the
+loop at once: file events (watchfiles) on queue/incoming/, agents.yaml, and the wake file
+that runners and CLI commands touch. A cheap stat of those paths once a second stands in
+if file events are unavailable. Signal handlers only set flags. agents.yaml is re-read when
+it changes and on SIGHUP; an invalid file is reported and the last good one stays in force.
 """
 
 from __future__ import annotations
@@ -17,57 +18,74 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from orchestrator import log
-from orchestrator.errors import OrchestratorError
+from orchestrator import config as configmod, durable, log
+from orchestrator.clock import iso, utcnow
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.instance import AlreadyRunning, daemon_lock_path, daemon_pid_path
 from orchestrator.locks import FileLock
 from orchestrator.scheduler import Scheduler
 from orchestrator.startup import consumer_warnings
 from orchestrator.wake import wake_path
 
 _log = log.get("orchestrator.daemon")
-NEWS_POLL_SECONDS = 0.1
+FALLBACK_POLL_SECONDS = 1.0
 
 
-class AlreadyRunning(OrchestratorError):
-    exit_code = 3
+def config_status_path(state_dir: Path) -> Path:
+    return state_dir / "config_status.json"
 
 
 class Daemon:
     def __init__(self, scheduler: Scheduler):
         self.scheduler = scheduler
         state_dir = scheduler.config.state_dir
-        self.lock = FileLock(state_dir / "locks" / "daemon.lock")
-        self.pid_file = state_dir / "daemon.pid"
+        self.lock = FileLock(daemon_lock_path(state_dir))
+        self.pid_file = daemon_pid_path(state_dir)
         self.wake = threading.Event()
         self.stopping = False
-        self._news_marks: tuple = ()
+        self.reload_requested = False
+        self._marks: tuple = ()
+        self._config_mark = _mark(scheduler.config.path)
+        self._watcher_stop = threading.Event()
+
+    # ---- signal handlers: flags only ------------------------------------------------
 
     def request_stop(self, *_args) -> None:
         self.stopping = True
         self.wake.set()
 
+    def request_reload(self, *_args) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
     def request_tick(self, *_args) -> None:
         self.wake.set()
+
+    # ---- life -----------------------------------------------------------------------
 
     def run(self) -> int:
         if not self.lock.acquire():
             pid = self.pid_file.read_text().strip() if self.pid_file.exists() else "unknown"
             raise AlreadyRunning(f"a daemon is already running for {self.scheduler.config.state_dir} "
                                  f"(pid {pid}); stop it with 'python -m orchestrator stop'")
-        self.pid_file.write_text(f"{os.getpid()}\n")
+        durable.write_atomic(self.pid_file, f"{os.getpid()}\n")
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGHUP, self.request_tick)
+        signal.signal(signal.SIGHUP, self.request_reload)
         interval = BackgroundScheduler(daemon=True)
         interval.add_job(self.request_tick, "interval", seconds=self.scheduler.config.tick_seconds,
                          max_instances=1, coalesce=True, misfire_grace_time=None, id="tick")
         interval.start()
+        watcher = threading.Thread(target=self._watch, name="file-events", daemon=True)
+        watcher.start()
+        self._record_config(None)
         _log.info("daemon_started", pid=os.getpid(), state_dir=str(self.scheduler.config.state_dir))
         for warning in consumer_warnings(self.scheduler.config, self.scheduler.queue):
             _log.warning("nobody_consumes", detail=warning)
         try:
-            self._serve()
+            self._serve(interval)
         finally:
+            self._watcher_stop.set()
             interval.shutdown(wait=False)
             try:
                 self.pid_file.unlink()
@@ -77,34 +95,88 @@ class Daemon:
             _log.info("daemon_stopped", pid=os.getpid())
         return 0
 
-    def _serve(self) -> None:
-        self._news()
+    def _serve(self, interval: BackgroundScheduler) -> None:
         self.wake.set()
         while not self.stopping:
-            if self.wake.wait(NEWS_POLL_SECONDS) or self._news():
-                self.wake.clear()
-                if self.stopping:
-                    break
-                try:
-                    self.scheduler.loop()
-                except OrchestratorError as exc:
-                    _log.error("tick_failed", error=str(exc))
-                except Exception:
-                    _log.exception("tick_crashed")
-                    time.sleep(1.0)  # do not spin on a persistent bug
+            if not (self.wake.wait(FALLBACK_POLL_SECONDS) or self._news()):
+                continue
+            self.wake.clear()
+            if self.stopping:
+                break
+            if self.reload_requested or _mark(self.scheduler.config.path) != self._config_mark:
+                self._reload(interval)
+            try:
+                self.scheduler.loop()
+            except OrchestratorError as exc:
+                _log.error("tick_failed", error=str(exc))
+            except Exception:
+                _log.exception("tick_crashed")
+                time.sleep(1.0)  # do not spin on a persistent bug
+
+    # ---- news ------------------------------------------------------------------------
+
+    def _watched(self) -> tuple[Path, ...]:
+        cfg = self.scheduler.config
+        return (wake_path(cfg.state_dir), cfg.queue_dir / "incoming", cfg.path)
 
     def _news(self) -> bool:
-        """True when something changed that may mean work: a poke, a new file, a new config."""
-        cfg = self.scheduler.config
-        marks = tuple(_mtime(p) for p in (wake_path(cfg.state_dir), cfg.queue_dir / "incoming", cfg.path,
-                                           cfg.queue_dir / "done"))
-        changed = marks != self._news_marks
-        self._news_marks = marks
+        """The fallback: a few stat calls a second, for when file events are not delivered."""
+        marks = tuple(_mark(p) for p in self._watched())
+        changed = marks != self._marks
+        self._marks = marks
         return changed
 
+    def _watch(self) -> None:
+        try:
+            import watchfiles
+        except ImportError:
+            _log.warning("file_events_unavailable", reason="watchfiles is not installed; polling once a second")
+            return
+        cfg = self.scheduler.config
+        incoming, wake, config_file = cfg.queue_dir / "incoming", wake_path(cfg.state_dir), cfg.path
 
-def _mtime(path: Path) -> int:
+        def interesting(_change, path: str) -> bool:
+            p = Path(path)
+            return p.parent == incoming or p == wake or p == config_file
+
+        try:
+            for _changes in watchfiles.watch(incoming, cfg.state_dir, config_file.parent, watch_filter=interesting,
+                                             recursive=False, debounce=50, step=20, stop_event=self._watcher_stop,
+                                             raise_interrupt=False):
+                self.wake.set()
+        except Exception:  # the fallback poll keeps the daemon working: record why events stopped
+            _log.exception("file_events_failed")
+
+    # ---- configuration ----------------------------------------------------------------
+
+    def _reload(self, interval: BackgroundScheduler) -> None:
+        self.reload_requested = False
+        old = self.scheduler.config
+        self._config_mark = _mark(old.path)
+        try:
+            new = configmod.load(old.path)
+            for key in ("queue_dir", "state_dir", "repo"):
+                if getattr(new, key) != getattr(old, key):
+                    raise ConfigError(f"{old.path}: '{key}' changed; restart the daemon for that to take effect")
+        except ConfigError as exc:
+            _log.error("config_invalid", error=str(exc), keeping="the last good configuration")
+            self._record_config(str(exc))
+            return
+        self.scheduler.config = new
+        if new.tick_seconds != old.tick_seconds:
+            interval.reschedule_job("tick", trigger="interval", seconds=new.tick_seconds)
+        self._record_config(None)
+        self.scheduler.queue.journal.append("config_reloaded", actor="daemon", agents=[a.name for a in new.agents])
+        _log.info("config_reloaded", agents=[a.name for a in new.agents])
+
+    def _record_config(self, error: str | None) -> None:
+        record = {"ok": error is None, "error": error, "at": iso(utcnow()), "path": str(self.scheduler.config.path)}
+        durable.write_json_atomic(config_status_path(self.scheduler.config.state_dir), record)
+
+
+def _mark(path: Path) -> tuple:
     try:
-        return path.stat().st_mtime_ns
+        info = path.stat()
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
     except FileNotFoundError:
-        return 0
+        return ()

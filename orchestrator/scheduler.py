@@ -133,7 +133,7 @@ class Scheduler:
     def dispatch(self, now: datetime, running: dict[str, str]) -> list[tuple[str, str]]:
         cfg = self.config
         room = cfg.max_running - len(running)
-        if room <= 0:
+        if room <= 0 or pause_file(cfg.state_dir).exists():
             return []
         load: dict[str, int] = {}
         for agent_name in running.values():
@@ -257,6 +257,8 @@ class Scheduler:
         if report.running or self.children:
             return True
         now = report.at
+        if pause_file(self.config.state_dir).exists():
+            return False
         reviewers = [a for a in self.config.agents if a.role == REVIEW_ROLE and not a.paused]
         if self.config.review == "agent" and reviewers and self.queue.count("provisional"):
             return True
@@ -268,6 +270,11 @@ class Scheduler:
                 if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
                     return True
         return False
+
+
+def pause_file(state_dir: Path) -> Path:
+    """While this file exists, no new work starts (running attempts finish)."""
+    return state_dir / "PAUSE"
 
 
 def _by_pin_or_role(entry: Entry) -> tuple:

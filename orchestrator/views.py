@@ -13,7 +13,10 @@ from pathlib import Path
 
 from orchestrator import durable, processes
 from orchestrator.clock import iso, parse_iso, utcnow
+from orchestrator.agentbook import AgentBook
 from orchestrator.config import Config
+from orchestrator.instance import running_daemon
+from orchestrator.scheduler import pause_file
 from orchestrator.queue import STATES, SUFFIX, Queue
 from orchestrator.runs import Runs
 from orchestrator.task import Task
@@ -120,10 +123,19 @@ def status(cfg: Config, queue: Queue) -> dict:
                         "elapsed_seconds": round((now - since).total_seconds(), 1) if since else None,
                         "timeout_seconds": spec.timeout_seconds if spec else None})
     last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
+    book = AgentBook(cfg.state_dir)
+    pause = pause_file(cfg.state_dir)
+    config_status = durable.read_json(cfg.state_dir / "config_status.json") or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
             "blocked_by_failed": blocked_by_failed(queue),
-            "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent, "paused": a.paused}
+            "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
+                        "paused": bool(a.paused or book.paused(a.name, now)),
+                        "paused_reason": ("paused: true in agents.yaml" if a.paused else book.paused(a.name, now))}
                        for a in cfg.agents],
+            "paused_all": pause.read_text().strip() if pause.exists() else None,
+            "daemon_pid": running_daemon(cfg.state_dir),
+            "config_ok": cfg.problem is None and bool(config_status.get("ok", True)),
+            "config_error": cfg.problem or config_status.get("error"),
             "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
 
 
@@ -147,8 +159,16 @@ def render_status(d: dict) -> str:
                          f"{elapsed}{limit}  {r['title'] or ''}")
     else:
         lines.append("running: nothing")
-    paused = [a["name"] for a in d["agents"] if a["paused"]]
-    lines.append(f"agents: {len(d['agents'])}" + (f" (paused: {', '.join(paused)})" if paused else ""))
+    lines.append(f"agents: {len(d['agents'])}")
+    for a in d["agents"]:
+        if a["paused"]:
+            lines.append(f"  {a['name']} paused: {a['paused_reason']}")
+    if d["paused_all"]:
+        lines.append(f"ALL PAUSED: {d['paused_all']} ('python -m orchestrator resume' to continue)")
+    daemon = d["daemon_pid"]
+    lines.append(f"daemon: {'running, pid ' + str(daemon) if daemon else 'not running'}")
+    if not d["config_ok"]:
+        lines.append(f"CONFIG INVALID (running on the last good one): {d['config_error']}")
     return "\n".join(lines)
 
 
