@@ -88,8 +88,10 @@ AGENT_FIELDS = [
 ] + [Field(f.name, f.kind, default=None, minimum=f.minimum, maximum=f.maximum, help=f.help) for f in INHERITED_FIELDS]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AgentConfig:
+    """Every field is filled by parse(); the defaults live in AGENT_FIELDS and INHERITED_FIELDS only."""
+
     name: str
     role: str
     command: tuple[str, ...]
@@ -98,16 +100,16 @@ class AgentConfig:
     interval_seconds: float
     env: Mapping[str, str]
     paused: bool
-    copy_files: tuple[str, ...] = ()
-    setup: tuple[str, ...] | None = None
-    setup_timeout_seconds: float = 600.0
-    teardown: tuple[str, ...] | None = None
-    env_passthrough: tuple[str, ...] = ()
-    usage_limit_exit_codes: tuple[int, ...] = (75,)
-    usage_limit_patterns: tuple[str, ...] = ("usage limit",)
-    usage_limit_cooldown_seconds: float = 1800.0
-    memory_limit_mb: int | None = None
-    cpu_limit_seconds: float | None = None
+    copy_files: tuple[str, ...]
+    setup: tuple[str, ...] | None
+    setup_timeout_seconds: float
+    teardown: tuple[str, ...] | None
+    env_passthrough: tuple[str, ...]
+    usage_limit_exit_codes: tuple[int, ...]
+    usage_limit_patterns: tuple[str, ...]
+    usage_limit_cooldown_seconds: float
+    memory_limit_mb: int | None
+    cpu_limit_seconds: float | None
 
 
 @dataclass(frozen=True)

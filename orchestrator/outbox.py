@@ -13,7 +13,7 @@ from pathlib import Path
 
 from orchestrator import task as taskfmt
 from orchestrator.errors import TaskFileError
-from orchestrator.queue import SUFFIX, read_task_bytes
+from orchestrator.queue import SUFFIX, read_task_file
 from orchestrator.task import Task
 
 MAX_OUTBOX_FILES = 100
@@ -36,7 +36,7 @@ def read_outbox(outbox: Path, parent: Task) -> list[Task]:
             problems.append(f"{path}: not a task file (task files end in {SUFFIX})")
             continue
         try:
-            declared_task = _read_one(path, name[: -len(SUFFIX)])
+            declared_task = _read_one(path)
         except TaskFileError as exc:
             problems.append(str(exc))
             continue
@@ -54,13 +54,8 @@ def read_outbox(outbox: Path, parent: Task) -> list[Task]:
     return subtasks
 
 
-def _read_one(path: Path, file_id: str) -> Task:
+def _read_one(path: Path) -> Task:
     try:
-        raw = read_task_bytes(path)
+        return read_task_file(path, trusted=False)
     except OSError as exc:
         raise TaskFileError(f"{path}: cannot open ({exc.strerror}; symbolic links are not followed)") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TaskFileError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
-    return taskfmt.parse(text, file_id=file_id, source=str(path), trusted=False)

@@ -107,12 +107,7 @@ class Queue:
         return state, self.read_file(self.path(state, task_id))
 
     def read_file(self, path: Path) -> Task:
-        raw = read_task_bytes(path)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise TaskFileError(f"{path}: not valid UTF-8 at byte {exc.start} (save the file as UTF-8)") from None
-        return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path))
+        return read_task_file(path)
 
     # ---- writing ------------------------------------------------------------------
 
@@ -211,6 +206,16 @@ class Queue:
     def _sync_dirs(self, *states: str) -> None:
         for state in states:
             durable.fsync_dir(self.dir(state))
+
+
+def read_task_file(path: Path, *, trusted: bool = True) -> Task:
+    """Read and parse one task file; its id is its file name. Untrusted files may not set runtime fields."""
+    raw = read_task_bytes(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskFileError(f"{path}: not valid UTF-8 at byte {exc.start} (save the file as UTF-8)") from None
+    return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path), trusted=trusted)
 
 
 def read_task_bytes(path: Path) -> bytes:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from orchestrator import durable
@@ -27,9 +27,12 @@ from orchestrator.task import check_id
 _ATTEMPT_RE = re.compile(r"^[0-9]+$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Spec:
-    """Everything a runner needs, frozen at claim time: a config reload never changes a running attempt."""
+    """Everything a runner needs, frozen at claim time: a config reload never changes a running attempt.
+
+    The scheduler fills every field from the agent's configuration; no defaults are repeated here.
+    """
 
     task_id: str
     attempt: int
@@ -53,24 +56,24 @@ class Spec:
     attempts_before: int  # counted attempts when claimed: settling sets attempts_before + 1, never += 1
     retry_backoff_seconds: float
     claimed_at: str
-    claimed_by: dict = field(default_factory=dict)  # the claiming process's identity (pid, started)
-    phase: str = "work"  # work | review
-    merge_on_accept: bool = False
-    max_rejections: int = 3
-    max_breakdown_depth: int = 2
-    copy_files: tuple[str, ...] = ()
-    setup: tuple[str, ...] | None = None
-    setup_timeout_seconds: float = 600.0
-    teardown: tuple[str, ...] | None = None
-    env_passthrough: tuple[str, ...] = ()
-    usage_limit_exit_codes: tuple[int, ...] = (75,)
-    usage_limit_patterns: tuple[str, ...] = ("usage limit",)
-    usage_limit_cooldown_seconds: float = 1800.0
-    memory_limit_mb: int | None = None
-    cpu_limit_seconds: float | None = None
-    port_base: int = 0
-    port_count: int = 0
-    feedback: tuple[str, ...] = field(default=())
+    claimed_by: dict  # the claiming process's identity (pid, started)
+    phase: str  # work | review
+    merge_on_accept: bool
+    max_rejections: int
+    max_breakdown_depth: int
+    copy_files: tuple[str, ...]
+    setup: tuple[str, ...] | None
+    setup_timeout_seconds: float
+    teardown: tuple[str, ...] | None
+    env_passthrough: tuple[str, ...]
+    usage_limit_exit_codes: tuple[int, ...]
+    usage_limit_patterns: tuple[str, ...]
+    usage_limit_cooldown_seconds: float
+    memory_limit_mb: int | None
+    cpu_limit_seconds: float | None
+    port_base: int
+    port_count: int
+    feedback: tuple[str, ...]
 
     @staticmethod
     def from_record(record: dict) -> "Spec":
