@@ -31,6 +31,7 @@ def plan(queue: Queue, tasks: list[Task]) -> tuple[list[Task], list[str]]:
             raise StateError(f"two tasks in one batch have the id '{task.id}'")
         by_id[task.id] = task
     existing = []
+    queue.check_case([t.id for t in tasks])
     for task in tasks:
         state = queue.locate(task.id)
         if state is None:

@@ -148,8 +148,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
     from orchestrator.scheduler import Scheduler
-    from orchestrator.startup import check_repository
+    from orchestrator.startup import check_repository, command_warnings
     check_repository(cfg)
+    for warning in command_warnings(cfg):
+        log.get().warning("agent_command_missing", detail=warning)
     if args.daemon:
         from orchestrator.daemon import Daemon
         return Daemon(Scheduler(cfg, persist_index=False)).run()
@@ -211,6 +213,7 @@ def cmd_enqueue(cfg: configmod.Config, args: argparse.Namespace) -> int:
             break
         task_id = f"{base_id}-{n}"
     task = taskfmt.parse(text, file_id=task_id, source="the command line", trusted=False)
+    queue.check_case([task.id])
     from orchestrator import graph
     graph.check_new_dependencies(queue, {task.id: task.depends_on})
     state = graph.waiting_state(queue, task.depends_on)

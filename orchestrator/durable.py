@@ -12,7 +12,7 @@ import os
 import secrets
 from pathlib import Path
 
-from orchestrator.errors import DiskFullError
+from orchestrator.errors import DiskFullError, StorageError
 from orchestrator.faults import crash_point
 
 TMP_PREFIX = ".tmp-"
@@ -26,10 +26,10 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def _write_tmp(directory: Path, data: bytes, stem: str) -> Path:
+def _write_tmp(directory: Path, data: bytes, stem: str, mode: int = 0o644) -> Path:
     tmp = directory / f"{TMP_PREFIX}{stem}-{secrets.token_hex(4)}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             view = memoryview(data)
             while view:
@@ -41,15 +41,18 @@ def _write_tmp(directory: Path, data: bytes, stem: str) -> Path:
         _unlink_quietly(tmp)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(f"disk full: could not write {tmp.parent} (free some space; nothing was lost)") from exc
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise StorageError(f"cannot write to {tmp.parent}: {exc.strerror} (check the directory's permissions "
+                               "and that its filesystem is writable; nothing was changed)") from exc
         raise
     return tmp
 
 
-def write_atomic(path: str | Path, data: bytes | str) -> None:
+def write_atomic(path: str | Path, data: bytes | str, mode: int = 0o644) -> None:
     """Replace path with data, atomically and durably."""
     path = Path(path)
     raw = data.encode() if isinstance(data, str) else data
-    tmp = _write_tmp(path.parent, raw, path.name)
+    tmp = _write_tmp(path.parent, raw, path.name, mode)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -92,8 +95,8 @@ def publish_new(path: str | Path, data: bytes | str) -> bool:
     return True
 
 
-def write_json_atomic(path: str | Path, record: dict) -> None:
-    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+def write_json_atomic(path: str | Path, record: dict, mode: int = 0o644) -> None:
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n", mode)
 
 
 def create_json_exclusive(path: str | Path, record: dict) -> bool:

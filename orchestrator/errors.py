@@ -57,3 +57,9 @@ class GitError(CommandError):
 
 class DiskFullError(OrchestratorError):
     exit_code = 3
+
+
+class StorageError(OrchestratorError):
+    """A directory we must write is not writable (permissions, a read-only filesystem)."""
+
+    exit_code = 3

@@ -67,6 +67,11 @@ class Repo:
         if not self.branch_exists(base_branch):
             return (f"base branch '{base_branch}' does not exist in {self.path} "
                     "(create it, or set 'base_branch' in agents.yaml)")
+        for marker in ("rebase-merge", "rebase-apply"):
+            path = Path(self.git("rev-parse", "--git-path", marker).strip())
+            if (path if path.is_absolute() else self.path / path).exists():
+                return (f"{self.path} is in the middle of a rebase ('git rebase --continue' or "
+                        "'git rebase --abort' there first)")
         return None
 
     @contextmanager

@@ -9,11 +9,13 @@ It is a cache: deleting it costs one full read, never a task.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 from orchestrator import durable, log
 from orchestrator.errors import TaskFileError
-from orchestrator.queue import Entry, Queue, entry_of
+from orchestrator.queue import STATES, SUFFIX, Entry, Queue, entry_of
 
 FORMAT = 3
 _log = log.get("orchestrator.index")
@@ -32,16 +34,29 @@ class TaskIndex:
             self._load()
 
     def scan(self, state: str) -> tuple[list[Entry], list[tuple[str, str]]]:
-        """All parseable entries in state/, and (file name, problem) for the ones that are not."""
+        """All parseable entries in state/, and (file name, problem) for files that cannot be tasks."""
         known = self._files.setdefault(state, {})
         seen: dict[str, tuple[Key, Entry | str]] = {}
         entries: list[Entry] = []
         broken: list[tuple[str, str]] = []
-        for dirent in self.queue.names(state):
+        try:
+            listing = os.scandir(self.queue.dir(state))
+        except FileNotFoundError:
+            return [], []
+        with listing:
+            dirents = [d for d in listing if not d.name.startswith(".")]
+        for dirent in dirents:
             try:
                 info = dirent.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved away between listing and stat
+            if not dirent.name.endswith(SUFFIX):
+                broken.append((dirent.name, f"{dirent.path}: not a task file (task files are named <id>{SUFFIX})"))
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                broken.append((dirent.name, f"{dirent.path}: a symbolic link; task files must be regular files "
+                                            "(links are never followed)"))
+                continue
             key = (info.st_ino, info.st_mtime_ns, info.st_size)
             cached = known.get(dirent.name)
             if cached is not None and cached[0] == key:
@@ -63,13 +78,19 @@ class TaskIndex:
 
     def _parse(self, path: Path, state: str, mtime: float) -> Entry | str | None:
         try:
-            return entry_of(self.queue.read_file(path), state, mtime)
+            entry = entry_of(self.queue.read_file(path), state, mtime)
         except FileNotFoundError:
             return None
         except TaskFileError as exc:
             return str(exc)
         except OSError as exc:
             return f"{path}: cannot read: {exc.strerror}"
+        # A new or changed file: is its id taken by a task in another state?
+        for other in STATES:
+            if other != state and os.path.lexists(self.queue.path(other, entry.id)):
+                return (f"{path}: duplicate id '{entry.id}': a task with this id is already in {other}/ "
+                        "(give this one another id: rename the file)")
+        return entry
 
     def save(self) -> None:
         if self.persist_path is None or not self._dirty:

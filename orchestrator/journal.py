@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.clock import iso, utcnow
+from orchestrator.redact import redact
 
 
 class Journal:
@@ -25,7 +26,7 @@ class Journal:
         record = {"ts": iso(now or utcnow()), "event": event, "actor": actor}
         if task is not None:
             record["task"] = task
-        record.update({k: v for k, v in fields.items() if v is not None})
+        record.update({k: redact(v, k) for k, v in fields.items() if v is not None})
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

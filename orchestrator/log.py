@@ -8,6 +8,8 @@ from pathlib import Path
 
 import structlog
 
+from orchestrator.redact import structlog_processor
+
 _configured_for: tuple | None = None
 
 
@@ -23,6 +25,7 @@ def configure(log_file: Path | None = None, *, verbose: bool = False, to_termina
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog_processor,
     ]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from orchestrator import durable, task as taskfmt
-from orchestrator.clock import utcnow
+from orchestrator.clock import iso, utcnow
 from orchestrator.errors import DiskFullError, NotFoundError, StateError, TaskFileError
 from orchestrator.faults import crash_point
 from orchestrator.journal import Journal
 from orchestrator.task import Task
 
 STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
+INVALID = "invalid"  # quarantine: files that cannot be tasks, each with a .why sidecar
+WHY_SUFFIX = ".why"
 TERMINAL = ("done", "failed")
 SUFFIX = ".md"
 MAX_TASK_BYTES = 1_000_000  # a task is a prompt, not a data set
@@ -74,9 +76,23 @@ class Queue:
         return self.root / state / (task_id + SUFFIX)
 
     def ensure_dirs(self) -> None:
-        for state in STATES:
+        for state in STATES + (INVALID,):
             self.dir(state).mkdir(parents=True, exist_ok=True)
         self.locks.mkdir(parents=True, exist_ok=True)
+        self.check_dirs()
+
+    def check_dirs(self) -> None:
+        """Every state directory must be a real directory inside the queue: a symbolic link planted
+        in its place would make us read and move files elsewhere."""
+        for state in STATES + (INVALID,):
+            path = self.dir(state)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+                raise StateError(f"{path} is not a plain directory (it is a symbolic link or a file); "
+                                 f"replace it with a directory: nothing in the queue is touched until then")
 
     def locate(self, task_id: str) -> str | None:
         """The state task_id is in now, or None."""
@@ -194,6 +210,75 @@ class Queue:
         self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
                             **{"from": src, "to": dst}, **details)
         return new
+
+    def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> Path | None:
+        """Move a file that cannot be a task out of the way, with a sidecar saying why and how to fix it.
+
+        The file is renamed, never read or followed (a symbolic link moves as a link).
+        """
+        src = self.dir(state) / name
+        target_dir = self.dir(INVALID)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / name
+        n = 2
+        while os.path.lexists(target):
+            target = target_dir / f"{name}.{n}"
+            n += 1
+        try:
+            os.rename(src, target)
+        except FileNotFoundError:
+            return None
+        durable.fsync_dir(self.dir(state))
+        why = (f"{src} was moved here at {iso(utcnow())} because it is not a valid task:\n\n  {problem}\n\n"
+               f"Fix it, then move it back:  mv {target} {self.dir('incoming') / name}\n")
+        durable.write_atomic(target_dir / (target.name + WHY_SUFFIX), why)
+        self.journal.append("quarantined", actor=actor, file=name, reason=problem, **{"from": state, "to": INVALID})
+        return target
+
+    def ids_by_case(self) -> dict[str, str]:
+        """Every task id in every state, keyed by its lower-case form."""
+        return {d.name[: -len(SUFFIX)].lower(): d.name[: -len(SUFFIX)] for state in STATES for d in self.names(state)}
+
+    def check_case(self, task_ids, known: dict[str, str] | None = None) -> None:
+        """Refuse ids that differ from a queued task's only in case: on macOS and Windows file systems
+        they are the same file and the same branch."""
+        known = self.ids_by_case() if known is None else known
+        for task_id in task_ids:
+            other = known.get(task_id.lower())
+            if other is not None and other != task_id:
+                raise StateError(f"task id '{task_id}' differs from the existing task '{other}' only in case; "
+                                 "choose an id that differs in more than case")
+
+    def sweep_sidecars(self) -> None:
+        """Remove .why files whose quarantined file was fixed and moved back."""
+        try:
+            names = set(os.listdir(self.dir(INVALID)))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(WHY_SUFFIX) and name[: -len(WHY_SUFFIX)] not in names:
+                try:
+                    os.unlink(self.dir(INVALID) / name)
+                except FileNotFoundError:
+                    pass
+
+    def invalid_files(self) -> list[tuple[str, str]]:
+        """(file name, first line of the reason) for everything in quarantine."""
+        found = []
+        try:
+            names = sorted(os.listdir(self.dir(INVALID)))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if name.endswith(WHY_SUFFIX) or name.startswith("."):
+                continue
+            try:
+                text = (self.dir(INVALID) / (name + WHY_SUFFIX)).read_text(errors="replace")
+                reason = text.split("\n\n")[1].strip() if "\n\n" in text else text.strip()
+            except FileNotFoundError:
+                reason = "(no reason recorded)"
+            found.append((name, reason))
+        return found
 
     def _rewrite(self, path: Path, task: Task) -> None:
         try:

@@ -127,7 +127,8 @@ class Attempt:
         return Spec.from_record(record) if record else None
 
     def write_spec(self, spec: Spec) -> None:
-        durable.write_json_atomic(self.spec_path, asdict(spec))
+        # The spec holds the agent's env (API keys, perhaps): readable by its owner only.
+        durable.write_json_atomic(self.spec_path, asdict(spec), mode=0o600)
 
     def owner(self) -> dict | None:
         return durable.read_json(self.owner_path)

@@ -71,6 +71,7 @@ class Scheduler:
         now = now or utcnow()
         started = time.monotonic()
         report = TickReport(at=now)
+        self.queue.check_dirs()
         lock = FileLock(self.config.state_dir / "locks" / "tick.lock")
         if not lock.acquire(timeout=TICK_LOCK_WAIT_SECONDS):
             report.skipped = True
@@ -86,7 +87,8 @@ class Scheduler:
             report.started = self.dispatch(now, report.running)
             for task_id, agent in report.started:
                 report.running[task_id] = agent
-            report.broken = self.index.scan("incoming")[1]
+            report.broken = self.index.scan("incoming")[1] + self.index.scan("blocked")[1]
+            self._quarantine(report.broken)
             self._maybe_sweep()
             self.index.save()
             report.seconds = time.monotonic() - started
@@ -95,6 +97,14 @@ class Scheduler:
         finally:
             lock.release()
         return report
+
+    def _quarantine(self, broken: list[tuple[str, str]]) -> None:
+        for name, problem in broken:
+            for state in ("incoming", "blocked"):
+                if os.path.lexists(self.queue.dir(state) / name):
+                    self.queue.quarantine(name, state, problem)
+                    _log.warning("quarantined", file=name, reason=problem)
+                    break
 
     def _maybe_sweep(self) -> None:
         """Clean up after crashes once a minute (a stamp file spaces it out across --once processes too)."""
@@ -105,6 +115,7 @@ class Scheduler:
         except FileNotFoundError:
             pass
         stamp.touch()
+        self.queue.sweep_sidecars()
         sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
         try:
             self.kept_worktrees = sweep_worktrees(self.queue, Repo(self.config.repo),

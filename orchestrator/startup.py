@@ -81,4 +81,12 @@ def validate(cfg: Config) -> list[str]:
                     problems.append(f"{dirent.path}: no agent has role '{task.role}', so this task would wait forever")
     if cfg.review == "agent" and REVIEW_ROLE not in roles:
         problems.extend(w for w in consumer_warnings(cfg, queue) if "review is 'agent'" in w)
+    for name, reason in queue.invalid_files():
+        problems.append(f"{queue.dir('invalid') / name}: quarantined: {reason}")
     return problems
+
+
+def command_warnings(cfg: Config) -> list[str]:
+    """Agents whose command cannot start (said at --once and daemon start; validate makes them errors)."""
+    return [f"{cfg.path}: agent '{a.name}': command {problem} (it will be paused after 3 failed starts)"
+            for a in cfg.agents if (problem := command_problem(cfg, a.command))]

@@ -128,6 +128,7 @@ def status(cfg: Config, queue: Queue) -> dict:
     config_status = durable.read_json(cfg.state_dir / "config_status.json") or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
             "blocked_by_failed": blocked_by_failed(queue),
+            "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
                         "paused": bool(a.paused or book.paused(a.name, now)),
                         "paused_reason": ("paused: true in agents.yaml" if a.paused else book.paused(a.name, now))}
@@ -148,6 +149,10 @@ def blocked_by_failed(queue: Queue) -> int:
 def render_status(d: dict) -> str:
     counts = "  ".join(f"{state} {n}" for state, n in d["counts"].items())
     lines = [f"queue: {counts}", f"last tick: {d['last_tick'] or 'never'}"]
+    if d.get("invalid"):
+        lines.append(f"quarantined (queue/invalid/, not tasks until fixed): {len(d['invalid'])}")
+        for item in d["invalid"][:10]:
+            lines.append(f"  {item['file']}: {item['reason']}")
     if d.get("blocked_by_failed"):
         lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
     if d["running"]:

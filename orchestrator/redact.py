@@ -1,0 +1,34 @@
+"""Keeping secrets out of logs and the event journal.
+
+A value is hidden when its key looks like a secret (KEY, TOKEN, SECRET, PASSWORD, ...), at any
+depth (an agent's env mapping inside an event), and `NAME=value` pairs inside strings are
+hidden the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+_ASSIGNMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Za-z0-9_]*)"
+                         r"=(\S+)", re.IGNORECASE)
+HIDDEN = "***"
+
+
+def redact(value: Any, key: str | None = None, depth: int = 0) -> Any:
+    if key is not None and SECRET_NAME.search(key) and value not in (None, "", [], {}):
+        return HIDDEN
+    if depth > 6:
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v, str(k), depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, None, depth + 1) for v in value]
+    if isinstance(value, str) and "=" in value:
+        return _ASSIGNMENT.sub(lambda m: f"{m.group(1)}={HIDDEN}", value)
+    return value
+
+
+def structlog_processor(_logger, _method, event_dict: dict) -> dict:
+    return {k: (v if k in ("event", "level", "timestamp") else redact(v, k)) for k, v in event_dict.items()}
