@@ -26,6 +26,25 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
+def storage_error(exc: OSError, path: Path | str, doing: str = "write to") -> Exception:
+    """The one clear error for a filesystem that refuses us, or the original error."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"disk full: could not {doing} {path} (free some space; nothing was lost)")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"cannot {doing} {path}: {exc.strerror} (check the directory's permissions "
+                            "and that its filesystem is writable; nothing was changed)")
+    return exc
+
+
+def make_dirs(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if path.is_dir():
+            return
+        raise storage_error(exc, path, "create") from exc
+
+
 def _write_tmp(directory: Path, data: bytes, stem: str, mode: int = 0o644) -> Path:
     tmp = directory / f"{TMP_PREFIX}{stem}-{secrets.token_hex(4)}"
     try:
@@ -39,12 +58,7 @@ def _write_tmp(directory: Path, data: bytes, stem: str, mode: int = 0o644) -> Pa
             os.close(fd)
     except OSError as exc:
         _unlink_quietly(tmp)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(f"disk full: could not write {tmp.parent} (free some space; nothing was lost)") from exc
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise StorageError(f"cannot write to {tmp.parent}: {exc.strerror} (check the directory's permissions "
-                               "and that its filesystem is writable; nothing was changed)") from exc
-        raise
+        raise storage_error(exc, tmp.parent) from exc
     return tmp
 
 
@@ -121,3 +135,6 @@ def _unlink_quietly(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError:
+        if os.path.lexists(path):  # a read-only filesystem says EROFS even for a file that is not there
+            raise

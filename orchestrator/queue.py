@@ -77,8 +77,8 @@ class Queue:
 
     def ensure_dirs(self) -> None:
         for state in STATES + (INVALID,):
-            self.dir(state).mkdir(parents=True, exist_ok=True)
-        self.locks.mkdir(parents=True, exist_ok=True)
+            durable.make_dirs(self.dir(state))
+        durable.make_dirs(self.locks)
         self.check_dirs()
 
     def check_dirs(self) -> None:
@@ -299,7 +299,8 @@ def read_task_file(path: Path, *, trusted: bool = True) -> Task:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TaskFileError(f"{path}: not valid UTF-8 at byte {exc.start} (save the file as UTF-8)") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TaskFileError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from None
     return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path), trusted=trusted)
 
 

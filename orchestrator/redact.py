@@ -32,3 +32,14 @@ def redact(value: Any, key: str | None = None, depth: int = 0) -> Any:
 
 def structlog_processor(_logger, _method, event_dict: dict) -> dict:
     return {k: (v if k in ("event", "level", "timestamp") else redact(v, k)) for k, v in event_dict.items()}
+
+
+def secret_values(env: dict[str, str]) -> list[str]:
+    """The values of secret-looking variables, longest first (so no secret is half-replaced)."""
+    return sorted({v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
+
+
+def scrub(text: str, values: list[str]) -> str:
+    for value in values:
+        text = text.replace(value, HIDDEN)
+    return text

@@ -19,6 +19,7 @@ if __name__ == "__main__":
     # that alone is ~90 ms and ~10 MB per attempt. Hide it from this process only.
     sys.modules.setdefault("rich", None)
 
+import dataclasses
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from orchestrator.git import Repo
 from orchestrator.outbox import read_outbox
 from orchestrator.queue import Queue
 from orchestrator.readiness import copy_into_worktree
+from orchestrator.redact import scrub, secret_values
 from orchestrator.review import write_diff
 from orchestrator.supervise import run_supervised
 from orchestrator.runs import Attempt, Result, Spec
@@ -81,6 +83,9 @@ def run_attempt(attempt: Attempt, spec: Spec) -> int:
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
         result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
         (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
+    secrets = secret_values(attempt_environment(spec, attempt, {}))
+    if secrets:  # what the agent printed may quote its own keys: keep them out of our records
+        result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
     attempt.write_result(result)
     crash_point("runner_after_result")
     state = settle(queue, spec, attempt, result, actor="runner")
