@@ -44,12 +44,17 @@ class TaskIndex:
         except FileNotFoundError:
             return [], []
         with listing:
-            dirents = [d for d in listing if not d.name.startswith(".")]
+            # Dot-files are ours (temporary files) or the user's (.gitkeep); a hidden *.md is a mistake.
+            dirents = [d for d in listing if not d.name.startswith(".") or d.name.endswith(SUFFIX)]
         for dirent in dirents:
             try:
                 info = dirent.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved away between listing and stat
+            if dirent.name.startswith("."):
+                broken.append((dirent.name, f"{dirent.path}: a hidden file; task files are named <id>{SUFFIX} "
+                                            "and ids start with a letter or digit"))
+                continue
             if not dirent.name.endswith(SUFFIX):
                 broken.append((dirent.name, f"{dirent.path}: not a task file (task files are named <id>{SUFFIX})"))
                 continue

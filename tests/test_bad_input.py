@@ -294,3 +294,12 @@ def test_fuzzed_configs_fail_only_with_config_errors(tmp_path_factory, data):
         configmod.load(path)
     except ConfigError as exc:
         assert str(exc).startswith(str(path))
+
+
+def test_a_hidden_markdown_file_is_quarantined_not_ignored(env):
+    env.write_config([env.agent("impl-1")])
+    drop(env, "..md", "---\ntitle: x\n---\n")
+    (env.config.queue_dir / "incoming" / ".gitkeep").touch()
+    Scheduler(env.config).loop()
+    assert "a hidden file; task files are named <id>.md" in why(env, "..md")
+    assert (env.config.queue_dir / "incoming" / ".gitkeep").exists()
