@@ -6,9 +6,19 @@ import logging
 import sys
 from pathlib import Path
 
-import structlog
+# structlog imports rich at import time whenever it is installed (~90 ms and ~10 MB per process),
+# only to pretty-print tracebacks on a terminal. Every CLI call and every runner would pay that, so
+# structlog is imported with rich hidden; `status --watch` imports rich itself when it needs it.
+_hidden = "rich" not in sys.modules
+if _hidden:
+    sys.modules["rich"] = None  # type: ignore[assignment]
+try:
+    import structlog
+finally:
+    if _hidden:
+        del sys.modules["rich"]
 
-from orchestrator.redact import structlog_processor
+from orchestrator.redact import structlog_processor  # noqa: E402
 
 _configured_for: tuple | None = None
 

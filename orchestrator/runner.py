@@ -13,12 +13,6 @@ tick's reconciler finishes the job from the records left here.
 from __future__ import annotations
 
 import sys
-
-if __name__ == "__main__":
-    # A runner never draws on a terminal, but structlog imports rich whenever it is installed:
-    # that alone is ~90 ms and ~10 MB per attempt. Hide it from this process only.
-    sys.modules.setdefault("rich", None)
-
 import dataclasses
 import json
 import os

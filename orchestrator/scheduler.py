@@ -61,6 +61,8 @@ class Scheduler:
         self.identity = processes.identity_of(os.getpid())
         self.kept_worktrees: list[str] = []
         self._ports_held: set[int] = set()
+        self._groups: dict[tuple, list[Entry]] | None = None  # sorted candidates, rebuilt when incoming/ changes
+        self._groups_generation: int | None = None
         self._blocked_memo: tuple | None = None
         self.queue.ensure_dirs()
 
@@ -82,12 +84,15 @@ class Scheduler:
             rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds,
                             ownerless_grace=self.ownerless_grace)
             report.running, report.recovered = rec.running, rec.recovered
-            report.released = self.release_blocked()
+            # Each directory is listed once per tick (again only if a release changed incoming/).
+            blocked, blocked_broken = self.index.scan("blocked")
+            report.released = self.release_blocked(blocked)
+            incoming, incoming_broken = self.index.scan("incoming")
             self._ports_held = set(rec.ports)
-            report.started = self.dispatch(now, report.running)
+            report.started = self.dispatch(now, report.running, incoming)
             for task_id, agent in report.started:
                 report.running[task_id] = agent
-            report.broken = self.index.scan("incoming")[1] + self.index.scan("blocked")[1]
+            report.broken = incoming_broken + blocked_broken
             self._quarantine(report.broken)
             self._maybe_sweep()
             self.index.save()
@@ -125,9 +130,10 @@ class Scheduler:
 
     # ---- dependencies -------------------------------------------------------------
 
-    def release_blocked(self) -> list[str]:
-        """Move blocked tasks whose dependencies are all done to incoming/ (the safety net)."""
-        entries, _ = self.index.scan("blocked")
+    def release_blocked(self, entries: list[Entry]) -> list[str]:
+        """Move blocked tasks whose dependencies are all done to incoming/ (the safety net).
+
+        Skipped when neither done/ nor blocked/ changed since the last look."""
         try:
             done_mtime = self.queue.dir("done").stat().st_mtime_ns
         except FileNotFoundError:
@@ -141,7 +147,7 @@ class Scheduler:
 
     # ---- dispatch -----------------------------------------------------------------
 
-    def dispatch(self, now: datetime, running: dict[str, str]) -> list[tuple[str, str]]:
+    def dispatch(self, now: datetime, running: dict[str, str], entries: list[Entry]) -> list[tuple[str, str]]:
         cfg = self.config
         room = cfg.max_running - len(running)
         if room <= 0 or pause_file(cfg.state_dir).exists():
@@ -152,11 +158,13 @@ class Scheduler:
         agents = [a for a in cfg.agents if self._available(a, load, now)]
         if not agents:
             return []
-        entries, _ = self.index.scan("incoming")
-        queues = _candidates(entries, now.timestamp())
+        generation = self.index.generation.get("incoming")
+        if generation != self._groups_generation or self._groups is None:
+            self._groups, self._groups_generation = _candidates(entries), generation
+        queues = dict(self._groups)  # _claim_for copies a list before it takes from it
         if cfg.review == "agent" and any(a.role == REVIEW_ROLE for a in agents):
             reviews, _ = self.index.scan("provisional")
-            queues[("review",)] = _candidates(reviews, now.timestamp(), key=lambda e: ("review",)).get(("review",), [])
+            queues[("review",)] = _candidates(reviews, key=lambda e: ("review",)).get(("review",), [])
         started: list[tuple[str, str]] = []
         agents.sort(key=lambda a: self.book.get(a.name).last_start or "")
         progress = True
@@ -184,8 +192,12 @@ class Scheduler:
 
     def _claim_for(self, agent: AgentConfig, queues: dict[tuple, list[Entry]], now: datetime) -> str | None:
         """Claim the best task this agent may take: a review waiting for it, pinned to it, or of its role."""
+        for key in (("review",), ("agent", agent.name), ("role", agent.role)):
+            if key in queues and not isinstance(queues[key], _Taken):
+                queues[key] = _Taken(queues[key])  # a per-tick copy: the cached list stays whole
         reviews = queues.get(("review",), []) if agent.role == REVIEW_ROLE else []
         pinned, shared = queues.get(("agent", agent.name), []), queues.get(("role", agent.role), [])
+        now_ts = now.timestamp()
         while reviews or pinned or shared:
             if reviews:
                 entry = reviews.pop()
@@ -193,6 +205,8 @@ class Scheduler:
                 entry = pinned.pop()
             else:
                 entry = shared.pop()
+            if entry.retry_after > now_ts:
+                continue  # still backing off
             if entry.state == "incoming" and entry.depends_on and graph.unmet(self.queue, entry.depends_on):
                 # Dropped in by hand before its dependencies were done: it waits in blocked/.
                 self.queue.transition(entry.id, "incoming", "blocked", actor="tick", event="blocked",
@@ -292,12 +306,14 @@ def _by_pin_or_role(entry: Entry) -> tuple:
     return ("agent", entry.agent) if entry.agent else ("role", entry.role)
 
 
-def _candidates(entries: list[Entry], now_ts: float, key=_by_pin_or_role) -> dict[tuple, list[Entry]]:
-    """Ready entries grouped (by pin or role), each list sorted with the best task last (for pop())."""
+class _Taken(list):
+    """A tick's own copy of a cached candidate list, to pop from."""
+
+
+def _candidates(entries: list[Entry], key=_by_pin_or_role) -> dict[tuple, list[Entry]]:
+    """Entries grouped (by pin or role), each list sorted with the best task last (for pop())."""
     groups: dict[tuple, list[Entry]] = {}
     for entry in entries:
-        if entry.retry_after > now_ts:
-            continue
         groups.setdefault(key(entry), []).append(entry)
     for group in groups.values():
         group.sort(key=Entry.sort_key, reverse=True)
