@@ -19,7 +19,7 @@ from orchestrator.errors import ConfigError, OrchestratorError, UsageError
 from orchestrator.queue import STATES, Queue
 from orchestrator.wake import poke
 
-OBSERVERS = ("status", "list", "show", "logs")  # read-only: they still work when agents.yaml is invalid
+OBSERVERS = ("status", "list", "show", "logs", "history", "stats")  # read-only: they still work when agents.yaml is invalid
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,8 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", help="the role of every imported task")
     p.add_argument("--prefix", help="put this before every task id (to keep two plans apart)")
 
+    p = sub.add_parser("history", help="every transition of a task, from the event journal")
+    p.add_argument("task_id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stats", help="per agent and role: attempts, outcomes, reviews, durations")
+    p.add_argument("--since", help="a duration (7d, 12h) or a date")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
     p.add_argument("directory", nargs="?", default=".")
+    p.add_argument("--agent", metavar="PRESET", help="write an agent from a preset (claude-code, codex, aider, "
+                                                       "gemini, opencode)")
 
     sub.add_parser("validate", help="check agents.yaml and every task file; exit 1 with reasons")
 
@@ -123,7 +133,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("--once, --daemon and --drain do not combine with a command")
     if args.command == "init":
         from orchestrator.scaffold import init
-        print(init(Path(args.directory)))
+        print(init(Path(args.directory), args.agent))
         return 0
     if args.command == "demo":
         from orchestrator.demo import run_demo
@@ -346,6 +356,20 @@ def cmd_stop(cfg, args) -> int:
     return 0
 
 
+def cmd_history(cfg, args) -> int:
+    from orchestrator import stats
+    events = stats.history(Queue(cfg.queue_dir, cfg.state_dir).journal, taskfmt.check_id(args.task_id))
+    print(views.dumps(events) if args.json else stats.render_history(args.task_id, events))
+    return 0
+
+
+def cmd_stats(cfg, args) -> int:
+    from orchestrator import stats
+    data = stats.compute(Queue(cfg.queue_dir, cfg.state_dir).journal, stats.parse_since(args.since))
+    print(views.dumps(data) if args.json else stats.render_stats(data))
+    return 0
+
+
 def cmd_import(cfg, args) -> int:
     from orchestrator.importer import import_plan
     print(import_plan(cfg, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
@@ -355,7 +379,7 @@ def cmd_import(cfg, args) -> int:
 COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
                     "logs": cmd_logs, "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject,
                     "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import, "pause": cmd_pause,
-                    "resume": cmd_resume, "stop": cmd_stop}
+                    "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history, "stats": cmd_stats}
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import notify, presets
 from orchestrator.errors import ConfigError
+from orchestrator.presets import PRESETS
 from orchestrator.schema import Field, Located, SchemaError, load_yaml, parse_fields
 from orchestrator.task import id_problem
 
@@ -55,6 +57,7 @@ SETTINGS_FIELDS = [
     Field("merge_on_accept", "bool", default=False),
     Field("max_rejections", "int", default=3, minimum=1, maximum=100),
     Field("max_breakdown_depth", "int", default=2, minimum=0, maximum=10),
+    Field("notify", "any", default=(), help="commands run on events: a list of {command, events} or {desktop: true}"),
     Field("port_base", "int", default=20000, minimum=1024, maximum=65000),
     Field("port_block_size", "int", default=10, minimum=1, maximum=1000),
     Field("agents", "any", required=True, help="a list of agents, each with name, role and command"),
@@ -79,7 +82,8 @@ SETTINGS_FIELDS += INHERITED_FIELDS
 AGENT_FIELDS = [
     Field("name", "str", required=True, check=_check_name),
     Field("role", "str", default="implement"),
-    Field("command", "any", required=True),
+    Field("preset", "str", choices=tuple(PRESETS), help="a known agent tool: its command line and defaults"),
+    Field("command", "any"),
     Field("max_concurrent", "int", default=1, minimum=1, maximum=1000),
     Field("timeout_seconds", "float", default=3600.0, minimum=1, maximum=7 * DAY),
     Field("interval_seconds", "float", default=0.0, minimum=0, maximum=DAY),
@@ -130,6 +134,7 @@ class Config:
     merge_on_accept: bool
     max_rejections: int
     max_breakdown_depth: int
+    notify: tuple
     port_base: int
     port_block_size: int
     copy_files: tuple[str, ...]
@@ -202,6 +207,7 @@ def parse(text: str, path: Path) -> Config:
     for key in ("setup", "teardown"):
         if values[key] is not None:
             values[key] = _parse_command(values[key], where, key, placeholders=False)
+    values["notify"] = _parse_notify(values["notify"], where)
     agents = _parse_agents(values.pop("agents"), where, values)
     root = path.parent
     for key in ("repo", "queue_dir", "state_dir"):
@@ -218,6 +224,12 @@ def _parse_agents(data: Any, where: Located, settings: dict) -> tuple[AgentConfi
     for index, item in enumerate(data):
         here = where.child("agents", index)
         values = parse_fields(item, AGENT_FIELDS, here, f"agent #{index + 1}")
+        preset = values.pop("preset")
+        if preset:
+            values = presets.expand(preset, values)
+        if values.get("command") is None:
+            raise SchemaError(here.at(), f"agent #{index + 1} has neither a 'command' nor a 'preset'",
+                              f"add 'command: [...]' or 'preset: <{' | '.join(PRESETS)}>'")
         name = values["name"]
         if name in seen:
             raise SchemaError(here.at("name"), f"duplicate agent name '{name}' (also agent #{seen[name] + 1})",
@@ -234,13 +246,40 @@ def _parse_agents(data: Any, where: Located, settings: dict) -> tuple[AgentConfi
     return tuple(agents)
 
 
+NOTIFY_FIELDS = [
+    Field("command", "any"),
+    Field("desktop", "bool", default=False),
+    Field("events", "strlist", default=None, check=lambda v: next(
+        (f"unknown event '{e}' (known: {', '.join(notify.KINDS)})" for e in v if e not in notify.KINDS), None)),
+]
+
+
+def _parse_notify(data: Any, where: Located) -> tuple:
+    if not data:
+        return ()
+    if not isinstance(data, list):
+        raise SchemaError(where.at("notify"), "'notify' must be a list", "write each notifier as a '- command: [...]' item")
+    notifiers = []
+    for index, item in enumerate(data):
+        here = where.child("notify", index)
+        values = parse_fields(item, NOTIFY_FIELDS, here, f"notifier #{index + 1}")
+        if values["command"] is None and not values["desktop"]:
+            raise SchemaError(here.at(), f"notifier #{index + 1} has neither a 'command' nor 'desktop: true'",
+                              "add one of them")
+        command = _parse_command(values["command"], here, placeholders=False) if values["command"] else None
+        notifiers.append(notify.Notifier(command=command, desktop=values["desktop"],
+                                         events=values["events"] or notify.KINDS))
+    return tuple(notifiers)
+
+
 def _parse_command(value: Any, where: Located, key: str = "command", placeholders: bool = True) -> tuple[str, ...]:
     if isinstance(value, str):
         try:
             argv = shlex.split(value)
         except ValueError as exc:
             raise SchemaError(where.at(key), f"cannot split the command: {exc}", "balance the quotes") from None
-    elif isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                                  for v in value):
         argv = [str(v) for v in value]
     else:
         raise SchemaError(where.at(key), "must be a list of arguments or a string",

@@ -161,6 +161,7 @@ class Daemon:
         except ConfigError as exc:
             _log.error("config_invalid", error=str(exc), keeping="the last good configuration")
             self._record_config(str(exc))
+            self.scheduler.queue.journal.append("config_invalid", actor="daemon", reason=str(exc))
             return
         self.scheduler.config = new
         if new.tick_seconds != old.tick_seconds:

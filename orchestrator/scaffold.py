@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orchestrator.errors import GitError, UsageError
 from orchestrator.git import Repo
+from orchestrator.presets import PRESETS
 from orchestrator.queue import STATES
 
 TEMPLATE = """\
@@ -31,14 +32,27 @@ agents:
 """
 
 
-def init(directory: Path) -> str:
+PRESET_AGENT = """\
+  - name: {preset}-1
+    preset: {preset}       # the tool's non-interactive command line; override any key here
+    max_concurrent: 1
+    timeout_seconds: 3600
+"""
+
+
+def init(directory: Path, preset: str | None = None) -> str:
     directory = directory.absolute()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "agents.yaml"
     if config.exists():
         raise UsageError(f"{config} already exists; edit it, or init another directory")
     base = _current_branch(directory) or "main"
-    config.write_text(TEMPLATE.format(base=base))
+    text = TEMPLATE.format(base=base)
+    if preset:
+        if preset not in PRESETS:
+            raise UsageError(f"--agent {preset}: no such preset (choose from {', '.join(PRESETS)})")
+        text = text[: text.index("  - name: impl-1")] + PRESET_AGENT.format(preset=preset)
+    config.write_text(text)
     for state in STATES:
         (directory / "queue" / state).mkdir(parents=True, exist_ok=True)
         (directory / "queue" / state / ".gitkeep").touch()

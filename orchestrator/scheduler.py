@@ -24,6 +24,7 @@ from orchestrator.config import REVIEW_ROLE, AgentConfig, Config
 from orchestrator.faults import crash_point
 from orchestrator.index import TaskIndex
 from orchestrator.locks import FileLock
+from orchestrator.notify import Delivery
 from orchestrator.queue import Entry, Queue
 from orchestrator.errors import GitError
 from orchestrator.git import Repo
@@ -61,6 +62,7 @@ class Scheduler:
         self.identity = processes.identity_of(os.getpid())
         self.kept_worktrees: list[str] = []
         self._ports_held: set[int] = set()
+        self.notifications = Delivery(self.queue.journal, config.state_dir)
         self._groups: dict[tuple, list[Entry]] | None = None  # sorted candidates, rebuilt when incoming/ changes
         self._groups_generation: int | None = None
         self._blocked_memo: tuple | None = None
@@ -95,6 +97,7 @@ class Scheduler:
             report.broken = incoming_broken + blocked_broken
             self._quarantine(report.broken)
             self._maybe_sweep()
+            self.notifications.deliver(self.config.notify, self.children)
             self.index.save()
             report.seconds = time.monotonic() - started
             durable.write_cache(self.config.state_dir / "last_tick.json",
@@ -271,6 +274,10 @@ class Scheduler:
             attempt.write_launch_record(launched.as_record())
 
     def _reap_children(self) -> None:
+        for child in self.children:
+            code = child.poll()
+            if code not in (None, 0) and hasattr(child, "notifier"):
+                _log.error("notifier_failed", command=child.notifier, exit_code=code)
         self.children = [c for c in self.children if c.poll() is None]
 
     # ---- draining -----------------------------------------------------------------

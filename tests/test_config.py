@@ -35,7 +35,7 @@ def test_defaults_live_in_one_place_and_paths_are_relative_to_the_file(tmp_path)
     ("agents:\n  - name: a\n    command: x {prompt_fil}\n", "unknown placeholder '{prompt_fil}'"),
     ("agents:\n  - name: a\n    command: x\n    paused: maybe\n", "key 'agents[0].paused': must be true or false"),
     ("review: sometimes\nagents: []\n", "'sometimes' is not one of human, agent, none"),
-    ("agents:\n  - name: a\n", "agent #1 is missing the required key 'command'"),
+    ("agents:\n  - name: a\n", "agent #1 has neither a 'command' nor a 'preset'"),
     ("tick_seconds: 60\n", "agents.yaml is missing the required key 'agents'"),
     ("agents: [\n", "agents.yaml:2:1: YAML syntax error"),
     ("agents:\n  - name: ../evil\n    command: x\n", "agent name '../evil' may only use letters"),
