@@ -19,7 +19,7 @@ from orchestrator.errors import ConfigError, OrchestratorError, UsageError
 from orchestrator.queue import STATES, Queue
 from orchestrator.wake import poke
 
-OBSERVERS = ("status", "list", "show", "logs", "history", "stats")  # read-only: they still work when agents.yaml is invalid
+OBSERVERS = ("status", "list", "show", "logs", "history", "stats", "dashboard")  # read-only: they still work when agents.yaml is invalid
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("task_id")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("status", help="counts per state and what runs now")
+    p = sub.add_parser("status", help="the board: counts, what runs, what needs you")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
 
     p = sub.add_parser("logs", help="an attempt's agent output")
     p.add_argument("task_id")
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="per agent and role: attempts, outcomes, reviews, durations")
     p.add_argument("--since", help="a duration (7d, 12h) or a date")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("dashboard", help="a read-only web page on 127.0.0.1 (board, tasks, logs, diffs, stats)")
+    p.add_argument("--port", type=int, default=8765)
 
     p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
     p.add_argument("directory", nargs="?", default=".")
@@ -247,8 +251,19 @@ def cmd_show(cfg, args) -> int:
 
 
 def cmd_status(cfg, args) -> int:
-    data = views.status(cfg, Queue(cfg.queue_dir, cfg.state_dir))
-    print(views.dumps(data) if args.json else views.render_status(data))
+    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    if args.watch:
+        from orchestrator import board
+        board.watch(lambda: views.status(cfg, queue))
+        return 0
+    data = views.status(cfg, queue)
+    if args.json:
+        print(views.dumps(data))
+    elif sys.stdout.isatty():
+        from orchestrator import board
+        board.show(data)
+    else:
+        print(views.render_status(data))
     return 0
 
 
@@ -370,6 +385,17 @@ def cmd_stats(cfg, args) -> int:
     return 0
 
 
+def cmd_dashboard(cfg, args) -> int:
+    from orchestrator.dashboard import make_server
+    server = make_server(cfg, args.port)
+    print(f"dashboard: http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_import(cfg, args) -> int:
     from orchestrator.importer import import_plan
     print(import_plan(cfg, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
@@ -379,7 +405,8 @@ def cmd_import(cfg, args) -> int:
 COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
                     "logs": cmd_logs, "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject,
                     "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import, "pause": cmd_pause,
-                    "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history, "stats": cmd_stats}
+                    "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history, "stats": cmd_stats,
+                    "dashboard": cmd_dashboard}
 
 
 if __name__ == "__main__":

@@ -123,8 +123,12 @@ class Attempt:
     setup_log_path = property(lambda self: self.dir / "setup.log")
 
     def spec(self) -> Spec | None:
+        """The attempt's spec, or None when there is none or it was written by an older version."""
         record = durable.read_json(self.spec_path)
-        return Spec.from_record(record) if record else None
+        try:
+            return Spec.from_record(record) if record else None
+        except TypeError:
+            return None
 
     def write_spec(self, spec: Spec) -> None:
         # The spec holds the agent's env (API keys, perhaps): readable by its owner only.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -117,16 +118,19 @@ def status(cfg: Config, queue: Queue) -> dict:
         owner = (attempt.owner() or {}) if attempt else {}
         since = parse_iso(owner.get("since")) if owner else None
         alive = processes.is_alive(processes.Identity.from_record(owner))
+        tree = agent_tree_usage(attempt) if attempt else {}
         running.append({"task": task_id, "title": spec.title if spec else None, "agent": spec.agent if spec else None,
                         "attempt": attempt.number if attempt else None, "pid": owner.get("pid"),
                         "since": owner.get("since"), "runner_alive": alive,
                         "elapsed_seconds": round((now - since).total_seconds(), 1) if since else None,
-                        "timeout_seconds": spec.timeout_seconds if spec else None})
+                        "timeout_seconds": spec.timeout_seconds if spec else None,
+                        "last_output": last_line(attempt.log_path) if attempt else None, **tree})
     last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
     book = AgentBook(cfg.state_dir)
     pause = pause_file(cfg.state_dir)
     config_status = durable.read_json(cfg.state_dir / "config_status.json") or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
+            "needs_you": needs_you(queue),
             "blocked_by_failed": blocked_by_failed(queue),
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
@@ -138,6 +142,57 @@ def status(cfg: Config, queue: Queue) -> dict:
             "config_ok": cfg.problem is None and bool(config_status.get("ok", True)),
             "config_error": cfg.problem or config_status.get("error"),
             "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
+
+
+def agent_tree_usage(attempt) -> dict:
+    """CPU seconds and resident memory of the agent's process tree (psutil), while it runs."""
+    import psutil
+    record = attempt.agent_record() or {}
+    try:
+        root = psutil.Process(int(record["pid"]))
+        tree = [root] + root.children(recursive=True)
+    except (KeyError, ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
+        return {"cpu_seconds": None, "rss_mb": None}
+    cpu, rss = 0.0, 0
+    for process in tree:
+        try:
+            times = process.cpu_times()
+            cpu += times.user + times.system
+            rss += process.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+    return {"cpu_seconds": round(cpu, 1), "rss_mb": round(rss / 1024 / 1024, 1)}
+
+
+def last_line(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 2048))
+            lines = [line for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    return lines[-1][:200] if lines else None
+
+
+def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
+    """What waits for a person, most actionable first: reviews, held tasks, failures."""
+    rows = []
+    for state in ("provisional", "blocked", "failed"):
+        for dirent in sorted(queue.names(state), key=lambda d: d.name)[: limit * 3]:
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (OSError, ValueError):
+                continue
+            if state == "blocked" and not task.blocked_reason:
+                continue  # waiting for dependencies, not for a person
+            why = {"provisional": "review it: accept ID [--merge] or reject ID --reason ...",
+                   "blocked": task.blocked_reason, "failed": (task.last_error or "").splitlines()[-1:] or [""]}[state]
+            rows.append({"task": task.id, "state": state, "title": task.title,
+                         "why": why if isinstance(why, str) else why[0]})
+            if sum(1 for r in rows if r["state"] == state) >= limit:
+                break
+    return rows
 
 
 def blocked_by_failed(queue: Queue) -> int:
@@ -155,13 +210,20 @@ def render_status(d: dict) -> str:
             lines.append(f"  {item['file']}: {item['reason']}")
     if d.get("blocked_by_failed"):
         lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
+    if d.get("needs_you"):
+        lines.append("needs you:")
+        for r in d["needs_you"]:
+            lines.append(f"  {r['task']:<28} {r['state']:<12} {r['title']}  -- {r['why']}")
     if d["running"]:
         lines.append("running:")
         for r in d["running"]:
             elapsed = f"{r['elapsed_seconds']:.0f}s" if r["elapsed_seconds"] is not None else "starting"
             limit = f"/{r['timeout_seconds']:.0f}s" if r["timeout_seconds"] else ""
+            usage = (f"  cpu {r['cpu_seconds']}s mem {r['rss_mb']} MB" if r.get("rss_mb") is not None else "")
             lines.append(f"  {r['agent'] or '?':<14} {r['task']:<28} attempt {r['attempt']}  pid {r['pid'] or '-'}  "
-                         f"{elapsed}{limit}  {r['title'] or ''}")
+                         f"{elapsed}{limit}{usage}  {r['title'] or ''}")
+            if r.get("last_output"):
+                lines.append(f"      > {r['last_output']}")
     else:
         lines.append("running: nothing")
     lines.append(f"agents: {len(d['agents'])}")
