@@ -57,6 +57,8 @@ SETTINGS_FIELDS = [
     Field("merge_on_accept", "bool", default=False),
     Field("max_rejections", "int", default=3, minimum=1, maximum=100),
     Field("max_breakdown_depth", "int", default=2, minimum=0, maximum=10),
+    Field("worktree_pool", "int", default=0, minimum=0, maximum=100,
+          help="keep this many prepared worktrees for reuse (large repositories)"),
     Field("notify", "any", default=(), help="commands run on events: a list of {command, events} or {desktop: true}"),
     Field("port_base", "int", default=20000, minimum=1024, maximum=65000),
     Field("port_block_size", "int", default=10, minimum=1, maximum=1000),
@@ -134,6 +136,7 @@ class Config:
     merge_on_accept: bool
     max_rejections: int
     max_breakdown_depth: int
+    worktree_pool: int
     notify: tuple
     port_base: int
     port_block_size: int

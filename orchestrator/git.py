@@ -125,12 +125,16 @@ class Repo:
                 found[current] = line[len("branch "):].removeprefix("refs/heads/")
         return found
 
-    def prepare_worktree(self, path: Path, branch: str, base: str) -> bool:
+    def prepare_worktree(self, path: Path, branch: str, base: str, *, pool_dir: Path | None = None,
+                         sparse_paths: tuple[str, ...] = ()) -> bool:
         """Make path a worktree on branch (created from base when new). True if it was reused.
 
         An existing worktree of this branch at this path is reused as it is: it may hold
-        the uncommitted work of an earlier attempt, which we never throw away.
+        the uncommitted work of an earlier attempt, which we never throw away. A new one comes
+        from the pool when there is one, else as a sparse checkout when asked, else from
+        `git worktree add`.
         """
+        from orchestrator import pool
         with self.metadata_lock():
             registered = self.worktrees()
             if path in registered and path.is_dir():
@@ -140,7 +144,11 @@ class Repo:
                 return True
             self.git("worktree", "prune")
             path.parent.mkdir(parents=True, exist_ok=True)
-            if self.branch_exists(branch):
+            if sparse_paths:
+                pool.add_sparse(self, path, branch, base, sparse_paths)
+            elif pool_dir is not None and pool.take_slot(self, pool_dir, path, branch, base):
+                return False
+            elif self.branch_exists(branch):
                 self.git("worktree", "add", str(path), branch)
             else:
                 self.git("worktree", "add", "-b", branch, str(path), base)
@@ -210,8 +218,10 @@ class Repo:
         self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=self._identity(worktree))
         return True
 
-    def remove_worktree(self, path: Path, branch: str) -> str | None:
-        """Remove a task's worktree unless that would lose work; return why it was kept, or None."""
+    def remove_worktree(self, path: Path, branch: str, *, pool_dir: Path | None = None, pool_size: int = 0,
+                        base: str = "") -> str | None:
+        """Remove a task's worktree unless that would lose work (or pool it); return why it was kept, or None."""
+        from orchestrator import pool
         with self.metadata_lock():
             if not path.exists():
                 self.git("worktree", "prune")
@@ -225,5 +235,8 @@ class Repo:
                 head = self.git("rev-parse", "HEAD", cwd=path).strip()
                 if not self.git("branch", "--contains", head).strip():
                     return f"worktree {path} has commits on no branch; kept"
+            sparse = self.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip()
+            if pool_dir is not None and sparse != "true" and pool.give_back(self, pool_dir, path, base, pool_size):
+                return None
             self.git("worktree", "remove", str(path))
             return None

@@ -92,7 +92,8 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
     repo = Repo(Path(spec.repo))
     worktree = Path(spec.worktree)
     try:
-        reused = repo.prepare_worktree(worktree, spec.branch, spec.base_branch)
+        reused = repo.prepare_worktree(worktree, spec.branch, spec.base_branch, sparse_paths=spec.sparse_paths,
+                                       pool_dir=pool_dir(spec) if spec.worktree_pool else None)
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     _, task = queue.read(spec.task_id, "claimed")
@@ -127,6 +128,10 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue)
+
+
+def pool_dir(spec: Spec) -> Path:
+    return Path(spec.state_dir) / "pool"
 
 
 def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:

@@ -73,13 +73,15 @@ class Spec:
     cpu_limit_seconds: float | None
     port_base: int
     port_count: int
+    worktree_pool: int
+    sparse_paths: tuple[str, ...]
     feedback: tuple[str, ...]
 
     @staticmethod
     def from_record(record: dict) -> "Spec":
         record = dict(record)
         for key in ("command", "feedback", "copy_files", "env_passthrough", "usage_limit_exit_codes",
-                    "usage_limit_patterns"):
+                    "usage_limit_patterns", "sparse_paths"):
             if record.get(key) is not None:
                 record[key] = tuple(record[key])
         for key in ("setup", "teardown"):

@@ -247,7 +247,7 @@ class Scheduler:
             usage_limit_exit_codes=agent.usage_limit_exit_codes, usage_limit_patterns=agent.usage_limit_patterns,
             usage_limit_cooldown_seconds=agent.usage_limit_cooldown_seconds, memory_limit_mb=agent.memory_limit_mb,
             cpu_limit_seconds=agent.cpu_limit_seconds, port_base=self._take_port_block(),
-            port_count=cfg.port_block_size,
+            port_count=cfg.port_block_size, worktree_pool=cfg.worktree_pool, sparse_paths=task.sparse_paths,
         ))
         return attempt
 

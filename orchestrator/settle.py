@@ -187,7 +187,9 @@ def release_worktree(spec: Spec) -> str | None:
         if ran.exit_code != 0:
             _log.warning("teardown_failed", task=spec.task_id, exit_code=ran.exit_code, log=str(log_path))
     try:
-        kept = Repo(Path(spec.repo)).remove_worktree(Path(spec.worktree), spec.branch)
+        kept = Repo(Path(spec.repo)).remove_worktree(
+            Path(spec.worktree), spec.branch, pool_dir=Path(spec.state_dir) / "pool" if spec.worktree_pool else None,
+            pool_size=spec.worktree_pool, base=spec.base_branch)
     except GitError as exc:
         kept = f"could not remove worktree {spec.worktree}: {exc}"
     if kept:

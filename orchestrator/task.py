@@ -77,6 +77,7 @@ USER_FIELDS = [
     Field("max_attempts", "int", minimum=1, maximum=100),
     Field("created", "any"),
     Field("parent", "str", check=id_problem),
+    Field("sparse_paths", "strlist", default=(), help="check out only these paths (large repositories)"),
 ]
 RUNTIME_FIELDS = [
     Field("attempts", "int", default=0, minimum=0),
@@ -101,6 +102,7 @@ class Task:
     max_attempts: int | None = None
     created: datetime | None = None
     parent: str | None = None
+    sparse_paths: tuple[str, ...] = ()
     # Owned by the orchestrator: counted attempts, backoff, why it last failed, review feedback.
     attempts: int = 0
     retry_after: datetime | None = None
@@ -203,6 +205,7 @@ def _parse(text: str, *, file_id: str, source: str, trusted: bool) -> Task:
         max_attempts=values["max_attempts"],
         created=_as_utc(values["created"], where, "created"),
         parent=values["parent"],
+        sparse_paths=values["sparse_paths"],
         attempts=values.get("attempts") or 0,
         retry_after=_as_utc(values.get("retry_after"), where, "retry_after"),
         last_error=values.get("last_error"),
@@ -227,6 +230,8 @@ def render(task: Task) -> str:
     for key in ("agent", "max_attempts", "parent"):
         if getattr(task, key) is not None:
             front[key] = getattr(task, key)
+    if task.sparse_paths:
+        front["sparse_paths"] = list(task.sparse_paths)
     if task.created:
         front["created"] = _iso(task.created)
     if task.attempts:
