@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,13 +147,16 @@ class Repo:
             path.parent.mkdir(parents=True, exist_ok=True)
             if sparse_paths:
                 pool.add_sparse(self, path, branch, base, sparse_paths)
-            elif pool_dir is not None and pool.take_slot(self, pool_dir, path, branch, base):
                 return False
-            elif self.branch_exists(branch):
-                self.git("worktree", "add", str(path), branch)
+            if pool_dir is not None and pool.take_slot(self, pool_dir, path, branch, base):
+                return False
+            # Only the registration needs the lock; writing the files happens below, outside it.
+            if self.branch_exists(branch):
+                self.git("worktree", "add", "--no-checkout", str(path), branch)
             else:
-                self.git("worktree", "add", "-b", branch, str(path), base)
-            return False
+                self.git("worktree", "add", "--no-checkout", "-b", branch, str(path), base)
+        self.git("reset", "--hard", "--quiet", cwd=path)  # this worktree's own index and files
+        return False
 
     def prune_worktrees(self) -> None:
         """Forget registrations of worktrees whose directories are gone."""
@@ -238,5 +242,10 @@ class Repo:
             sparse = self.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip()
             if pool_dir is not None and sparse != "true" and pool.give_back(self, pool_dir, path, base, pool_size):
                 return None
-            self.git("worktree", "remove", str(path))
-            return None
+            # Clean and on a branch: move the directory aside and drop the registration under the lock,
+            # then delete the files outside it (deleting a large tree is slow; other runners wait for the lock).
+            trash = path.parent / f".removing-{path.name}-{os.getpid()}"
+            os.rename(path, trash)
+            self.git("worktree", "prune")
+        shutil.rmtree(trash, ignore_errors=True)
+        return None

@@ -14,6 +14,7 @@ It also removes temporary files a crash left behind.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,6 +164,9 @@ def sweep_worktrees(queue: Queue, repo: Repo, worktrees_dir: Path, branch_prefix
     except FileNotFoundError:
         names = []
     for task_id in names:
+        if task_id.startswith(".removing-"):  # a removal cut short: already unregistered, only files remain
+            shutil.rmtree(worktrees_dir / task_id, ignore_errors=True)
+            continue
         if id_problem(task_id):
             continue
         with queue.task_lock(task_id, blocking=False) as locked:
