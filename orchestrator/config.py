@@ -140,16 +140,6 @@ class Config:
     notify: tuple
     port_base: int
     port_block_size: int
-    copy_files: tuple[str, ...]
-    setup: tuple[str, ...] | None
-    setup_timeout_seconds: float
-    teardown: tuple[str, ...] | None
-    env_passthrough: tuple[str, ...]
-    usage_limit_exit_codes: tuple[int, ...]
-    usage_limit_patterns: tuple[str, ...]
-    usage_limit_cooldown_seconds: float
-    memory_limit_mb: int | None
-    cpu_limit_seconds: float | None
     agents: tuple[AgentConfig, ...] = field(default=())
     problem: str | None = None  # set only on the stand-in that observers use when the file is invalid
 
@@ -190,7 +180,8 @@ def stand_in(path: str | Path, problem: str) -> Config:
     """For read-only commands when agents.yaml is invalid: the paths we can still read, defaults
     for the rest, no agents, and the problem, so `status` can say what is wrong."""
     path = Path(path).absolute()
-    values = {f.name: f.default for f in SETTINGS_FIELDS if f.name != "agents"}
+    inherited = {f.name for f in INHERITED_FIELDS}
+    values = {f.name: f.default for f in SETTINGS_FIELDS if f.name != "agents" and f.name not in inherited}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -212,6 +203,8 @@ def parse(text: str, path: Path) -> Config:
             values[key] = _parse_command(values[key], where, key, placeholders=False)
     values["notify"] = _parse_notify(values["notify"], where)
     agents = _parse_agents(values.pop("agents"), where, values)
+    for f in INHERITED_FIELDS:  # top-level values only seed the agents; each agent carries its own
+        values.pop(f.name)
     root = path.parent
     for key in ("repo", "queue_dir", "state_dir"):
         values[key] = (root / values[key]).resolve()
@@ -304,6 +297,11 @@ def _placeholders(arg: str, where: Located) -> list[str]:
         return [name for _, name, _, _ in string.Formatter().parse(arg) if name is not None]
     except ValueError as exc:
         raise SchemaError(where.at("command"), f"bad braces in {arg!r}: {exc}", "write '{{' and '}}' for literal braces") from None
+
+
+def agent_settings(agent: AgentConfig) -> dict:
+    """The settings an agent inherits or overrides, by name (what a spec freezes for its runner)."""
+    return {f.name: getattr(agent, f.name) for f in INHERITED_FIELDS}
 
 
 def expand_command(command: tuple[str, ...], values: Mapping[str, str]) -> list[str]:

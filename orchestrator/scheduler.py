@@ -20,7 +20,7 @@ import orchestrator
 from orchestrator import durable, graph, log, processes
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
-from orchestrator.config import REVIEW_ROLE, AgentConfig, Config
+from orchestrator.config import REVIEW_ROLE, AgentConfig, Config, agent_settings
 from orchestrator.faults import crash_point
 from orchestrator.index import TaskIndex
 from orchestrator.locks import FileLock
@@ -242,11 +242,7 @@ class Scheduler:
             retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
             claimed_by=self.identity.as_record(), phase=phase, merge_on_accept=cfg.merge_on_accept,
             max_rejections=cfg.max_rejections, max_breakdown_depth=cfg.max_breakdown_depth,
-            copy_files=agent.copy_files, setup=agent.setup, setup_timeout_seconds=agent.setup_timeout_seconds,
-            teardown=agent.teardown, env_passthrough=agent.env_passthrough,
-            usage_limit_exit_codes=agent.usage_limit_exit_codes, usage_limit_patterns=agent.usage_limit_patterns,
-            usage_limit_cooldown_seconds=agent.usage_limit_cooldown_seconds, memory_limit_mb=agent.memory_limit_mb,
-            cpu_limit_seconds=agent.cpu_limit_seconds, port_base=self._take_port_block(),
+            **agent_settings(agent), port_base=self._take_port_block(),
             port_count=cfg.port_block_size, worktree_pool=cfg.worktree_pool, sparse_paths=task.sparse_paths,
         ))
         return attempt
