@@ -168,14 +168,17 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         log.get().warning("agent_command_missing", detail=warning)
     if args.daemon:
         from orchestrator.daemon import Daemon
-        return Daemon(Scheduler(cfg, persist_index=False)).run()
-    scheduler = Scheduler(cfg)
+        return Daemon(Scheduler(cfg, persist_index=False, warm_runners=True)).run()
     if args.once:
-        report = scheduler.loop()
+        report = Scheduler(cfg).loop()
         if report.skipped:
             print("orchestrator: another tick is running; skipped", file=sys.stderr)
         return 0
-    return drain(scheduler, args.timeout)
+    scheduler = Scheduler(cfg, warm_runners=True)
+    try:
+        return drain(scheduler, args.timeout)
+    finally:
+        scheduler.close()
 
 
 def drain(scheduler, timeout: float | None, poll: float = 0.2) -> int:

@@ -2,9 +2,9 @@
 
 APScheduler owns the interval (one job, max_instances=1, coalesce, misfire_grace_time=None
 so a late tick runs rather than being dropped); the job only sets an event. News wakes the
-loop at once: file events (watchfiles) on queue/incoming/, agents.yaml, and the wake file
-that runners and CLI commands touch. A cheap stat of those paths once a second stands in
-if file events are unavailable. Signal handlers only set flags. agents.yaml is re-read when
+loop at once: a datagram on the wake socket from a runner or CLI command (wake.py), file
+events (watchfiles) on queue/incoming/, agents.yaml and the wake file. A cheap stat of those
+paths once a second stands in if file events are unavailable. Signal handlers only set flags. agents.yaml is re-read when
 it changes and on SIGHUP; an invalid file is reported and the last good one stays in force.
 """
 
@@ -25,7 +25,7 @@ from orchestrator.instance import AlreadyRunning, daemon_lock_path, daemon_pid_p
 from orchestrator.locks import FileLock
 from orchestrator.scheduler import Scheduler
 from orchestrator.startup import consumer_warnings
-from orchestrator.wake import wake_path
+from orchestrator.wake import WakeListener, wake_path
 
 _log = log.get("orchestrator.daemon")
 FALLBACK_POLL_SECONDS = 1.0
@@ -78,6 +78,7 @@ class Daemon:
         interval.start()
         watcher = threading.Thread(target=self._watch, name="file-events", daemon=True)
         watcher.start()
+        listener = WakeListener(self.scheduler.config.state_dir, self.wake.set)
         self._record_config(None)
         _log.info("daemon_started", pid=os.getpid(), state_dir=str(self.scheduler.config.state_dir))
         for warning in consumer_warnings(self.scheduler.config, self.scheduler.queue):
@@ -86,7 +87,9 @@ class Daemon:
             self._serve(interval)
         finally:
             self._watcher_stop.set()
+            listener.close()
             interval.shutdown(wait=False)
+            self.scheduler.close()
             try:
                 self.pid_file.unlink()
             except FileNotFoundError:

@@ -33,6 +33,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+MOVED_ASIDE_PREFIX = ".removing-"
+
+
 class Repo:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -223,9 +226,21 @@ class Repo:
         return True
 
     def remove_worktree(self, path: Path, branch: str, *, pool_dir: Path | None = None, pool_size: int = 0,
-                        base: str = "") -> str | None:
-        """Remove a task's worktree unless that would lose work (or pool it); return why it was kept, or None."""
+                        base: str = "", delete_files: bool = True, checked_clean: bool = False) -> str | None:
+        """Remove a task's worktree unless that would lose work (or pool it); return why it was kept, or None.
+
+        The directory is moved aside and unregistered under the lock; its files are deleted
+        outside it, at once or (delete_files=False) later by delete_moved_aside(), so that a
+        runner can hand its task on first. The sweep deletes whatever a crash left moved aside.
+        checked_clean: the caller has just seen it clean (its auto-commit) with nothing running
+        there since, so the status check is skipped: on a tree checked out within the same
+        second it re-reads every file (git's racy-timestamp rule), ~40 ms on 5,000 files.
+        """
         from orchestrator import pool
+        # The agent is gone and the task is ours: nothing changes this worktree while we look,
+        # so its (slow, whole-tree) status check need not hold up other runners at the lock.
+        if not checked_clean and (path / ".git").is_file() and self.is_dirty(path):
+            return f"worktree {path} has uncommitted changes; kept"
         with self.metadata_lock():
             if not path.exists():
                 self.git("worktree", "prune")
@@ -233,8 +248,6 @@ class Repo:
             registered = self.worktrees()
             if path not in registered:
                 return f"{path} exists but is not a registered worktree; left alone"
-            if self.is_dirty(path):
-                return f"worktree {path} has uncommitted changes; kept"
             if registered[path] != branch:
                 head = self.git("rev-parse", "HEAD", cwd=path).strip()
                 if not self.git("branch", "--contains", head).strip():
@@ -242,10 +255,18 @@ class Repo:
             sparse = self.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip()
             if pool_dir is not None and sparse != "true" and pool.give_back(self, pool_dir, path, base, pool_size):
                 return None
-            # Clean and on a branch: move the directory aside and drop the registration under the lock,
-            # then delete the files outside it (deleting a large tree is slow; other runners wait for the lock).
-            trash = path.parent / f".removing-{path.name}-{os.getpid()}"
-            os.rename(path, trash)
+            os.rename(path, moved_aside(path))
             self.git("worktree", "prune")
-        shutil.rmtree(trash, ignore_errors=True)
+        if delete_files:
+            delete_moved_aside(path)
         return None
+
+
+def moved_aside(path: Path) -> Path:
+    """Where remove_worktree moves a worktree before deleting its files (one name per process)."""
+    return path.parent / f"{MOVED_ASIDE_PREFIX}{path.name}-{os.getpid()}"
+
+
+def delete_moved_aside(path: Path) -> None:
+    """Delete the files of the worktree at path that this process's remove_worktree moved aside."""
+    shutil.rmtree(moved_aside(path), ignore_errors=True)

@@ -62,10 +62,11 @@ def marked_processes(token: str, pgid: int | None = None, since: float = 0.0) ->
         if process.pid == me:
             continue
         try:
-            if pgid is not None and os.getpgid(process.pid) == pgid and process.create_time() >= since - 1:
+            young = process.create_time() >= since - 1  # cheap (from /proc/PID/stat): most processes are older
+            if pgid is not None and young and os.getpgid(process.pid) == pgid:
                 found.append(process)
                 continue
-            if process.environ().get(MARKER_VAR) == token:
+            if young and process.environ().get(MARKER_VAR) == token:
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError, OSError):
             continue

@@ -24,7 +24,7 @@ from orchestrator import log, processes
 from orchestrator.clock import iso, parse_iso, utcnow
 from orchestrator.durable import TMP_PREFIX
 from orchestrator.errors import GitError
-from orchestrator.git import Repo
+from orchestrator.git import MOVED_ASIDE_PREFIX, Repo
 from orchestrator.queue import SUFFIX, Queue
 from orchestrator.runs import Attempt, Result, Runs
 from orchestrator.settle import settle
@@ -164,7 +164,7 @@ def sweep_worktrees(queue: Queue, repo: Repo, worktrees_dir: Path, branch_prefix
     except FileNotFoundError:
         names = []
     for task_id in names:
-        if task_id.startswith(".removing-"):  # a removal cut short: already unregistered, only files remain
+        if task_id.startswith(MOVED_ASIDE_PREFIX):  # a removal cut short: already unregistered, only files remain
             shutil.rmtree(worktrees_dir / task_id, ignore_errors=True)
             continue
         if id_problem(task_id):

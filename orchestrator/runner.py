@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,7 +30,8 @@ from orchestrator.clock import iso, utcnow
 from orchestrator.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.errors import GitError, OrchestratorError
 from orchestrator.faults import crash_point
-from orchestrator.git import Repo
+from orchestrator.git import Repo, delete_moved_aside
+from orchestrator.launcher import WARM_FLAG, await_attempt, become_runner_of
 from orchestrator.outbox import read_outbox
 from orchestrator.queue import Queue
 from orchestrator.readiness import copy_into_worktree
@@ -47,20 +49,27 @@ LOG_TAIL_BYTES = 600
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m orchestrator.runner ATTEMPT_DIR", file=sys.stderr)
+        print(f"usage: python -m orchestrator.runner ATTEMPT_DIR | {WARM_FLAG}", file=sys.stderr)
         return 2
-    directory = Path(args[0])
+    warm = args[0] == WARM_FLAG
+    if warm:  # loaded ahead of need: wait for the attempt (see launcher.py)
+        directory = await_attempt()
+        if directory is None:
+            return 0
+        become_runner_of(directory)
+    else:
+        directory = Path(args[0])
     spec = Attempt(directory, "", 0).spec()
     if spec is None:
         print(f"{directory}: no spec.json", file=sys.stderr)
         return 2
     log.configure(Path(spec.state_dir) / "logs" / "orchestrator.jsonl", to_terminal=False)
-    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec)
+    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec, warm=warm)
 
 
-def run_attempt(attempt: Attempt, spec: Spec) -> int:
+def run_attempt(attempt: Attempt, spec: Spec, *, warm: bool = False) -> int:
     me = processes.identity_of(os.getpid())
-    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow())}
+    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow()), "warm": warm}
     if not attempt.take_ownership(owner):
         _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
         return 0
@@ -70,8 +79,9 @@ def run_attempt(attempt: Attempt, spec: Spec) -> int:
         return 0
     queue.journal.append("started", task=spec.task_id, actor="runner", attempt=spec.attempt,
                          agent=spec.agent, pid=me.pid)
+    progress = Progress()
     try:
-        result = execute(attempt, spec, queue)
+        result = execute(attempt, spec, queue, progress)
         crash_point("runner_after_agent")
     except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
@@ -82,13 +92,34 @@ def run_attempt(attempt: Attempt, spec: Spec) -> int:
         result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
     attempt.write_result(result)
     crash_point("runner_after_result")
-    state = settle(queue, spec, attempt, result, actor="runner")
-    _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state)
-    poke(Path(spec.state_dir))
+    progress.mark("evaluate")
+    state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
+                   checked_clean=progress.worktree_clean and not spec.teardown)
+    poke(Path(spec.state_dir))  # the task has moved on: the daemon may start the next one now
+    progress.mark("settle")
+    delete_moved_aside(Path(spec.worktree))
+    progress.mark("cleanup")
+    _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state,
+              seconds=progress.seconds)
     return 0
 
 
-def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
+class Progress:
+    """What the runner learns along the attempt: how long each step took (monotonic clock, for
+    the log: where the time goes), and whether it saw the worktree clean after the agent."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.worktree_clean = False  # auto-commit left nothing behind, and nothing ran there since
+        self._last = time.monotonic()
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._last, 4)
+        self._last = now
+
+
+def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> Result:
     repo = Repo(Path(spec.repo))
     worktree = Path(spec.worktree)
     try:
@@ -96,6 +127,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
                                        pool_dir=pool_dir(spec) if spec.worktree_pool else None)
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
+    progress.mark("worktree")
     _, task = queue.read(spec.task_id, "claimed")
     extra_env = {}
     if spec.phase == "review":
@@ -115,9 +147,11 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
     argv = expand_command(spec.command, values)
     crash_point("runner_before_agent")
+    progress.mark("setup")
     ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
                          token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
                          memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds)
+    progress.mark("agent")
     if ran.exit_code is None:
         return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
     if ran.limit:
@@ -127,7 +161,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue) -> Result:
         return limited
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
-    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue)
+    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress)
 
 
 def pool_dir(spec: Spec) -> Path:
@@ -220,7 +254,7 @@ def breakdown_depth(queue: Queue, task) -> int:
 
 
 def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool, task=None,
-             queue: Queue | None = None) -> Result:
+             queue: Queue | None = None, progress: Progress | None = None) -> Result:
     now = iso(utcnow())
     worktree = Path(spec.worktree)
     if timed_out:
@@ -229,6 +263,8 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if spec.auto_commit and exit_code == 0 and worktree.is_dir():
         repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
                                   f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.")
+        if progress is not None:  # the agent's processes are gone: nothing can dirty it before removal
+            progress.worktree_clean = True
     said = read_agent_result(attempt)
     if said.get("status") == "blocked":
         return Result("blocked", str(said.get("reason") or "the agent said it is blocked")[:2000], now,

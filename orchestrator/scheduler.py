@@ -10,19 +10,18 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import orchestrator
 from orchestrator import durable, graph, log, processes
 from orchestrator.agentbook import AgentBook
 from orchestrator.clock import iso, utcnow
 from orchestrator.config import REVIEW_ROLE, AgentConfig, Config, agent_settings
 from orchestrator.faults import crash_point
 from orchestrator.index import TaskIndex
+from orchestrator.launcher import Launcher
 from orchestrator.locks import FileLock
 from orchestrator.notify import Delivery
 from orchestrator.queue import Entry, Queue
@@ -51,8 +50,12 @@ class TickReport:
 
 class Scheduler:
     def __init__(self, config: Config, *, persist_index: bool = True,
-                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS):
+                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, warm_runners: bool = False):
+        """warm_runners: keep config.warm_runners runners loaded ahead of need (for a scheduler
+        that lives across ticks; a single --once tick gains nothing from them)."""
         self.config = config
+        self.launcher = Launcher(config.warm_runners if warm_runners else 0)
+        self._warm_runners = warm_runners
         self.queue = Queue(config.queue_dir, config.state_dir)
         self.runs = Runs(config.state_dir)
         self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
@@ -97,6 +100,7 @@ class Scheduler:
             report.broken = incoming_broken + blocked_broken
             self._quarantine(report.broken)
             self._maybe_sweep()
+            self._keep_runners_warm()
             self.notifications.deliver(self.config.notify, self.children)
             self.index.save()
             report.seconds = time.monotonic() - started
@@ -105,6 +109,15 @@ class Scheduler:
         finally:
             lock.release()
         return report
+
+    def _keep_runners_warm(self) -> None:
+        """Have runners loaded for the next dispatches (the number follows config reloads)."""
+        self.launcher.warm = self.config.warm_runners if self._warm_runners else 0
+        self.launcher.refill(self.config.state_dir)
+
+    def close(self) -> None:
+        """Let go of what this scheduler holds between ticks (its warm runners)."""
+        self.launcher.close()
 
     def _quarantine(self, broken: list[tuple[str, str]]) -> None:
         for name, problem in broken:
@@ -257,13 +270,7 @@ class Scheduler:
         return port
 
     def start_runner(self, attempt: Attempt) -> None:
-        env = dict(os.environ)
-        package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        with open(attempt.dir / "runner.log", "ab") as err:
-            child = subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt.dir)],
-                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env,
-                                     start_new_session=True, close_fds=True, cwd=str(attempt.dir))
+        child = self.launcher.launch(attempt.dir)
         self.children.append(child)
         launched = processes.identity_of(child.pid)
         if launched:

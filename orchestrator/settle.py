@@ -42,8 +42,13 @@ def backoff_seconds(base: float, attempts: int, rng: random.Random | None = None
 
 
 def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor: str,
-           now: datetime | None = None) -> str | None:
-    """Move the task on according to result; return its new state, or None if nothing moved."""
+           now: datetime | None = None, delete_files: bool = True, checked_clean: bool = False) -> str | None:
+    """Move the task on according to result; return its new state, or None if nothing moved.
+
+    delete_files=False leaves the removed worktree's files moved aside, for the caller to delete
+    (git.delete_moved_aside) once the task has moved on. checked_clean: the caller has just seen
+    the worktree clean and nothing has run in it since (see Repo.remove_worktree).
+    """
     now = now or utcnow()
     latest = Runs(Path(spec.state_dir)).latest(spec.task_id)
     if latest is None or latest.number != attempt.number:
@@ -51,7 +56,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         return None
     if queue.locate(spec.task_id) != "claimed":
         return None
-    kept = release_worktree(spec)
+    kept = release_worktree(spec, delete_files=delete_files, checked_clean=checked_clean)
     note_agent_health(queue, spec, result, actor)
     common = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
     if spec.phase == "review":
@@ -172,7 +177,7 @@ def _error_text(spec: Spec, result: Result) -> str:
     return f"attempt {spec.attempt} ({spec.agent}): {result.outcome}: {result.reason}"[:2000]
 
 
-def release_worktree(spec: Spec) -> str | None:
+def release_worktree(spec: Spec, *, delete_files: bool = True, checked_clean: bool = False) -> str | None:
     """Run the teardown, then remove the attempt's worktree unless that would lose work.
 
     Returns why the worktree was kept, or None.
@@ -189,7 +194,8 @@ def release_worktree(spec: Spec) -> str | None:
     try:
         kept = Repo(Path(spec.repo)).remove_worktree(
             Path(spec.worktree), spec.branch, pool_dir=Path(spec.state_dir) / "pool" if spec.worktree_pool else None,
-            pool_size=spec.worktree_pool, base=spec.base_branch)
+            pool_size=spec.worktree_pool, base=spec.base_branch, delete_files=delete_files,
+            checked_clean=checked_clean and not spec.teardown)
     except GitError as exc:
         kept = f"could not remove worktree {spec.worktree}: {exc}"
     if kept:
