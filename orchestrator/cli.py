@@ -168,13 +168,13 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         log.get().warning("agent_command_missing", detail=warning)
     if args.daemon:
         from orchestrator.daemon import Daemon
-        return Daemon(Scheduler(cfg, persist_index=False, warm_runners=True)).run()
+        return Daemon(Scheduler(cfg, persist_index=False, long_lived=True)).run()
     if args.once:
         report = Scheduler(cfg).loop()
         if report.skipped:
             print("orchestrator: another tick is running; skipped", file=sys.stderr)
         return 0
-    scheduler = Scheduler(cfg, warm_runners=True)
+    scheduler = Scheduler(cfg, long_lived=True)
     try:
         return drain(scheduler, args.timeout)
     finally:

@@ -59,8 +59,8 @@ SETTINGS_FIELDS = [
     Field("max_breakdown_depth", "int", default=2, minimum=0, maximum=10),
     Field("worktree_pool", "int", default=0, minimum=0, maximum=100,
           help="keep this many prepared worktrees for reuse (large repositories)"),
-    Field("warm_runners", "int", default=2, minimum=0, maximum=32,
-          help="runners the daemon keeps loaded ahead of need, so an agent starts ~150 ms sooner; 0 for none"),
+    Field("fork_runners", "bool", default=True,
+          help="the daemon forks runners from a preloaded process (each starts ~150 ms sooner, ~100 ms less CPU)"),
     Field("notify", "any", default=(), help="commands run on events: a list of {command, events} or {desktop: true}"),
     Field("port_base", "int", default=20000, minimum=1024, maximum=65000),
     Field("port_block_size", "int", default=10, minimum=1, maximum=1000),
@@ -139,7 +139,7 @@ class Config:
     max_rejections: int
     max_breakdown_depth: int
     worktree_pool: int
-    warm_runners: int
+    fork_runners: bool
     notify: tuple
     port_base: int
     port_block_size: int

@@ -146,7 +146,8 @@ class Repo:
                     raise GitError(["git", "worktree", "add", str(path)], None, "",
                                    why=f"{path} is a worktree of '{registered[path]}', not '{branch}'")
                 return True
-            self.git("worktree", "prune")
+            if any(not p.exists() for p in registered):
+                self.git("worktree", "prune")  # a registration whose directory is gone would refuse the add
             path.parent.mkdir(parents=True, exist_ok=True)
             if sparse_paths:
                 pool.add_sparse(self, path, branch, base, sparse_paths)

@@ -1,33 +1,32 @@
-"""Starting runners: one detached process per attempt, taken warm from a small stock when there is one.
+"""Starting runners: one detached process per attempt, forked from a preloaded server when there is one.
 
-A cold runner pays for an interpreter start and the package's imports (~150 ms on the
-project's machine) between the claim and its agent's start. A long-lived scheduler (the
-daemon, --drain) keeps a few runners started ahead of need: each has done its imports and
-waits on a pipe for the attempt directory it is to run. Handing one over is a single write
-of fewer than PIPE_BUF bytes, so it arrives whole or not at all; a warm runner whose pipe
-closes without a line (the scheduler stopped or died) exits, and one left idle for
-WARM_IDLE_SECONDS exits too. After the hand-over it is an ordinary runner: detached in its
-own session, output into the attempt's runner.log, recorded in runner.json, so a
-restarted daemon adopts it like any other. A single --once tick starts its runners cold.
+A fresh runner pays for an interpreter start and the package's imports (~100 ms of CPU and
+~150 ms of wall time on the project's machine) before it can take its attempt; with many
+short attempts on a small machine that is most of the orchestrator's cost. A long-lived
+scheduler (the daemon, --drain) therefore keeps one *fork server* (forkserver.py): a process
+that has imported the runner and forks a runner for each attempt directory it is sent, in a
+millisecond or two. The exchange is one line each way over pipes (the directory, then the new
+runner's PID); anything unexpected (the server died, said nothing, said nonsense) and the
+server is dropped and the runner started fresh, so a broken server costs only speed. The
+server exits when its pipe closes: when the scheduler closes it or dies, even by kill -9.
+A forked runner is an ordinary runner: its own session, output into the attempt's
+runner.log, recorded in runner.json, adopted by a restarted daemon like any other.
+A single --once tick starts its runner fresh.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orchestrator
-from orchestrator import log
+from orchestrator import log, processes
 
 _log = log.get("orchestrator.launcher")
-WARM_FLAG = "--warm"
-WARM_IDLE_SECONDS = 600.0
-# The scheduler hands over only runners well inside their idle time, so a hand-over never races
-# a warm runner's own decision to exit.
-WARM_HAND_OVER_SECONDS = WARM_IDLE_SECONDS / 2
+REPLY_TIMEOUT_SECONDS = 10.0
 
 
 def runner_environment() -> dict[str, str]:
@@ -39,93 +38,113 @@ def runner_environment() -> dict[str, str]:
 
 
 class Launcher:
-    """Starts runners; keeps up to `warm` of them started ahead of need (0: always cold)."""
+    """Starts runners, through a fork server when `fork` is set; remembers them until they exit."""
 
-    def __init__(self, warm: int = 0):
-        self.warm = warm
-        self._ready: list[tuple[subprocess.Popen, float]] = []  # (process, monotonic start)
+    def __init__(self, state_dir: Path, fork: bool = False):
+        self.state_dir = state_dir  # the fork server's working directory
+        self.fork = fork
+        self._server: subprocess.Popen | None = None
+        self._fresh: list[subprocess.Popen] = []  # runners we started ourselves (ours to reap)
+        self._forked: list[processes.Identity] = []  # runners the server forked (the server reaps them)
 
-    def launch(self, attempt_dir: Path) -> subprocess.Popen:
-        """Start the runner of the attempt in attempt_dir (a warm one when one is fresh and alive)."""
-        self._retire_old()
-        while self._ready:
-            child, _ = self._ready.pop(0)
-            if child.poll() is not None:
-                continue  # crashed while waiting
-            try:
-                child.stdin.write(f"{attempt_dir}\n".encode())
-                child.stdin.close()
-            except OSError:  # it died between poll() and the write: it never saw the attempt
-                child.wait()
-                continue
-            return child
+    def launch(self, attempt_dir: Path) -> processes.Identity | None:
+        """Start the runner of the attempt in attempt_dir; return its identity (None if it is gone already)."""
+        if self.fork:
+            pid = self._fork(attempt_dir)
+            if pid is not None:
+                ident = processes.identity_of(pid)
+                if ident is not None:
+                    self._forked.append(ident)
+                return ident
         with open(attempt_dir / "runner.log", "ab") as err:
-            return subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt_dir)],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=runner_environment(),
-                                    start_new_session=True, close_fds=True, cwd=str(attempt_dir))
+            child = subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt_dir)],
+                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=runner_environment(),
+                                     start_new_session=True, close_fds=True, cwd=str(attempt_dir))
+        self._fresh.append(child)
+        return processes.identity_of(child.pid)
 
-    def refill(self, cwd: Path) -> None:
-        """Start warm runners until `warm` are waiting (cheap: each loads itself on another core)."""
-        self._retire_old()
-        self._ready = [(c, t) for c, t in self._ready if c.poll() is None]
-        if len(self._ready) > self.warm:
-            self._send_away([c for c, _ in self._ready[self.warm:]])
-            del self._ready[self.warm:]
-        while len(self._ready) < self.warm:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.runner", WARM_FLAG], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=runner_environment(),
-                start_new_session=True, close_fds=True, cwd=str(cwd))
-            self._ready.append((child, time.monotonic()))
+    def _fork(self, attempt_dir: Path) -> int | None:
+        server = self._ensure_server()
+        if server is None:
+            return None
+        try:
+            server.stdin.write(f"{attempt_dir}\n".encode())
+            server.stdin.flush()
+            reply = _read_line(server.stdout.fileno(), REPLY_TIMEOUT_SECONDS)
+            pid = int(reply) if reply is not None else None
+        except (OSError, ValueError) as exc:
+            _log.warning("fork_server_failed", error=str(exc))
+            pid = None
+        if pid is None or pid <= 0:
+            # It may have forked a runner before failing; that runner takes ownership first and
+            # the fresh one we start next exits when it finds the attempt owned.
+            _log.warning("fork_server_dropped", pid=server.pid, fallback="a fresh runner")
+            self._stop_server()
+            return None
+        return pid
 
-    def _retire_old(self) -> None:
-        now = time.monotonic()
-        old = [c for c, t in self._ready if now - t > WARM_HAND_OVER_SECONDS]
-        if old:
-            self._ready = [(c, t) for c, t in self._ready if now - t <= WARM_HAND_OVER_SECONDS]
-            self._send_away(old)
+    def _ensure_server(self) -> subprocess.Popen | None:
+        if self._server is not None and self._server.poll() is None:
+            return self._server
+        self._server = None
+        try:
+            self._server = subprocess.Popen([sys.executable, "-m", "orchestrator.forkserver"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, env=runner_environment(),
+                                            start_new_session=True, close_fds=True, cwd=str(self.state_dir))
+        except OSError as exc:
+            _log.warning("fork_server_unavailable", error=str(exc))
+        return self._server
+
+    def prepare(self) -> None:
+        """Start the fork server ahead of the first attempt (it loads on another core meanwhile)."""
+        if self.fork:
+            self._ensure_server()
+
+    def alive(self) -> int:
+        """How many of the runners started here still run."""
+        self._fresh = [c for c in self._fresh if c.poll() is None]
+        self._forked = [i for i in self._forked if processes.is_alive(i)]
+        return len(self._fresh) + len(self._forked)
 
     def close(self) -> None:
-        """Send the waiting runners away (they read end of file and exit) and reap them."""
-        ready, self._ready = [c for c, _ in self._ready], []
-        self._send_away(ready)
+        """Let the fork server go (it exits on end of file); running runners are not touched."""
+        self._stop_server()
 
-    @staticmethod
-    def _send_away(ready: list[subprocess.Popen]) -> None:
-        for child in ready:
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        for pipe in (server.stdin, server.stdout):
             try:
-                child.stdin.close()
+                pipe.close()
             except OSError as exc:
-                _log.debug("warm_runner_close", pid=child.pid, error=str(exc))
-        for child in ready:
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for c, _ in self._ready if c.poll() is None)
+                _log.debug("fork_server_close", error=str(exc))
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
-def await_attempt(stdin_fd: int = 0, idle: float = WARM_IDLE_SECONDS) -> Path | None:
-    """In a warm runner: wait for the attempt directory; None when told to go (end of file, idle)."""
-    import select
-    ready, _, _ = select.select([stdin_fd], [], [], idle)
-    if not ready:
-        return None
+def _read_line(fd: int, timeout: float) -> bytes | None:
+    """One line from fd within timeout; None at end of file or when the time runs out."""
     line = b""
     while not line.endswith(b"\n"):
-        chunk = os.read(stdin_fd, 4096)
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return None
+        chunk = os.read(fd, 64)
         if not chunk:
-            return None  # closed without a whole line: nothing was handed over
+            return None
         line += chunk
-    return Path(line[:-1].decode())
+    return line[:-1]
 
 
 def become_runner_of(attempt_dir: Path) -> None:
-    """Take on what a cold runner is started with: output into runner.log, stdin empty, cwd the attempt."""
+    """In a forked runner: take on what a fresh one is started with (output into runner.log, stdin
+    empty, the attempt as working directory, a session of its own)."""
+    os.setsid()
     fd = os.open(attempt_dir / "runner.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)

@@ -31,7 +31,6 @@ from orchestrator.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.errors import GitError, OrchestratorError
 from orchestrator.faults import crash_point
 from orchestrator.git import Repo, delete_moved_aside
-from orchestrator.launcher import WARM_FLAG, await_attempt, become_runner_of
 from orchestrator.outbox import read_outbox
 from orchestrator.queue import Queue
 from orchestrator.readiness import copy_into_worktree
@@ -46,30 +45,24 @@ _log = log.get("orchestrator.runner")
 LOG_TAIL_BYTES = 600
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, forked: bool = False) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print(f"usage: python -m orchestrator.runner ATTEMPT_DIR | {WARM_FLAG}", file=sys.stderr)
+        print("usage: python -m orchestrator.runner ATTEMPT_DIR", file=sys.stderr)
         return 2
-    warm = args[0] == WARM_FLAG
-    if warm:  # loaded ahead of need: wait for the attempt (see launcher.py)
-        directory = await_attempt()
-        if directory is None:
-            return 0
-        become_runner_of(directory)
-    else:
-        directory = Path(args[0])
+    directory = Path(args[0])
     spec = Attempt(directory, "", 0).spec()
     if spec is None:
         print(f"{directory}: no spec.json", file=sys.stderr)
         return 2
     log.configure(Path(spec.state_dir) / "logs" / "orchestrator.jsonl", to_terminal=False)
-    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec, warm=warm)
+    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec, forked=forked)
 
 
-def run_attempt(attempt: Attempt, spec: Spec, *, warm: bool = False) -> int:
+def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     me = processes.identity_of(os.getpid())
-    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow()), "warm": warm}
+    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow()),
+             "forked": forked}
     if not attempt.take_ownership(owner):
         _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
         return 0
@@ -97,6 +90,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, warm: bool = False) -> int:
                    checked_clean=progress.worktree_clean and not spec.teardown)
     poke(Path(spec.state_dir))  # the task has moved on: the daemon may start the next one now
     progress.mark("settle")
+    os.nice(10)  # what is left is cleanup: let the next attempt's runner and agent have the CPU first
     delete_moved_aside(Path(spec.worktree))
     progress.mark("cleanup")
     _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state,
@@ -342,9 +336,14 @@ def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
     return " | ".join(lines[-3:]) if lines else "(no output)"
 
 
-if __name__ == "__main__":
+def entry(argv: list[str] | None = None, *, forked: bool = False) -> int:
+    """main() with expected errors as one line on stderr and their exit code."""
     try:
-        sys.exit(main())
+        return main(argv, forked=forked)
     except OrchestratorError as exc:
         print(f"orchestrator runner: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

@@ -50,12 +50,12 @@ class TickReport:
 
 class Scheduler:
     def __init__(self, config: Config, *, persist_index: bool = True,
-                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, warm_runners: bool = False):
-        """warm_runners: keep config.warm_runners runners loaded ahead of need (for a scheduler
-        that lives across ticks; a single --once tick gains nothing from them)."""
+                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, long_lived: bool = False):
+        """long_lived: this scheduler runs many ticks (daemon, --drain), so a fork server for its
+        runners pays off (config.fork_runners); a single --once tick starts its runners fresh."""
         self.config = config
-        self.launcher = Launcher(config.warm_runners if warm_runners else 0)
-        self._warm_runners = warm_runners
+        self.launcher = Launcher(config.state_dir, fork=long_lived and config.fork_runners)
+        self._long_lived = long_lived
         self.queue = Queue(config.queue_dir, config.state_dir)
         self.runs = Runs(config.state_dir)
         self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
@@ -85,6 +85,7 @@ class Scheduler:
             return report
         try:
             self._reap_children()
+            self._prepare_launcher()
             self.book.reload()
             rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds,
                             ownerless_grace=self.ownerless_grace)
@@ -100,7 +101,6 @@ class Scheduler:
             report.broken = incoming_broken + blocked_broken
             self._quarantine(report.broken)
             self._maybe_sweep()
-            self._keep_runners_warm()
             self.notifications.deliver(self.config.notify, self.children)
             self.index.save()
             report.seconds = time.monotonic() - started
@@ -110,13 +110,16 @@ class Scheduler:
             lock.release()
         return report
 
-    def _keep_runners_warm(self) -> None:
-        """Have runners loaded for the next dispatches (the number follows config reloads)."""
-        self.launcher.warm = self.config.warm_runners if self._warm_runners else 0
-        self.launcher.refill(self.config.state_dir)
+    def _prepare_launcher(self) -> None:
+        """Follow config reloads of fork_runners; have the fork server loading before it is needed."""
+        fork = self._long_lived and self.config.fork_runners
+        if fork != self.launcher.fork:
+            self.launcher.close()
+            self.launcher.fork = fork
+        self.launcher.prepare()
 
     def close(self) -> None:
-        """Let go of what this scheduler holds between ticks (its warm runners)."""
+        """Let go of what this scheduler holds between ticks (its fork server; runners run on)."""
         self.launcher.close()
 
     def _quarantine(self, broken: list[tuple[str, str]]) -> None:
@@ -270,9 +273,7 @@ class Scheduler:
         return port
 
     def start_runner(self, attempt: Attempt) -> None:
-        child = self.launcher.launch(attempt.dir)
-        self.children.append(child)
-        launched = processes.identity_of(child.pid)
+        launched = self.launcher.launch(attempt.dir)
         if launched:
             attempt.write_launch_record(launched.as_record())
 
@@ -289,7 +290,7 @@ class Scheduler:
         """Is anything running (a claimed task, or a runner of ours still finishing), or waiting in
         incoming/ for an agent that is not paused?"""
         self._reap_children()
-        if report.running or self.children:
+        if report.running or self.children or self.launcher.alive():
             return True
         now = report.at
         if pause_file(self.config.state_dir).exists():

@@ -1,7 +1,8 @@
-"""Warm runners and the wake socket: the two things that make a daemon's dispatch fast.
+"""The fork server and the wake socket: the two things that make a daemon's dispatch fast.
 
-Warm runners are real processes started by a real daemon; the tests prove they run attempts,
-never outlive the daemon (stopped or killed), and that a dead one costs nothing but speed.
+The fork server is a real process started by a real daemon; the tests prove that runners
+forked from it run attempts, that it never outlives the daemon (stopped or killed), and that
+a dead one costs nothing but speed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import json
 import os
 import signal
 import threading
-import time
 
 import psutil
 import pytest
 
-from orchestrator.launcher import WARM_FLAG, Launcher
+from orchestrator.launcher import Launcher
 from orchestrator.runs import Runs
 from orchestrator.wake import WakeListener, _send, poke, wake_path
 from test_daemon import DaemonProcess
@@ -23,11 +23,11 @@ from test_daemon import DaemonProcess
 pytestmark = pytest.mark.timeout(120)
 
 
-def warm_runners_of(pid: int) -> list[psutil.Process]:
+def fork_servers_of(pid: int) -> list[psutil.Process]:
     found = []
     for child in psutil.Process(pid).children():
         try:
-            if WARM_FLAG in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+            if "orchestrator.forkserver" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
                 found.append(child)
         except psutil.NoSuchProcess:
             continue
@@ -56,67 +56,82 @@ def owner_of(env, task_id: str) -> dict:
     return json.loads((attempt.dir / "owner.json").read_text())
 
 
-def test_the_daemon_keeps_warm_runners_that_run_attempts_and_leave_with_it(env, daemon):
-    env.write_config([env.agent("impl-1", max_concurrent=2)], max_running=2, warm_runners=2)
+def test_the_daemon_forks_runners_that_run_attempts_and_its_server_leaves_with_it(env, daemon):
+    env.write_config([env.agent("impl-1", max_concurrent=2)], max_running=2)
     daemon.start()
-    env.wait_until(lambda: len(warm_runners_of(daemon.proc.pid)) == 2, what="two warm runners")
+    env.wait_until(lambda: len(fork_servers_of(daemon.proc.pid)) == 1, what="the fork server")
+    server = fork_servers_of(daemon.proc.pid)
     env.enqueue("t1")
     env.enqueue("t2")
     env.wait_until(lambda: env.state_of("t1") == env.state_of("t2") == "provisional", what="both tasks")
-    assert owner_of(env, "t1")["warm"] and owner_of(env, "t2")["warm"]
-    env.wait_until(lambda: len(warm_runners_of(daemon.proc.pid)) == 2, what="the stock refilled")
-    waiting = warm_runners_of(daemon.proc.pid)
+    assert owner_of(env, "t1")["forked"] and owner_of(env, "t2")["forked"]
+    runner_pid = owner_of(env, "t1")["pid"]
+    env.wait_until(lambda: not psutil.pid_exists(runner_pid), what="the forked runner reaped, not left a zombie")
     assert daemon.stop() == 0
-    env.wait_until(lambda: all_gone(waiting), timeout=10, what="the warm runners to leave with the daemon")
+    env.wait_until(lambda: all_gone(server), timeout=10, what="the fork server to leave with the daemon")
 
 
-def test_warm_runners_leave_when_the_daemon_is_killed(env, daemon):
-    env.write_config([env.agent("impl-1")], warm_runners=2)
+def test_the_fork_server_leaves_when_the_daemon_is_killed_and_runners_run_on(env, daemon):
+    env.write_config([env.agent("impl-1", "slow.py", env={"SLEEP": "3"})])
     daemon.start()
-    env.wait_until(lambda: len(warm_runners_of(daemon.proc.pid)) == 2, what="two warm runners")
-    waiting = warm_runners_of(daemon.proc.pid)
+    env.wait_until(lambda: len(fork_servers_of(daemon.proc.pid)) == 1, what="the fork server")
+    server = fork_servers_of(daemon.proc.pid)
+    env.enqueue("t1")
+    env.wait_until(lambda: env.state_of("t1") == "claimed" and "started" in [e["event"] for e in env.events("t1")],
+                   what="the runner to start the agent")
     daemon.stop(signal.SIGKILL)
-    env.wait_until(lambda: all_gone(waiting), timeout=10, what="the warm runners to see their pipe close")
+    env.wait_until(lambda: all_gone(server), timeout=10, what="the fork server to see its pipe close")
+    env.wait_until(lambda: env.state_of("t1") == "provisional", what="the orphaned runner to finish its task")
 
 
-def test_a_dead_warm_runner_costs_only_speed(env, daemon):
-    env.write_config([env.agent("impl-1")], warm_runners=1)
+def test_a_dead_fork_server_costs_only_speed(env, daemon):
+    env.write_config([env.agent("impl-1")])
     daemon.start()
-    env.wait_until(lambda: len(warm_runners_of(daemon.proc.pid)) == 1, what="a warm runner")
-    for process in warm_runners_of(daemon.proc.pid):
+    env.wait_until(lambda: len(fork_servers_of(daemon.proc.pid)) == 1, what="the fork server")
+    for process in fork_servers_of(daemon.proc.pid):
         process.kill()
     env.enqueue("t1")
-    env.wait_until(lambda: env.state_of("t1") == "provisional", what="the task, run by a cold runner")
-    assert owner_of(env, "t1")["warm"] is False
+    env.wait_until(lambda: env.state_of("t1") == "provisional", what="the task")
+    env.enqueue("t2")
+    env.wait_until(lambda: env.state_of("t2") == "provisional", what="the next task, forked again")
+    assert owner_of(env, "t2")["forked"]
 
 
-def test_no_warm_runners_when_set_to_zero_or_for_a_single_tick(env, daemon):
-    env.write_config([env.agent("impl-1")], warm_runners=0)
+def test_fresh_runners_when_fork_runners_is_off_or_for_a_single_tick(env, daemon):
+    env.write_config([env.agent("impl-1")], fork_runners=False)
     daemon.start()
     env.enqueue("t1")
     env.wait_until(lambda: env.state_of("t1") == "provisional", what="the task")
-    assert owner_of(env, "t1")["warm"] is False and not warm_runners_of(daemon.proc.pid)
+    assert owner_of(env, "t1")["forked"] is False and not fork_servers_of(daemon.proc.pid)
     daemon.stop()
-    env.write_config([env.agent("impl-1")], warm_runners=2)
+    env.write_config([env.agent("impl-1")])
     env.enqueue("t2")
     assert env.cli("--once").returncode == 0
     env.wait_until(lambda: env.state_of("t2") == "provisional", what="the task of the single tick")
-    assert owner_of(env, "t2")["warm"] is False
+    assert owner_of(env, "t2")["forked"] is False
 
 
-def test_a_launcher_hands_each_warm_runner_one_attempt(tmp_path):
-    """The hand-over itself: the attempt directory arrives whole, output goes to runner.log."""
-    launcher = Launcher(warm=1)
-    launcher.refill(tmp_path)
+def test_a_forked_runner_writes_to_its_runner_log(tmp_path):
+    """The hand-over itself: the runner gets the directory, its output goes to runner.log."""
+    launcher = Launcher(tmp_path, fork=True)
     attempt_dir = tmp_path / "runs" / "x" / "1"
     attempt_dir.mkdir(parents=True)  # no spec.json: the runner says so in runner.log and exits 2
-    child = launcher.launch(attempt_dir)
-    assert child.wait(30) == 2
-    assert "no spec.json" in (attempt_dir / "runner.log").read_text()
-    launcher.refill(tmp_path)
-    assert launcher.waiting == 1
-    launcher.close()
-    assert launcher.waiting == 0
+    try:
+        ident = launcher.launch(attempt_dir)
+        assert ident is not None
+        wait_for(lambda: launcher.alive() == 0)
+        assert "no spec.json" in (attempt_dir / "runner.log").read_text()
+        assert launcher._server is not None and launcher._server.poll() is None  # forked, not fresh
+    finally:
+        launcher.close()
+
+
+def wait_for(predicate, timeout=30.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def test_poke_reaches_a_listening_daemon_over_the_socket_not_the_file(tmp_path):
