@@ -3,7 +3,8 @@
     python benchmarks/many_agents.py [--agents 32] [--sleep 30]
 
 Prints the daemon's CPU use while the agents sleep (% of one core, measured over the middle
-of the sleep), the daemon's resident memory, and each runner's resident memory.
+of the sleep), the daemon's resident memory (and its fork server's), and each runner's resident
+memory (RSS, which counts pages a forked runner shares with the fork server) and unique memory (USS).
 """
 
 from __future__ import annotations
@@ -61,13 +62,16 @@ def main() -> int:
     after, elapsed = proc.cpu_times(), time.monotonic() - t0
     cpu = (after.user + after.system - before.user - before.system) / elapsed * 100
     daemon_rss = proc.memory_info().rss
-    runner_rss = []
+    helpers_rss = sum(c.memory_info().rss for c in proc.children() if "forkserver" in " ".join(c.cmdline()))
+    runner_rss, runner_uss = [], []
     for n in range(args.agents):
         owner = runs.latest(f"t{n:02d}").owner() or {}
         try:
-            runner_rss.append(psutil.Process(owner["pid"]).memory_info().rss)
+            memory = psutil.Process(owner["pid"]).memory_full_info()
         except (psutil.NoSuchProcess, KeyError):
-            pass
+            continue
+        runner_rss.append(memory.rss)
+        runner_uss.append(memory.uss)  # pages only this runner has (forked runners share the rest)
     while queue.count("claimed") and time.monotonic() < deadline + args.sleep + 60:
         time.sleep(0.5)
     daemon.terminate()
@@ -76,8 +80,11 @@ def main() -> int:
     print(json.dumps({
         "machine": cores(), "agents_running_at_once": args.agents, "measured_seconds": round(elapsed, 1),
         "daemon_cpu_percent_of_one_core": round(cpu, 2), "daemon_rss_mb": round(daemon_rss / mb, 1),
+        "fork_server_rss_mb": round(helpers_rss / mb, 1),
         "runner_rss_mb": {"n": len(runner_rss), "median": round(statistics.median(runner_rss) / mb, 1),
                           "max": round(max(runner_rss) / mb, 1)},
+        "runner_unique_mb": {"median": round(statistics.median(runner_uss) / mb, 1),
+                             "max": round(max(runner_uss) / mb, 1)},
         "finished_in_provisional": queue.count("provisional"),
     }, indent=1))
     return 0

@@ -6,7 +6,9 @@ It reads attempt directories from stdin, one per line, and answers each with the
 runner it forked, one per line. It stays single-threaded and configures nothing (no logging,
 no open files) so a fork copies nothing that could misbehave in the child. Children are
 reaped by the kernel (SIGCHLD ignored here, restored in each child, which waits for its
-agent). End of file on stdin ends the server; runners already forked run on.
+agent). End of file on stdin ends the server; runners already forked run on. Each child
+retitles itself (setproctitle) with the command line a fresh runner would have, so ps,
+pkill -f and our own process checks see a runner as a runner however it was started.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from pathlib import Path
 
 from orchestrator import runner
 from orchestrator.launcher import become_runner_of
+
+try:
+    from setproctitle import setproctitle
+except ImportError:  # a nicety: without it a forked runner shows the server's command line
+    setproctitle = None
 
 
 def serve(requests=None, replies=None) -> int:
@@ -42,6 +49,8 @@ def fork_runner(attempt_dir: Path) -> int:
     code = 70  # EX_SOFTWARE, should anything below escape
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the runner waits for its agent
+        if setproctitle is not None:
+            setproctitle(f"{sys.executable} -m orchestrator.runner {attempt_dir}")
         become_runner_of(attempt_dir)
         code = runner.entry([str(attempt_dir)], forked=True)
     except SystemExit as exc:

@@ -86,16 +86,21 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     attempt.write_result(result)
     crash_point("runner_after_result")
     progress.mark("evaluate")
+    finish(queue, spec, attempt, result, progress)
+    return 0
+
+
+def finish(queue: Queue, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
+    """Move the task on, wake the daemon for the next one, and only then delete the old worktree's files."""
     state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
                    checked_clean=progress.worktree_clean and not spec.teardown)
-    poke(Path(spec.state_dir))  # the task has moved on: the daemon may start the next one now
+    poke(Path(spec.state_dir))
     progress.mark("settle")
-    os.nice(10)  # what is left is cleanup: let the next attempt's runner and agent have the CPU first
+    os.nice(10)  # what is left is cleanup: the next attempt's runner and agent have the CPU first
     delete_moved_aside(Path(spec.worktree))
     progress.mark("cleanup")
     _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state,
               seconds=progress.seconds)
-    return 0
 
 
 class Progress:

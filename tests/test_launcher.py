@@ -18,6 +18,7 @@ import pytest
 from orchestrator.launcher import Launcher
 from orchestrator.runs import Runs
 from orchestrator.wake import WakeListener, _send, poke, wake_path
+from conftest import processes_with
 from test_daemon import DaemonProcess
 
 pytestmark = pytest.mark.timeout(120)
@@ -79,6 +80,9 @@ def test_the_fork_server_leaves_when_the_daemon_is_killed_and_runners_run_on(env
     env.enqueue("t1")
     env.wait_until(lambda: env.state_of("t1") == "claimed" and "started" in [e["event"] for e in env.events("t1")],
                    what="the runner to start the agent")
+    runner_pid = owner_of(env, "t1")["pid"]
+    assert owner_of(env, "t1")["forked"]
+    assert runner_pid in [p.pid for p in processes_with("orchestrator.runner")]  # ps shows a runner as one
     daemon.stop(signal.SIGKILL)
     env.wait_until(lambda: all_gone(server), timeout=10, what="the fork server to see its pipe close")
     env.wait_until(lambda: env.state_of("t1") == "provisional", what="the orphaned runner to finish its task")
