@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import threading
+import time
 
 import psutil
 import pytest
@@ -131,47 +132,46 @@ def test_a_forked_runner_writes_to_its_runner_log(tmp_path):
 
 
 def wait_for(predicate, timeout=30.0):
-    import time
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
 
-def test_poke_reaches_a_listening_daemon_over_the_socket_not_the_file(tmp_path):
+@pytest.fixture
+def listening(tmp_path):
+    """A wake socket listener for tmp_path, and the event it sets."""
     woken = threading.Event()
     listener = WakeListener(tmp_path, woken.set)
     if listener.sock is None:
         pytest.skip("no abstract unix sockets here: the wake file is the channel")
-    try:
-        poke(tmp_path)
-        assert woken.wait(5)
-        assert not wake_path(tmp_path).exists()
-    finally:
-        listener.close()
+    yield listener, woken
+    listener.close()
+
+
+def test_poke_reaches_a_listening_daemon_over_the_socket_not_the_file(tmp_path, listening):
+    listener, woken = listening
+    poke(tmp_path)
+    assert woken.wait(5)
+    assert not wake_path(tmp_path).exists()
+    listener.close()
     poke(tmp_path)  # nobody listens now: the file it is
     assert wake_path(tmp_path).read_bytes() == b"."
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sending as another user needs root")
-def test_the_wake_socket_ignores_other_users(tmp_path):
-    woken = threading.Event()
-    listener = WakeListener(tmp_path, woken.set)
-    if listener.sock is None:
-        pytest.skip("no abstract unix sockets here")
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child: become nobody, then poke as nobody
-            try:
-                os.setgid(65534)
-                os.setuid(65534)
-                os._exit(0 if _send(tmp_path) else 1)
-            finally:
-                os._exit(2)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0  # delivered...
-        assert not woken.wait(1.5)  # ...and ignored
-        poke(tmp_path)
-        assert woken.wait(5)
-    finally:
-        listener.close()
+def test_the_wake_socket_ignores_other_users(tmp_path, listening):
+    _, woken = listening
+    pid = os.fork()
+    if pid == 0:  # the child: become nobody, then poke as nobody
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            os._exit(0 if _send(tmp_path) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # delivered...
+    assert not woken.wait(1.5)  # ...and ignored
+    poke(tmp_path)
+    assert woken.wait(5)
