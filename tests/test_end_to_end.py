@@ -28,6 +28,11 @@ def test_success_reaches_provisional_with_commits_and_log(env):
     assert result["outcome"] == "success" and result["commits"] == 1
     events = [e["event"] for e in env.events("t1")]
     assert events == ["enqueued", "claimed", "started", "succeeded"]
+    # The runner deleted the old worktree's files after handing the task on, and said where its time went.
+    assert not list((env.config.state_dir / "worktrees").iterdir())
+    logged = (env.config.state_dir / "logs" / "orchestrator.jsonl").read_text().splitlines()
+    settled = [json.loads(line) for line in logged if '"attempt_settled"' in line]
+    assert set(settled[0]["seconds"]) == {"worktree", "setup", "agent", "evaluate", "settle", "cleanup"}
 
 
 def test_auto_commit_commits_what_the_agent_left(env):
