@@ -49,6 +49,7 @@ class Launcher:
 
     def launch(self, attempt_dir: Path) -> processes.Identity | None:
         """Start the runner of the attempt in attempt_dir; return its identity (None if it is gone already)."""
+        self._forked = [i for i in self._forked if processes.is_alive(i)]  # bounded by the runners alive
         if self.fork:
             pid = self._fork(attempt_dir)
             if pid is not None:
@@ -101,9 +102,13 @@ class Launcher:
         if self.fork:
             self._ensure_server()
 
+    def reap(self) -> None:
+        """Collect the exit of fresh runners that have finished (each tick: no zombies pile up)."""
+        self._fresh = [c for c in self._fresh if c.poll() is None]
+
     def alive(self) -> int:
         """How many of the runners started here still run."""
-        self._fresh = [c for c in self._fresh if c.poll() is None]
+        self.reap()
         self._forked = [i for i in self._forked if processes.is_alive(i)]
         return len(self._fresh) + len(self._forked)
 

@@ -278,6 +278,7 @@ class Scheduler:
             attempt.write_launch_record(launched.as_record())
 
     def _reap_children(self) -> None:
+        self.launcher.reap()
         for child in self.children:
             code = child.poll()
             if code not in (None, 0) and hasattr(child, "notifier"):

@@ -116,6 +116,19 @@ def test_fresh_runners_when_fork_runners_is_off_or_for_a_single_tick(env, daemon
     assert owner_of(env, "t2")["forked"] is False
 
 
+def test_fresh_runners_of_a_daemon_do_not_pile_up_as_zombies(env, daemon):
+    env.write_config([env.agent("impl-1")], fork_runners=False)
+    daemon.start()
+    for n in range(4):
+        env.enqueue(f"t{n}")
+    env.wait_until(lambda: all(env.state_of(f"t{n}") == "provisional" for n in range(4)), what="the tasks")
+
+    def zombies() -> int:
+        return sum(1 for c in psutil.Process(daemon.proc.pid).children() if c.status() == psutil.STATUS_ZOMBIE)
+    # Each tick reaps the runners that have exited; the last one may wait for the next tick.
+    env.wait_until(lambda: zombies() <= 1, timeout=10, what="finished runners reaped")
+
+
 def test_a_forked_runner_writes_to_its_runner_log(tmp_path):
     """The hand-over itself: the runner gets the directory, its output goes to runner.log."""
     launcher = Launcher(tmp_path, fork=True)
