@@ -29,9 +29,8 @@ except ImportError:  # a nicety: without it a forked runner shows the server's c
     setproctitle = None
 
 
-def serve(requests=None, replies=None) -> int:
-    requests = requests or sys.stdin.buffer
-    replies = replies or sys.stdout.buffer
+def serve() -> int:
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies: the kernel reaps our children
     for line in iter(requests.readline, b""):
         if not line.endswith(b"\n"):

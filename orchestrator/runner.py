@@ -93,7 +93,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
 def finish(queue: Queue, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
     """Move the task on, wake the daemon for the next one, and only then delete the old worktree's files."""
     state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
-                   checked_clean=progress.worktree_clean and not spec.teardown)
+                   checked_clean=progress.worktree_clean)
     poke(Path(spec.state_dir))
     progress.mark("settle")
     os.nice(10)  # what is left is cleanup: the next attempt's runner and agent have the CPU first

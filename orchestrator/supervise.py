@@ -48,21 +48,22 @@ def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, tim
     limited = memory_limit_mb is not None or cpu_limit_seconds is not None
     outcome: Outcome | None = None
     exited = ExitWaiter(child)
-    while outcome is None:
-        now = time.monotonic()
-        if exited.wait(max(0.0, min(1.0, deadline - now, next_check - now if limited else 1.0))):
-            outcome = Outcome(child.wait())
-            break
-        if time.monotonic() >= deadline:
-            processes.terminate(token, child.pid, started, grace)
-            outcome = Outcome(child.wait(), timed_out=True)
-        elif limited and time.monotonic() >= next_check:
-            next_check = time.monotonic() + LIMIT_CHECK_SECONDS
-            why = over_limit(child.pid, memory_limit_mb, cpu_limit_seconds)
-            if why:
+    try:
+        while outcome is None:
+            now = time.monotonic()
+            if exited.wait(max(0.0, min(1.0, deadline - now, next_check - now if limited else 1.0))):
+                outcome = Outcome(child.returncode)
+            elif time.monotonic() >= deadline:
                 processes.terminate(token, child.pid, started, grace)
-                outcome = Outcome(child.wait(), limit=why)
-    exited.close()
+                outcome = Outcome(child.wait(), timed_out=True)
+            elif limited and time.monotonic() >= next_check:
+                next_check = time.monotonic() + LIMIT_CHECK_SECONDS
+                why = over_limit(child.pid, memory_limit_mb, cpu_limit_seconds)
+                if why:
+                    processes.terminate(token, child.pid, started, grace)
+                    outcome = Outcome(child.wait(), limit=why)
+    finally:
+        exited.close()
     # Whatever it left behind (a dev server, a stuck grandchild) ends with it.
     processes.terminate(token, child.pid, started, min(grace, 2.0))
     return outcome
