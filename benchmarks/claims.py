@@ -22,9 +22,9 @@ from pathlib import Path
 
 from common import cores
 
-from orchestrator import task as taskfmt
-from orchestrator.queue import Queue
-from orchestrator.runs import Runs
+from orchestrator.formats import task as taskfmt
+from orchestrator.store.queue import Queue
+from orchestrator.store.attempts import Runs
 
 
 def worker(args) -> tuple[list[str], int, int]:

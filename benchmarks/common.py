@@ -13,8 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import config as configmod  # noqa: E402
-from orchestrator.git import Repo  # noqa: E402
+from orchestrator.formats import config as configmod  # noqa: E402
+from orchestrator.git.repo import Repo  # noqa: E402
 
 COMMIT_AGENT = textwrap.dedent("""
     import os, pathlib, subprocess

@@ -25,7 +25,7 @@ import yaml
 
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.queue import Queue
+from orchestrator.store.queue import Queue
 
 KEYS = ["title", "priority", "depends_on", "role", "agent", "id", "max_attempts", "created", "attempts",
         "retry_after", "parent", "bogus", "feedback"]

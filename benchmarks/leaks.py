@@ -18,8 +18,8 @@ import psutil
 
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.queue import Queue
-from orchestrator.task import Task
+from orchestrator.store.queue import Queue
+from orchestrator.formats.task import Task
 
 
 def sample(proc: psutil.Process) -> dict:

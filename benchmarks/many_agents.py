@@ -23,9 +23,9 @@ import psutil
 
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.queue import Queue
-from orchestrator.runs import Runs
-from orchestrator.task import Task
+from orchestrator.store.queue import Queue
+from orchestrator.store.attempts import Runs
+from orchestrator.formats.task import Task
 
 AGENT = textwrap.dedent("""
     import os, pathlib, time

@@ -23,15 +23,16 @@ from pathlib import Path
 
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.clock import parse_iso
-from orchestrator.queue import Queue
-from orchestrator.task import Task
+from orchestrator.base.clock import parse_iso
+from orchestrator.store.queue import Queue
+from orchestrator.formats.task import Task
 
 POLLING_LOOP = """
 import sys, time
 sys.path.insert(0, {root!r})
-from orchestrator import config, log
-from orchestrator.scheduler import Scheduler
+from orchestrator.formats import config
+from orchestrator.base import log
+from orchestrator.tick.scheduler import Scheduler
 cfg = config.load({config!r})
 log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", to_terminal=False)
 scheduler = Scheduler(cfg, persist_index=False)

@@ -23,16 +23,17 @@ from pathlib import Path
 
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator import log, task as taskfmt
-from orchestrator.clock import utcnow
-from orchestrator.queue import STATES, Queue
-from orchestrator.scheduler import Scheduler
+from orchestrator.base import log
+from orchestrator.formats import task as taskfmt
+from orchestrator.base.clock import utcnow
+from orchestrator.store.queue import STATES, Queue
+from orchestrator.tick.scheduler import Scheduler
 
 ONCE = """
 import sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 t1 = time.perf_counter()
 main(["--config", {config!r}, "--once"])
 t2 = time.perf_counter()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from common import cores, git_version
 
-from orchestrator.git import Repo
-from orchestrator.pool import add_sparse, give_back, take_slot
+from orchestrator.git.repo import Repo
+from orchestrator.git.pool import add_sparse, give_back, take_slot
 
 
 def make_large_repo(path: Path, files: int) -> Repo:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config as configmod
-from orchestrator.git import Repo
-from orchestrator.queue import Queue
-from orchestrator.task import Task
+from orchestrator.formats import config as configmod
+from orchestrator.git.repo import Repo
+from orchestrator.store.queue import Queue
+from orchestrator.formats.task import Task
 
 AGENT_SCRIPTS = {
     # Writes a file named after the task and commits it itself.
@@ -143,8 +143,8 @@ class Env:
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
     def drain(self, timeout: float = 60.0) -> None:
-        from orchestrator.cli import drain
-        from orchestrator.scheduler import Scheduler
+        from orchestrator.tick.drain import drain
+        from orchestrator.tick.scheduler import Scheduler
         assert drain(Scheduler(self.config), timeout, poll=0.05) == 0, "drain did not finish"
 
     def git(self, *args: str) -> str:

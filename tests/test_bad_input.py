@@ -11,8 +11,8 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from orchestrator.queue import Queue
-from orchestrator.scheduler import Scheduler
+from orchestrator.store.queue import Queue
+from orchestrator.tick.scheduler import Scheduler
 
 
 def drop(env, name: str, content) -> None:
@@ -169,7 +169,7 @@ def test_secrets_never_reach_the_logs_or_the_journal(env, agents_dir):
 
 
 def test_redaction_of_values_and_assignments():
-    from orchestrator.redact import redact
+    from orchestrator.base.redact import redact
     assert redact({"env": {"GITHUB_TOKEN": "ghp_x", "HOME": "/h"}}) == {"env": {"GITHUB_TOKEN": "***", "HOME": "/h"}}
     assert redact("failed: API_KEY=abc123 rest") == "failed: API_KEY=*** rest"
 
@@ -286,8 +286,8 @@ def test_fuzzed_task_files_never_crash_a_tick_or_get_lost(env, files):
                                              "env_passthrough", "setup"]), frontmatter_values, max_size=6))
 def test_fuzzed_configs_fail_only_with_config_errors(tmp_path_factory, data):
     import yaml
-    from orchestrator import config as configmod
-    from orchestrator.errors import ConfigError
+    from orchestrator.formats import config as configmod
+    from orchestrator.base.errors import ConfigError
     path = tmp_path_factory.mktemp("cfg") / "agents.yaml"
     path.write_text(yaml.safe_dump(data))
     try:

@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
-from orchestrator import config as configmod
-from orchestrator.errors import ConfigError
+from orchestrator.formats import config as configmod
+from orchestrator.base.errors import ConfigError
 
 
 def write(tmp_path, text):

@@ -16,10 +16,10 @@ import time
 import pytest
 
 from conftest import processes_with
-from orchestrator import processes
-from orchestrator.queue import STATES
-from orchestrator.runs import Runs
-from orchestrator.scheduler import Scheduler
+from orchestrator.process import tree
+from orchestrator.store.queue import STATES
+from orchestrator.store.attempts import Runs
+from orchestrator.tick.scheduler import Scheduler
 
 # Attempt 1 starts a grandchild in its group and one that escapes into its own session, then
 # hangs; later attempts commit. Every process of attempt 1 carries the TAG in its command line.
@@ -53,7 +53,7 @@ def assert_consistent(env, ids):
 def runner_gone(env, task_id, number):
     attempt = Runs(env.config.state_dir).get(task_id, number)
     owner = attempt.owner() if attempt else None
-    return owner is not None and not processes.is_alive(processes.Identity.from_record(owner))
+    return owner is not None and not tree.is_alive(tree.Identity.from_record(owner))
 
 
 def outcomes(env, task_id):

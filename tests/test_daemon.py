@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from conftest import processes_with
-from orchestrator.runs import Runs
+from orchestrator.store.attempts import Runs
 
 
 class DaemonProcess:
@@ -79,7 +79,7 @@ def test_a_finished_attempt_starts_the_next_task_at_once(env, daemon):
     events = env.events()
     done = next(e["ts"] for e in events if e["task"] == "first" and e["event"] == "succeeded")
     claimed = next(e["ts"] for e in events if e["task"] == "second" and e["event"] == "claimed")
-    from orchestrator.clock import parse_iso
+    from orchestrator.base.clock import parse_iso
     assert (parse_iso(claimed) - parse_iso(done)).total_seconds() < 3
 
 
@@ -246,7 +246,7 @@ def test_usage_limit_rests_the_agent_and_spends_no_attempt(env, agents_dir):
         "import sys\nprint('Claude usage limit reached. Try again in 30 minutes.')\nsys.exit(75)\n")
     env.write_config([env.agent("impl-1", "limited.py")], max_attempts=1)
     env.enqueue("t1")
-    from orchestrator.scheduler import Scheduler
+    from orchestrator.tick.scheduler import Scheduler
     scheduler = Scheduler(env.config)
     scheduler.loop()
     env.wait_until(lambda: env.state_of("t1") == "incoming" and scheduler.loop() is not None and
@@ -254,7 +254,7 @@ def test_usage_limit_rests_the_agent_and_spends_no_attempt(env, agents_dir):
     assert env.read("t1").attempts == 0
     agent = json.loads(env.cli("status", "--json").stdout)["agents"][0]
     assert agent["paused"] and "cooling down until" in agent["paused_reason"]
-    from orchestrator.clock import parse_iso, utcnow
+    from orchestrator.base.clock import parse_iso, utcnow
     until = parse_iso(json.loads((env.config.state_dir / "agents.json").read_text())["impl-1"]["paused_until"])
     assert 25 * 60 < (until - utcnow()).total_seconds() <= 30 * 60
     assert scheduler.loop().started == []

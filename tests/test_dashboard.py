@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dashboard import serve_in_background
+from orchestrator.web.dashboard import serve_in_background
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -38,7 +38,7 @@ def busy(env):
 
 def test_binds_to_loopback_only(busy):
     env, port = busy
-    from orchestrator.dashboard import make_server
+    from orchestrator.web.dashboard import make_server
     server = make_server(env.config, 0)
     assert server.server_address[0] == "127.0.0.1"
     server.server_close()

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from orchestrator.scheduler import Scheduler
+from orchestrator.tick.scheduler import Scheduler
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import processes_with
-from orchestrator.scheduler import Scheduler
+from orchestrator.tick.scheduler import Scheduler
 
 
 def test_success_reaches_provisional_with_commits_and_log(env):

@@ -3,16 +3,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from orchestrator.errors import GitError
-from orchestrator.git import Repo
-from orchestrator.queue import Queue
-from orchestrator.reconcile import sweep_worktrees
+from orchestrator.base.errors import GitError
+from orchestrator.git.repo import Repo
+from orchestrator.git.worktrees import prepare_worktree, remove_worktree
+from orchestrator.store.queue import Queue
+from orchestrator.tick.reconcile import sweep_worktrees
 
 
 def test_twelve_parallel_worktree_preparations_all_succeed(repo, tmp_path):
     def prepare(n):
         # A Repo per thread, as separate runner processes would have.
-        return Repo(repo).prepare_worktree(tmp_path / "wt" / f"t{n}", f"agent/t{n}", "main")
+        return prepare_worktree(Repo(repo), tmp_path / "wt" / f"t{n}", f"agent/t{n}", "main")
 
     with ThreadPoolExecutor(12) as pool:
         reused = list(pool.map(prepare, range(12)))
@@ -23,24 +24,24 @@ def test_twelve_parallel_worktree_preparations_all_succeed(repo, tmp_path):
 def test_prepare_reuses_the_existing_branch_and_worktree(repo, tmp_path):
     r = Repo(repo)
     path = tmp_path / "wt" / "t1"
-    assert r.prepare_worktree(path, "agent/t1", "main") is False
+    assert prepare_worktree(r, path, "agent/t1", "main") is False
     (path / "wip.txt").write_text("uncommitted")
-    assert r.prepare_worktree(path, "agent/t1", "main") is True
+    assert prepare_worktree(r, path, "agent/t1", "main") is True
     assert (path / "wip.txt").exists()
-    assert r.remove_worktree(path, "agent/t1") == f"worktree {path} has uncommitted changes; kept"
+    assert remove_worktree(r, path, "agent/t1") == f"worktree {path} has uncommitted changes; kept"
     (path / "wip.txt").unlink()
-    assert r.remove_worktree(path, "agent/t1") is None and not path.exists()
-    assert r.prepare_worktree(path, "agent/t1", "main") is False  # the branch exists: the normal case
+    assert remove_worktree(r, path, "agent/t1") is None and not path.exists()
+    assert prepare_worktree(r, path, "agent/t1", "main") is False  # the branch exists: the normal case
 
 
 def test_commits_on_no_branch_keep_the_worktree(repo, tmp_path):
     r = Repo(repo)
     path = tmp_path / "wt" / "t1"
-    r.prepare_worktree(path, "agent/t1", "main")
+    prepare_worktree(r, path, "agent/t1", "main")
     subprocess.run(["git", "-C", str(path), "checkout", "-q", "--detach"], check=True)
     (path / "x.txt").write_text("x")
     r.commit_all(path, "detached work")
-    assert "commits on no branch" in r.remove_worktree(path, "agent/t1")
+    assert "commits on no branch" in remove_worktree(r, path, "agent/t1")
 
 
 def test_git_errors_show_the_command_and_output(repo):
@@ -62,8 +63,8 @@ def test_sweep_removes_clean_worktrees_of_finished_tasks_and_keeps_dirty_ones(re
     queue.ensure_dirs()
     r = Repo(repo)
     worktrees = tmp_path / "state" / "worktrees"
-    r.prepare_worktree(worktrees / "clean", "agent/clean", "main")
-    r.prepare_worktree(worktrees / "dirty", "agent/dirty", "main")
+    prepare_worktree(r, worktrees / "clean", "agent/clean", "main")
+    prepare_worktree(r, worktrees / "dirty", "agent/dirty", "main")
     (worktrees / "dirty" / "wip.txt").write_text("keep me")
     kept = sweep_worktrees(queue, r, worktrees, "agent/")
     assert not (worktrees / "clean").exists()

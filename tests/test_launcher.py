@@ -16,9 +16,9 @@ import time
 import psutil
 import pytest
 
-from orchestrator.launcher import Launcher
-from orchestrator.runs import Runs
-from orchestrator.wake import WakeListener, _send, poke, wake_path
+from orchestrator.tick.launcher import Launcher
+from orchestrator.store.attempts import Runs
+from orchestrator.process.wake import WakeListener, _send, poke, wake_path
 from conftest import processes_with
 from test_daemon import DaemonProcess
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from orchestrator.presets import INSTRUCTION, PRESETS
-from orchestrator.scheduler import Scheduler
+from orchestrator.formats.presets import INSTRUCTION, PRESETS
+from orchestrator.tick.scheduler import Scheduler
 
 RECORDER = """#!{python}
 import json, os, pathlib, sys
@@ -54,7 +54,7 @@ def test_a_notifier_receives_needs_review_and_failed_events(env, tmp_path):
 
 
 def test_notify_config_is_checked(env):
-    from orchestrator.errors import ConfigError
+    from orchestrator.base.errors import ConfigError
     with pytest.raises(ConfigError, match="unknown event 'exploded'"):
         env.write_config([env.agent("a")], notify=[{"command": ["x"], "events": ["exploded"]}])
 
@@ -95,5 +95,5 @@ def test_init_with_an_agent_preset(tmp_path, repo):
     assert out.returncode == 0, out.stderr
     text = (repo / "agents.yaml").read_text()
     assert "preset: claude-code" in text
-    from orchestrator import config
+    from orchestrator.formats import config
     assert config.load(repo / "agents.yaml").agents[0].command[0] == "claude"

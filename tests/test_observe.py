@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from orchestrator import stats
-from orchestrator.journal import Journal
-from orchestrator.scheduler import Scheduler
+from orchestrator.observe import stats
+from orchestrator.store.journal import Journal
+from orchestrator.tick.scheduler import Scheduler
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import task as taskfmt
-from orchestrator.errors import StateError
-from orchestrator.index import TaskIndex
-from orchestrator.queue import Queue
-from orchestrator.task import Task
+from orchestrator.formats import task as taskfmt
+from orchestrator.base.errors import StateError
+from orchestrator.store.index import TaskIndex
+from orchestrator.store.queue import Queue
+from orchestrator.formats.task import Task
 
 
 @pytest.fixture

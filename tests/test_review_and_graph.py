@@ -9,8 +9,8 @@ import time
 import pytest
 
 from conftest import processes_with
-from orchestrator.runs import Runs
-from orchestrator.scheduler import Scheduler
+from orchestrator.store.attempts import Runs
+from orchestrator.tick.scheduler import Scheduler
 
 REVIEWER = textwrap.dedent("""
     import json, os, pathlib, sys
@@ -201,13 +201,13 @@ def test_unknown_dependency_and_cycles_are_refused(env):
     env.write_config([env.agent("impl-1")])
     out = env.cli("enqueue", "x", "--depends-on", "ghost")
     assert out.returncode == 2 and "no such task" in out.stderr
-    from orchestrator import batch
-    from orchestrator.errors import StateError
-    from orchestrator.task import Task
+    from orchestrator.flow import enqueue
+    from orchestrator.base.errors import StateError
+    from orchestrator.formats.task import Task
     loop = [Task(id="a", title="A", depends_on=("c",)), Task(id="b", title="B", depends_on=("a",)),
             Task(id="c", title="C", depends_on=("b",))]
     with pytest.raises(StateError, match=r"dependency cycle: a -> c -> b -> a"):
-        batch.enqueue(env.queue, loop, actor="test")
+        enqueue.enqueue(env.queue, loop, actor="test")
     assert env.queue.count("incoming") == 0 and env.queue.count("blocked") == 0
 
 

@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from orchestrator import task as taskfmt
-from orchestrator.errors import TaskFileError
+from orchestrator.formats import task as taskfmt
+from orchestrator.base.errors import TaskFileError
 
 
 def parse(text, file_id="t1", trusted=True):

@@ -1,0 +1,124 @@
+"""Commands a person gives about one task: retry and cancel (accept and reject are in review.py)."""
+
+from __future__ import annotations
+
+import signal
+
+import psutil
+
+from orchestrator.base import durable
+from orchestrator.flow import graph
+from orchestrator.process import tree
+from orchestrator.store.agentbook import AgentBook
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.formats.config import Config
+from orchestrator.base.errors import NotFoundError, StateError
+from orchestrator.store.queue import TERMINAL, Queue
+from orchestrator.tick.reconcile import kill_leftovers
+from orchestrator.tick.scheduler import pause_file
+from orchestrator.store.attempts import Result, Runs
+from orchestrator.flow.settle import release_worktree
+
+
+def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:
+    if agent is None:
+        durable.write_atomic(pause_file(cfg.state_dir), f"paused by {actor} at {iso(utcnow())}\n")
+        return f"paused: no new work starts until 'resume' (running attempts finish); {pause_file(cfg.state_dir)}"
+    _known_agent(cfg, agent)
+    AgentBook(cfg.state_dir).update(agent, lambda s: setattr(s, "paused_reason", f"paused by {actor}"))
+    return f"paused agent {agent}"
+
+
+def resume(cfg: Config, agent: str | None) -> str:
+    if agent is None:
+        try:
+            pause_file(cfg.state_dir).unlink()
+        except FileNotFoundError:
+            return "not paused"
+        return "resumed"
+    _known_agent(cfg, agent)
+
+    def clear(state) -> None:
+        state.paused_reason, state.paused_until, state.start_failures = None, None, 0
+    AgentBook(cfg.state_dir).update(agent, clear)
+    return f"resumed agent {agent}"
+
+
+def _known_agent(cfg: Config, agent: str) -> None:
+    if cfg.agent(agent) is None:
+        names = ", ".join(a.name for a in cfg.agents)
+        raise NotFoundError(f"no agent '{agent}' in {cfg.path} (agents: {names})")
+
+
+def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
+    """Give a failed or blocked task another round: back to incoming/ (or blocked/ for dependencies)."""
+    state = queue.locate(task_id)
+    if state not in ("failed", "blocked"):
+        raise StateError(f"task '{task_id}' is in {state or 'no state'}/; retry takes a task from failed/ or blocked/")
+    _, task = queue.read(task_id, state)
+    dst = graph.waiting_state(queue, task.depends_on)
+    updates = {"blocked_reason": None, "retry_after": None}
+    if state == "failed":
+        updates.update(attempts=0, last_error=None)
+    if task.subtasks:
+        dst = "blocked"  # a broken-down task still waits for its subtasks
+    queue.transition(task_id, state, dst, actor=actor, event="retried", reason=f"retried by {actor}",
+                     updates=updates)
+    if dst == "blocked":
+        graph.release_waiting(queue, actor=actor, entries=[e for e in graph.blocked_entries(queue) if e.id == task_id])
+    return queue.locate(task_id) or dst
+
+
+def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") -> str:
+    """Stop a task wherever it is short of done/ or failed/; a running attempt's processes are killed."""
+    for _ in range(5):  # the task may move while we stop it (a runner finishing): follow it
+        state = queue.locate(task_id)
+        if state is None:
+            raise NotFoundError(f"no task '{task_id}' in {queue.root}")
+        if state in TERMINAL:
+            raise StateError(f"task '{task_id}' is already in {state}/; nothing to cancel")
+        if state == "claimed":
+            stop_attempt(queue, Runs(cfg.state_dir), task_id, cfg.kill_grace_seconds)
+        moved = queue.transition(task_id, state, "failed", actor=actor, event="cancelled", reason="cancelled",
+                                 updates={"last_error": f"cancelled by {actor}", "retry_after": None})
+        if moved is not None:
+            return "failed"
+    raise StateError(f"task '{task_id}' kept moving; try again")
+
+
+def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
+    """Stop every running attempt; its task goes back to incoming/ without using up an attempt."""
+    stopped = []
+    runs = Runs(cfg.state_dir)
+    for dirent in list(queue.names("claimed")):
+        task_id = dirent.name[:-3]
+        stop_attempt(queue, runs, task_id, cfg.kill_grace_seconds, outcome="stopped",
+                     reason=f"stopped by {actor} (stop --kill-agents)")
+        attempt = runs.latest(task_id)
+        spec = attempt.spec() if attempt else None
+        updates = {"attempts": spec.attempts_before} if spec else {}
+        if queue.transition(task_id, "claimed", "incoming", actor=actor, event="stopped",
+                            reason="stopped with its agent; it will run again", updates=updates):
+            stopped.append(task_id)
+    return stopped
+
+
+def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float, *, outcome: str = "cancelled",
+                 reason: str = "cancelled by a person") -> None:
+    """Kill the runner of the task's current attempt, then every process of its agent."""
+    attempt = runs.latest(task_id)
+    spec = attempt.spec() if attempt else None
+    if attempt is None or spec is None:
+        return
+    owner = tree.Identity.from_record(attempt.owner())
+    if tree.is_alive(owner):
+        try:
+            psutil.Process(owner.pid).send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    kill_leftovers(attempt, spec.token, grace)
+    if attempt.result() is None:
+        attempt.write_result(Result(outcome, reason, iso(utcnow()), counts=False))
+    release_worktree(spec)
+
+

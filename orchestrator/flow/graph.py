@@ -1,0 +1,120 @@
+"""The task graph: dependencies, subtasks, and the one function that completes a task.
+
+complete() is the only way a task reaches done/: it moves the task, then at once releases
+every blocked task that was waiting only for it (dependents to incoming/, a broken-down
+parent to done/). The tick's release_blocked() is the safety net for a crash in between.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from orchestrator.base.errors import StateError
+from orchestrator.store.queue import Entry, Queue, entry_of
+
+
+def complete(queue: Queue, task_id: str, src: str, *, actor: str, reason: str | None = None,
+             event: str = "done", updates: dict | None = None, **details) -> bool:
+    """Move task_id from src/ to done/ and release what waited for it."""
+    moved = queue.transition(task_id, src, "done", actor=actor, reason=reason, event=event,
+                             updates=updates, **details)
+    if moved is None:
+        return False
+    release_waiting(queue, actor=actor, finished=task_id)
+    return True
+
+
+def blocked_entries(queue: Queue) -> list[Entry]:
+    entries = []
+    for dirent in queue.names("blocked"):
+        try:
+            task = queue.read_file(queue.dir("blocked") / dirent.name)
+        except (OSError, ValueError):
+            continue  # unreadable files are reported by validate and the index, not here
+        entries.append(entry_of(task, "blocked", 0.0))
+    return entries
+
+
+def release_waiting(queue: Queue, *, actor: str, finished: str | None = None,
+                    entries: Iterable[Entry] | None = None) -> list[str]:
+    """Release blocked tasks whose dependencies (and subtasks) are all done; return their ids."""
+    released = []
+    for entry in blocked_entries(queue) if entries is None else entries:
+        if finished is not None and finished not in entry.waits_for:
+            continue
+        if release_if_ready(queue, entry, actor=actor):
+            released.append(entry.id)
+    return released
+
+
+def release_if_ready(queue: Queue, entry: Entry, *, actor: str) -> bool:
+    if entry.held or not all(is_done(queue, d) for d in entry.waits_for):
+        return False
+    if entry.subtasks:
+        return complete(queue, entry.id, "blocked", actor=actor, event="done",
+                        reason="all subtasks are done")
+    return queue.transition(entry.id, "blocked", "incoming", actor=actor, event="released",
+                            reason="all dependencies are done") is not None
+
+
+def is_done(queue: Queue, task_id: str) -> bool:
+    return os.path.lexists(queue.path("done", task_id))
+
+
+def unmet(queue: Queue, depends_on: Iterable[str]) -> list[str]:
+    return [d for d in depends_on if not is_done(queue, d)]
+
+
+def failed_dependencies(queue: Queue, depends_on: Iterable[str]) -> list[str]:
+    """Dependencies that are in failed/ (directly): the reason a blocked task is stuck."""
+    return [d for d in depends_on if os.path.lexists(queue.path("failed", d))]
+
+
+def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """A dependency cycle as a path [a, b, ..., a], or None. edges: task -> what it depends on."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour: dict[str, int] = {}
+    for start in edges:
+        if colour.get(start, WHITE) != WHITE:
+            continue
+        stack = [(start, iter(edges.get(start, ())))]
+        path = [start]
+        colour[start] = GREY
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                state = colour.get(child, WHITE)
+                if state == GREY:
+                    return path[path.index(child):] + [child]
+                if state == WHITE and child in edges:
+                    colour[child] = GREY
+                    stack.append((child, iter(edges.get(child, ()))))
+                    path.append(child)
+                    break
+            else:
+                colour[node] = BLACK
+                stack.pop()
+                path.pop()
+    return None
+
+
+def check_new_dependencies(queue: Queue, batch: Mapping[str, Iterable[str]]) -> None:
+    """Refuse unknown dependencies and cycles among new tasks (and the tasks already queued)."""
+    edges: dict[str, list[str]] = {}
+    for task_id, deps in batch.items():
+        for dep in deps:
+            if dep not in batch and queue.locate(dep) is None:
+                raise StateError(f"task '{task_id}' depends on '{dep}', which does not exist "
+                                 "(enqueue it first, or fix depends_on)")
+        edges[task_id] = list(deps)
+    cycle = find_cycle(edges)
+    if cycle:
+        raise StateError(f"dependency cycle: {' -> '.join(cycle)} (remove one of these dependencies)")
+
+
+def waiting_state(queue: Queue, depends_on: Iterable[str]) -> str:
+    """Where a new task with these dependencies belongs: incoming/ if all are done, else blocked/."""
+    return "blocked" if unmet(queue, depends_on) else "incoming"
+
+

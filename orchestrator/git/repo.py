@@ -1,0 +1,188 @@
+"""Every git call the orchestrator makes: worktrees, branches, commits ahead of base.
+
+We call the git command line through commands.run rather than GitPython: worktree commands
+are not modelled by GitPython anyway (it shells out for them), a long-lived daemon then
+holds no `git cat-file` helper processes, and every failure shows the command and output.
+
+Operations that change the repository's shared metadata (worktree add/remove/prune,
+branch creation) hold a lock file in the common git directory: git's own index.lock
+and worktree bookkeeping make parallel `git worktree add` fail otherwise.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestrator.base import commands
+from orchestrator.base.errors import GitError
+
+FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "orchestrator", "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
+                     "GIT_COMMITTER_NAME": "orchestrator", "GIT_COMMITTER_EMAIL": "orchestrator@localhost"}
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Our environment without GIT_* variables: a GIT_DIR inherited from a hook would redirect every call."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.update(extra or {})
+    return env
+
+
+MOVED_ASIDE_PREFIX = ".removing-"
+
+
+class Repo:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._common_dir: Path | None = None
+
+    def git(self, *args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None) -> str:
+        done = commands.run(["git", *args], cwd=cwd or self.path, env=clean_env(env), check=check, error=GitError)
+        return done.stdout if done.returncode == 0 or check else ""
+
+    def ok(self, *args: str, cwd: Path | None = None) -> bool:
+        done = commands.run(["git", *args], cwd=cwd or self.path, env=clean_env(), check=False, error=GitError)
+        return done.returncode == 0
+
+    # ---- the repository -----------------------------------------------------------
+
+    @property
+    def common_dir(self) -> Path:
+        if self._common_dir is None:
+            out = self.git("rev-parse", "--git-common-dir").strip()
+            self._common_dir = (self.path / out).resolve()
+        return self._common_dir
+
+    def problem(self, base_branch: str) -> str | None:
+        """Why this repository cannot be worked on, or None."""
+        if not self.path.is_dir():
+            return f"repo {self.path} does not exist (set 'repo' in agents.yaml to a git repository)"
+        try:
+            inside = self.git("rev-parse", "--is-inside-work-tree", check=False).strip()
+        except GitError as exc:
+            return str(exc)
+        if inside != "true":
+            return f"repo {self.path} is not a git repository (run 'git init' there, or fix 'repo' in agents.yaml)"
+        if not self.branch_exists(base_branch):
+            return (f"base branch '{base_branch}' does not exist in {self.path} "
+                    "(create it, or set 'base_branch' in agents.yaml)")
+        for marker in ("rebase-merge", "rebase-apply"):
+            path = Path(self.git("rev-parse", "--git-path", marker).strip())
+            if (path if path.is_absolute() else self.path / path).exists():
+                return (f"{self.path} is in the middle of a rebase ('git rebase --continue' or "
+                        "'git rebase --abort' there first)")
+        return None
+
+    @contextmanager
+    def metadata_lock(self) -> Iterator[None]:
+        fd = os.open(self.common_dir / "orchestrator.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def create(path: Path, branch: str = "main") -> "Repo":
+        """A new repository with one commit on branch (for the demo and for tests)."""
+        path.mkdir(parents=True, exist_ok=True)
+        repo = Repo(path)
+        repo.git("init", "--quiet", "-b", branch)
+        repo.git("add", "--all")
+        repo.git("commit", "--quiet", "--allow-empty", "-m", "initial commit", env=FALLBACK_IDENTITY)
+        return repo
+
+    def current_branch(self) -> str | None:
+        out = self.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+        return out or None
+
+    def branches(self, prefix: str) -> dict[str, int]:
+        """Branches under prefix and how many commits each has (for reports)."""
+        out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}")
+        return {name: int(self.git("rev-list", "--count", name).strip()) for name in out.split()}
+
+    def branch_exists(self, branch: str) -> bool:
+        return self.ok("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+
+    def commits_ahead(self, branch: str, base: str) -> int:
+        return int(self.git("rev-list", "--count", f"{base}..{branch}").strip() or 0)
+
+    def head_commit(self, ref: str) -> str:
+        return self.git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+
+    # ---- worktrees ----------------------------------------------------------------
+
+    def worktrees(self) -> dict[Path, str | None]:
+        """Registered worktrees: path -> branch (None when detached)."""
+        found: dict[Path, str | None] = {}
+        current: Path | None = None
+        for line in self.git("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                current = Path(line[len("worktree "):])
+                found[current] = None
+            elif line.startswith("branch ") and current is not None:
+                found[current] = line[len("branch "):].removeprefix("refs/heads/")
+        return found
+
+    # ---- review -------------------------------------------------------------------
+
+    def diff(self, base: str, branch: str) -> str:
+        """What the branch changes relative to where it left base (what a reviewer reads)."""
+        return self.git("diff", f"{base}...{branch}")
+
+    def merge(self, branch: str, base: str, message: str) -> str:
+        """Merge branch into base: fast-forward when possible, else a merge commit. Return how.
+
+        Refuses, changing nothing, when the merge would conflict or when base is checked out in
+        a worktree with uncommitted changes. Works whether or not base is checked out anywhere.
+        """
+        with self.metadata_lock():
+            if self.ok("merge-base", "--is-ancestor", branch, base):
+                return "already merged"
+            conflicts = self._conflicts(base, branch)
+            if conflicts:
+                raise GitError(["git", "merge", branch], 1, "", why=f"merging {branch} into {base} would conflict in: "
+                               f"{', '.join(conflicts[:10])}; nothing was changed (rebase the branch or merge by hand)")
+            checkout = next((p for p, b in self.worktrees().items() if b == base), None)
+            if checkout is not None:
+                if self.is_dirty(checkout):
+                    raise GitError(["git", "merge", branch], 1, "", why=f"base branch '{base}' has uncommitted changes "
+                                   f"in {checkout}; nothing was changed (commit or stash them, then accept again)")
+                self.git("merge", "--no-edit", "-m", message, branch, cwd=checkout, env=self._identity(checkout))
+                return f"merged in {checkout}"
+            old = self.head_commit(base)
+            if self.ok("merge-base", "--is-ancestor", base, branch):
+                self.git("update-ref", f"refs/heads/{base}", self.head_commit(branch), old)
+                return "fast-forward"
+            tree = self.git("merge-tree", "--write-tree", base, branch).split()[0]
+            commit = self.git("commit-tree", tree, "-p", old, "-p", self.head_commit(branch), "-m", message,
+                              env=self._identity(self.path)).strip()
+            self.git("update-ref", f"refs/heads/{base}", commit, old)
+            return "merge commit"
+
+    def _conflicts(self, base: str, branch: str) -> list[str]:
+        done = commands.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", base, branch],
+                        cwd=self.path, env=clean_env(), check=False, error=GitError)
+        if done.returncode == 0:
+            return []
+        if done.returncode == 1:
+            return [line for line in done.stdout.splitlines()[1:] if line.strip()]
+        raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
+
+    def _identity(self, cwd: Path) -> dict | None:
+        return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
+
+    def is_dirty(self, worktree: Path) -> bool:
+        return bool(self.git("status", "--porcelain", "--untracked-files=all", cwd=worktree).strip())
+
+    def commit_all(self, worktree: Path, message: str) -> bool:
+        """Commit everything the agent left in worktree; False when there was nothing."""
+        if not self.is_dirty(worktree):
+            return False
+        self.git("add", "--all", cwd=worktree)
+        self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=self._identity(worktree))
+        return True

@@ -1,0 +1,100 @@
+"""Task worktrees: made (fresh, from the pool, or sparse), and removed only when no work is lost.
+
+Every change to git's worktree bookkeeping happens under the repository's metadata lock;
+writing and deleting the files themselves happens outside it, so parallel runners do not
+wait on each other's checkouts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from orchestrator.base.errors import GitError
+from orchestrator.git import pool
+from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
+
+
+def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir: Path | None = None,
+                     sparse_paths: tuple[str, ...] = ()) -> bool:
+    """Make path a worktree on branch (created from base when new). True if it was reused.
+
+    An existing worktree of this branch at this path is reused as it is: it may hold
+    the uncommitted work of an earlier attempt, which we never throw away. A new one comes
+    from the pool when there is one, else as a sparse checkout when asked, else from
+    `git worktree add`.
+    """
+    with repo.metadata_lock():
+        registered = repo.worktrees()
+        if path in registered and path.is_dir():
+            if registered[path] != branch:
+                raise GitError(["git", "worktree", "add", str(path)], None, "",
+                               why=f"{path} is a worktree of '{registered[path]}', not '{branch}'")
+            return True
+        if any(not p.exists() for p in registered):
+            repo.git("worktree", "prune")  # a registration whose directory is gone would refuse the add
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if sparse_paths:
+            pool.add_sparse(repo, path, branch, base, sparse_paths)
+            return False
+        if pool_dir is not None and pool.take_slot(repo, pool_dir, path, branch, base):
+            return False
+        # Only the registration needs the lock; writing the files happens below, outside it.
+        if repo.branch_exists(branch):
+            repo.git("worktree", "add", "--no-checkout", str(path), branch)
+        else:
+            repo.git("worktree", "add", "--no-checkout", "-b", branch, str(path), base)
+    repo.git("reset", "--hard", "--quiet", cwd=path)  # this worktree's own index and files
+    return False
+
+def prune_worktrees(repo: Repo) -> None:
+    """Forget registrations of worktrees whose directories are gone."""
+    with repo.metadata_lock():
+        repo.git("worktree", "prune")
+
+
+def remove_worktree(repo: Repo, path: Path, branch: str, *, pool_dir: Path | None = None, pool_size: int = 0,
+                    base: str = "", delete_files: bool = True, checked_clean: bool = False) -> str | None:
+    """Remove a task's worktree unless that would lose work (or pool it); return why it was kept, or None.
+
+    The directory is moved aside and unregistered under the lock; its files are deleted
+    outside it, at once or (delete_files=False) later by delete_moved_aside(), so that a
+    runner can hand its task on first. The sweep deletes whatever a crash left moved aside.
+    checked_clean: the caller has just seen it clean (its auto-commit) with nothing running
+    there since, so the status check is skipped: on a tree checked out within the same
+    second it re-reads every file (git's racy-timestamp rule), ~40 ms on 5,000 files.
+    """
+    # The agent is gone and the task is ours: nothing changes this worktree while we look,
+    # so its (slow, whole-tree) status check need not hold up other runners at the lock.
+    if not checked_clean and (path / ".git").is_file() and repo.is_dirty(path):
+        return f"worktree {path} has uncommitted changes; kept"
+    with repo.metadata_lock():
+        if not path.exists():
+            repo.git("worktree", "prune")
+            return None
+        registered = repo.worktrees()
+        if path not in registered:
+            return f"{path} exists but is not a registered worktree; left alone"
+        if registered[path] != branch:
+            head = repo.git("rev-parse", "HEAD", cwd=path).strip()
+            if not repo.git("branch", "--contains", head).strip():
+                return f"worktree {path} has commits on no branch; kept"
+        sparse = repo.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip()
+        if pool_dir is not None and sparse != "true" and pool.give_back(repo, pool_dir, path, base, pool_size):
+            return None
+        os.rename(path, moved_aside(path))
+        repo.git("worktree", "prune")
+    if delete_files:
+        delete_moved_aside(path)
+    return None
+
+
+def moved_aside(path: Path) -> Path:
+    """Where remove_worktree moves a worktree before deleting its files (one name per process)."""
+    return path.parent / f"{MOVED_ASIDE_PREFIX}{path.name}-{os.getpid()}"
+
+
+def delete_moved_aside(path: Path) -> None:
+    """Delete the files of the worktree at path that this process's remove_worktree moved aside."""
+    shutil.rmtree(moved_aside(path), ignore_errors=True)

@@ -1,0 +1,125 @@
+"""History and statistics, computed from the event journal (observers only read)."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+from orchestrator.base.clock import parse_iso, utcnow
+from orchestrator.base.errors import UsageError
+from orchestrator.store.journal import Journal
+
+SETTLED = {"succeeded", "retry", "failed", "blocked", "usage_limit", "broken_down", "done"}
+_SINCE = re.compile(r"^(\d+)\s*([smhdw])$")
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    if not text:
+        return None
+    match = _SINCE.match(text.strip())
+    if match:
+        seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return (now or utcnow()) - timedelta(seconds=seconds)
+    moment = parse_iso(text) if re.match(r"^\d{4}-\d{2}-\d{2}", text) else None
+    if moment is None:
+        raise UsageError(f"--since {text!r}: write a duration like 7d, 12h, 30m, or a date like 2026-11-01")
+    return moment
+
+
+def history(journal: Journal, task_id: str) -> list[dict]:
+    return [e for e in journal.read() if e.get("task") == task_id]
+
+
+def render_history(task_id: str, events: list[dict]) -> str:
+    if not events:
+        return f"no events for task '{task_id}'"
+    lines = []
+    for e in events:
+        move = f"{e['from']} -> {e['to']}" if "from" in e and "to" in e else (f"-> {e['to']}" if "to" in e else "")
+        who = e.get("actor", "?") + (f" ({e['agent']})" if e.get("agent") else "")
+        extra = f" attempt {e['attempt']}" if e.get("attempt") else ""
+        reason = f": {e['reason']}" if e.get("reason") else ""
+        lines.append(f"{e['ts']}  {e['event']:<14} {move:<26} {who}{extra}{reason}")
+    return "\n".join(lines)
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(q * (len(values) - 1))))], 1)
+
+
+def compute(journal: Journal, since: datetime | None = None) -> dict:
+    """Per agent and per role: attempts, outcomes, review verdicts, durations, wait before start."""
+    role_of: dict[str, str] = {}
+    enqueued: dict[str, datetime] = {}
+    started: dict[tuple[str, int], tuple[datetime, str]] = {}
+    worker_of: dict[str, str] = {}  # task -> the agent whose work was last submitted for review
+    rows: dict[str, dict] = defaultdict(lambda: {"attempts": 0, "successes": 0, "failures": Counter(),
+                                                 "accepted": 0, "rejected": 0, "durations": [], "waits": []})
+    by_role: dict[str, dict] = defaultdict(lambda: {"attempts": 0, "successes": 0, "failures": Counter(),
+                                                    "accepted": 0, "rejected": 0, "durations": [], "waits": []})
+    for e in journal.read():
+        task, kind, ts = e.get("task"), e.get("event"), parse_iso(e.get("ts"))
+        if kind == "enqueued" and task:
+            role_of[task], enqueued[task] = e.get("role", "implement"), ts
+            continue
+        if since is not None and ts < since:
+            continue
+        agent = e.get("agent")
+        if kind == "started" and task and agent:
+            started[(task, e.get("attempt", 0))] = (ts, agent)
+            targets = (rows[agent], by_role[role_of.get(task, "?")])
+            for t in targets:
+                t["attempts"] += 1
+            if task in enqueued and e.get("attempt") == 1:
+                for t in targets:
+                    t["waits"].append((ts - enqueued[task]).total_seconds())
+        elif kind in SETTLED and task and agent:
+            targets = (rows[agent], by_role[role_of.get(task, "?")])
+            if (task, e.get("attempt", 0)) in started:
+                begin, _ = started.pop((task, e.get("attempt", 0)))
+                for t in targets:
+                    t["durations"].append((ts - begin).total_seconds())
+            for t in targets:
+                if kind in ("succeeded", "done", "broken_down"):
+                    t["successes"] += 1
+                else:
+                    t["failures"][e.get("outcome") or kind] += 1
+            if kind == "succeeded":
+                worker_of[task] = agent
+        elif kind in ("accepted", "rejected") and task in worker_of:
+            for t in (rows[worker_of[task]], by_role[role_of.get(task, "?")]):
+                t[kind] += 1
+    return {"since": since.isoformat() if since else None,
+            "agents": {name: _summary(r) for name, r in sorted(rows.items())},
+            "roles": {name: _summary(r) for name, r in sorted(by_role.items())}}
+
+
+def _summary(row: dict) -> dict:
+    d, w = row["durations"], row["waits"]
+    return {"attempts": row["attempts"], "successes": row["successes"], "failures": dict(row["failures"]),
+            "accepted": row["accepted"], "rejected": row["rejected"],
+            "duration_seconds": {"median": round(statistics.median(d), 1) if d else None, "p90": _pct(d, 0.9)},
+            "wait_before_start_seconds": {"median": round(statistics.median(w), 1) if w else None, "p90": _pct(w, 0.9)}}
+
+
+def render_stats(data: dict) -> str:
+    lines = [f"since {data['since'] or 'the beginning'}"]
+    for title, group in (("agent", data["agents"]), ("role", data["roles"])):
+        lines.append("")
+        lines.append(f"{title.upper():<16} {'ATTEMPTS':>8} {'OK':>5} {'ACCEPT':>7} {'REJECT':>7} "
+                     f"{'MEDIAN':>8} {'P90':>8} {'WAIT':>8}  FAILURES")
+        for name, r in group.items():
+            fails = ", ".join(f"{k} {v}" for k, v in sorted(r["failures"].items())) or "-"
+            dur, wait = r["duration_seconds"], r["wait_before_start_seconds"]
+            lines.append(f"{name:<16} {r['attempts']:>8} {r['successes']:>5} {r['accepted']:>7} {r['rejected']:>7} "
+                         f"{_s(dur['median']):>8} {_s(dur['p90']):>8} {_s(wait['median']):>8}  {fails}")
+    return "\n".join(lines)
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"

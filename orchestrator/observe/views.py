@@ -1,0 +1,260 @@
+"""Read-only views of the queue and the attempt records: list, show, status, logs.
+
+Observers only read; each view builds a plain dict (the stable --json shape, documented in
+docs/CLI.md) and a text rendering of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.base import durable
+from orchestrator.process import tree
+from orchestrator.base.clock import iso, parse_iso, utcnow
+from orchestrator.store.agentbook import AgentBook
+from orchestrator.formats.config import Config
+from orchestrator.process.instance import running_daemon
+from orchestrator.tick.scheduler import pause_file
+from orchestrator.store.queue import STATES, SUFFIX, Queue
+from orchestrator.store.attempts import Runs
+from orchestrator.formats.task import Task
+
+
+def task_row(task: Task, state: str) -> dict:
+    return {"id": task.id, "state": state, "title": task.title, "role": task.role, "priority": task.priority,
+            "agent": task.agent, "attempts": task.attempts, "depends_on": list(task.depends_on),
+            "created": iso(task.created) if task.created else None,
+            "retry_after": iso(task.retry_after) if task.retry_after else None,
+            "last_error": task.last_error, "blocked_reason": task.blocked_reason}
+
+
+def list_tasks(queue: Queue, state: str | None) -> list[dict]:
+    rows = []
+    for name in ([state] if state else STATES):
+        for dirent in sorted(queue.names(name), key=lambda d: d.name):
+            try:
+                rows.append(task_row(queue.read_file(Path(dirent.path)), name))
+            except (OSError, ValueError) as exc:
+                rows.append({"id": dirent.name[: -len(SUFFIX)], "state": name, "error": str(exc)})
+    return rows
+
+
+def render_list(rows: list[dict]) -> str:
+    if not rows:
+        return "no tasks"
+    lines = [f"{'ID':<28} {'STATE':<12} {'PRI':<3} {'ROLE':<10} {'TRIES':>5}  TITLE"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['id']:<28} {r['state']:<12} !!! {r['error']}")
+            continue
+        lines.append(f"{r['id']:<28} {r['state']:<12} {r['priority']:<3} {r['role']:<10} {r['attempts']:>5}  "
+                     f"{r['title']}")
+    return "\n".join(lines)
+
+
+def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
+    rows = []
+    for attempt in runs.attempts(task_id):
+        spec, owner, result = attempt.spec(), attempt.owner() or {}, attempt.result()
+        rows.append({
+            "attempt": attempt.number, "agent": spec.agent if spec else None,
+            "claimed_at": spec.claimed_at if spec else None, "runner_pid": owner.get("pid"),
+            "outcome": result.outcome if result else None, "reason": result.reason if result else None,
+            "finished_at": result.finished_at if result else None,
+            "log": str(attempt.log_path),
+        })
+    return rows
+
+
+def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
+    state, task = queue.read(task_id)
+    row = task_row(task, state)
+    worktree = cfg.state_dir / "worktrees" / task_id
+    row.update(body=task.body, branch=cfg.branch_prefix + task_id, file=str(queue.path(state, task_id)),
+               worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id),
+               parent=task.parent, subtasks=list(task.subtasks),
+               waiting_for=[{"id": d, "state": queue.locate(d)} for d in task.depends_on + task.subtasks
+                            if queue.locate(d) != "done"] if state == "blocked" else [])
+    return row
+
+
+def render_show(d: dict) -> str:
+    lines = [f"{d['id']}: {d['title']}", f"  state:     {d['state']}", f"  priority:  {d['priority']}   role: {d['role']}"
+             + (f"   pinned to: {d['agent']}" if d['agent'] else ""),
+             f"  attempts:  {d['attempts']} counted", f"  branch:    {d['branch']}",
+             f"  worktree:  {d['worktree'] or '-'}", f"  file:      {d['file']}"]
+    if d["depends_on"]:
+        lines.append(f"  depends on: {', '.join(d['depends_on'])}")
+    if d["retry_after"]:
+        lines.append(f"  retry after: {d['retry_after']}")
+    if d["blocked_reason"]:
+        lines.append(f"  blocked:   {d['blocked_reason']}")
+    for w in d.get("waiting_for", []):
+        why = {"failed": ", which failed (retry it, or cancel this task)", None: ", which does not exist"}.get(
+            w["state"], f" (in {w['state']}/)")
+        lines.append(f"  waiting for {w['id']}{why}")
+    if d["last_error"]:
+        lines.append(f"  last error: {d['last_error']}")
+    if d["runs"]:
+        lines.append("  runs:")
+        for r in d["runs"]:
+            lines.append(f"    #{r['attempt']} {r['agent'] or '?'} claimed {r['claimed_at'] or '?'}: "
+                         f"{r['outcome'] or 'running'}" + (f" ({r['reason']})" if r["reason"] else ""))
+            lines.append(f"       log: {r['log']}")
+    return "\n".join(lines)
+
+
+def status(cfg: Config, queue: Queue) -> dict:
+    runs = Runs(cfg.state_dir)
+    running = []
+    now = utcnow()
+    for dirent in queue.names("claimed"):
+        task_id = dirent.name[: -len(SUFFIX)]
+        attempt = runs.latest(task_id)
+        spec = attempt.spec() if attempt else None
+        owner = (attempt.owner() or {}) if attempt else {}
+        since = parse_iso(owner.get("since")) if owner else None
+        alive = tree.is_alive(tree.Identity.from_record(owner))
+        usage = agent_tree_usage(attempt) if attempt else {}
+        running.append({"task": task_id, "title": spec.title if spec else None, "agent": spec.agent if spec else None,
+                        "attempt": attempt.number if attempt else None, "pid": owner.get("pid"),
+                        "since": owner.get("since"), "runner_alive": alive,
+                        "elapsed_seconds": round((now - since).total_seconds(), 1) if since else None,
+                        "timeout_seconds": spec.timeout_seconds if spec else None,
+                        "last_output": last_line(attempt.log_path) if attempt else None, **usage})
+    last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
+    book = AgentBook(cfg.state_dir)
+    pause = pause_file(cfg.state_dir)
+    config_status = durable.read_json(cfg.state_dir / "config_status.json") or {"ok": True, "error": None}
+    return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
+            "needs_you": needs_you(queue),
+            "blocked_by_failed": blocked_by_failed(queue),
+            "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
+            "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
+                        "paused": bool(a.paused or book.paused(a.name, now)),
+                        "paused_reason": ("paused: true in agents.yaml" if a.paused else book.paused(a.name, now))}
+                       for a in cfg.agents],
+            "paused_all": pause.read_text().strip() if pause.exists() else None,
+            "daemon_pid": running_daemon(cfg.state_dir),
+            "config_ok": cfg.problem is None and bool(config_status.get("ok", True)),
+            "config_error": cfg.problem or config_status.get("error"),
+            "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
+
+
+def agent_tree_usage(attempt) -> dict:
+    """CPU seconds and resident memory of the agent's process tree, while it runs."""
+    record = attempt.agent_record() or {}
+    try:
+        used = tree.usage(int(record["pid"]))
+    except (KeyError, ValueError):
+        used = None
+    if used is None:
+        return {"cpu_seconds": None, "rss_mb": None}
+    return {"cpu_seconds": round(used.cpu_seconds, 1), "rss_mb": round(used.rss_bytes / 1024 / 1024, 1)}
+
+
+def last_line(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 2048))
+            lines = [line for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    return lines[-1][:200] if lines else None
+
+
+def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
+    """What waits for a person, most actionable first: reviews, held tasks, failures."""
+    rows = []
+    for state in ("provisional", "blocked", "failed"):
+        for dirent in sorted(queue.names(state), key=lambda d: d.name)[: limit * 3]:
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (OSError, ValueError):
+                continue
+            if state == "blocked" and not task.blocked_reason:
+                continue  # waiting for dependencies, not for a person
+            why = {"provisional": "review it: accept ID [--merge] or reject ID --reason ...",
+                   "blocked": task.blocked_reason, "failed": (task.last_error or "").splitlines()[-1:] or [""]}[state]
+            rows.append({"task": task.id, "state": state, "title": task.title,
+                         "why": why if isinstance(why, str) else why[0]})
+            if sum(1 for r in rows if r["state"] == state) >= limit:
+                break
+    return rows
+
+
+def blocked_by_failed(queue: Queue) -> int:
+    """Blocked tasks that wait for a task in failed/: they need a person."""
+    from orchestrator.flow import graph
+    return sum(1 for e in graph.blocked_entries(queue) if graph.failed_dependencies(queue, e.waits_for))
+
+
+def render_status(d: dict) -> str:
+    counts = "  ".join(f"{state} {n}" for state, n in d["counts"].items())
+    lines = [f"queue: {counts}", f"last tick: {d['last_tick'] or 'never'}"]
+    if d.get("invalid"):
+        lines.append(f"quarantined (queue/invalid/, not tasks until fixed): {len(d['invalid'])}")
+        for item in d["invalid"][:10]:
+            lines.append(f"  {item['file']}: {item['reason']}")
+    if d.get("blocked_by_failed"):
+        lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
+    if d.get("needs_you"):
+        lines.append("needs you:")
+        for r in d["needs_you"]:
+            lines.append(f"  {r['task']:<28} {r['state']:<12} {r['title']}  -- {r['why']}")
+    if d["running"]:
+        lines.append("running:")
+        for r in d["running"]:
+            elapsed = f"{r['elapsed_seconds']:.0f}s" if r["elapsed_seconds"] is not None else "starting"
+            limit = f"/{r['timeout_seconds']:.0f}s" if r["timeout_seconds"] else ""
+            usage = (f"  cpu {r['cpu_seconds']}s mem {r['rss_mb']} MB" if r.get("rss_mb") is not None else "")
+            lines.append(f"  {r['agent'] or '?':<14} {r['task']:<28} attempt {r['attempt']}  pid {r['pid'] or '-'}  "
+                         f"{elapsed}{limit}{usage}  {r['title'] or ''}")
+            if r.get("last_output"):
+                lines.append(f"      > {r['last_output']}")
+    else:
+        lines.append("running: nothing")
+    lines.append(f"agents: {len(d['agents'])}")
+    for a in d["agents"]:
+        if a["paused"]:
+            lines.append(f"  {a['name']} paused: {a['paused_reason']}")
+    if d["paused_all"]:
+        lines.append(f"ALL PAUSED: {d['paused_all']} ('python -m orchestrator resume' to continue)")
+    daemon = d["daemon_pid"]
+    lines.append(f"daemon: {'running, pid ' + str(daemon) if daemon else 'not running'}")
+    if not d["config_ok"]:
+        lines.append(f"CONFIG INVALID (running on the last good one): {d['config_error']}")
+    return "\n".join(lines)
+
+
+def log_path(runs: Runs, task_id: str, attempt_number: int | None) -> Path | None:
+    attempt = runs.get(task_id, attempt_number) if attempt_number else runs.latest(task_id)
+    return attempt.log_path if attempt else None
+
+
+def follow(path: Path, still_running, out, poll: float = 0.2) -> None:
+    """Copy path to out as it grows, until still_running() is false and the file is read to its end."""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(65536)
+            if chunk:
+                out.write(chunk.decode(errors="replace"))
+                out.flush()
+                continue
+            if not still_running():
+                rest = fh.read()
+                if rest:
+                    out.write(rest.decode(errors="replace"))
+                return
+            time.sleep(poll)
+
+
+def dumps(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+

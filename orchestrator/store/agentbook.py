@@ -1,0 +1,76 @@
+"""Per-agent runtime state that outlives a process: last start, pauses and why.
+
+One small JSON file in the state directory. Ticks, runners and person commands all
+change it, so every change is a read-modify-write under its own lock (update()).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from orchestrator.base import durable
+from orchestrator.base.clock import iso, parse_iso
+from orchestrator.base.locks import FileLock
+
+
+@dataclass
+class AgentState:
+    last_start: str | None = None
+    paused_reason: str | None = None  # set by a person or the circuit breaker; None when running
+    paused_until: str | None = None  # a cooldown that ends by itself
+    start_failures: int = 0  # consecutive attempts that failed before the agent ran
+
+
+class AgentBook:
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / "agents.json"
+        self.lock_path = state_dir / "locks" / "agents.lock"
+        self.agents: dict[str, AgentState] = {}
+        self._mtime = None
+        self.reload()
+
+    def reload(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self.agents, self._mtime = {}, None
+            return
+        if mtime == self._mtime:
+            return
+        try:
+            data = json.loads(self.path.read_text())
+            self.agents = {name: AgentState(**{k: v for k, v in rec.items() if k in AgentState.__dataclass_fields__})
+                           for name, rec in data.items()}
+        except (ValueError, TypeError, AttributeError):
+            self.agents = {}
+        self._mtime = mtime
+
+    def get(self, name: str) -> AgentState:
+        return self.agents.setdefault(name, AgentState())
+
+    def update(self, name: str, change: Callable[[AgentState], None]) -> AgentState:
+        """Apply change to one agent's state and save, reading the file fresh under the lock."""
+        with FileLock(self.lock_path):
+            self._mtime = None
+            self.reload()
+            state = self.get(name)
+            change(state)
+            durable.write_atomic(self.path, json.dumps({n: asdict(s) for n, s in self.agents.items()}, indent=1))
+            self._mtime = self.path.stat().st_mtime_ns
+        return state
+
+    def last_start(self, name: str) -> datetime | None:
+        return parse_iso(self.get(name).last_start)
+
+    def paused(self, name: str, now: datetime) -> str | None:
+        state = self.get(name)
+        until = parse_iso(state.paused_until)
+        if until and until > now:
+            return f"cooling down until {iso(until)}" + (f": {state.paused_reason}" if state.paused_reason else "")
+        if until and until <= now:
+            return None
+        return state.paused_reason

@@ -1,0 +1,334 @@
+"""The queue: the only code that creates, moves or rewrites task files.
+
+Directories are states; a task file is in exactly one of them at any instant. Every move
+is one os.rename inside one filesystem. Moves of one task are serialized by a per-task
+flock (the kernel drops it when a process dies, so a kill -9 leaves no stale lock); the
+claim itself is the rename, so it stays exact even between processes that skip the lock.
+
+Dispatch reads incoming/ through a TaskIndex: parsed summaries keyed by file identity and
+modification time, so a tick re-reads only files that changed and never reads done/.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from orchestrator.base import durable
+from orchestrator.formats import task as taskfmt
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.base.errors import DiskFullError, NotFoundError, StateError, TaskFileError
+from orchestrator.base.faults import crash_point
+from orchestrator.store.journal import Journal
+from orchestrator.formats.task import Task
+
+STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
+INVALID = "invalid"  # quarantine: files that cannot be tasks, each with a .why sidecar
+WHY_SUFFIX = ".why"
+TERMINAL = ("done", "failed")
+SUFFIX = ".md"
+MAX_TASK_BYTES = 1_000_000  # a task is a prompt, not a data set
+
+
+class Entry(NamedTuple):
+    """What dispatch needs to know of a task without reading its body."""
+
+    id: str
+    state: str
+    role: str
+    agent: str | None
+    priority: str
+    order: float  # created time as a POSIX timestamp: older first within a priority
+    retry_after: float  # POSIX timestamp; 0 when the task may run now
+    depends_on: tuple[str, ...]
+    parent: str | None
+    held: bool  # blocked for a reason a person must resolve: dependency release leaves it alone
+    subtasks: tuple[str, ...] = ()  # a broken-down task: done when these are
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        return self.depends_on + self.subtasks
+
+    def sort_key(self) -> tuple:
+        return (self.priority, self.order, self.id)
+
+
+class Queue:
+    def __init__(self, queue_dir: Path, state_dir: Path, journal: Journal | None = None):
+        self.root = queue_dir
+        self.state_dir = state_dir
+        self.locks = state_dir / "locks" / "tasks"
+        self.journal = journal or Journal(state_dir / "events.jsonl")
+
+    # ---- paths --------------------------------------------------------------------
+
+    def dir(self, state: str) -> Path:
+        return self.root / state
+
+    def path(self, state: str, task_id: str) -> Path:
+        taskfmt.check_id(task_id)
+        return self.root / state / (task_id + SUFFIX)
+
+    def ensure_dirs(self) -> None:
+        for state in STATES + (INVALID,):
+            durable.make_dirs(self.dir(state))
+        durable.make_dirs(self.locks)
+        self.check_dirs()
+
+    def check_dirs(self) -> None:
+        """Every state directory must be a real directory inside the queue: a symbolic link planted
+        in its place would make us read and move files elsewhere."""
+        for state in STATES + (INVALID,):
+            path = self.dir(state)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+                raise StateError(f"{path} is not a plain directory (it is a symbolic link or a file); "
+                                 f"replace it with a directory: nothing in the queue is touched until then")
+
+    def locate(self, task_id: str) -> str | None:
+        """The state task_id is in now, or None."""
+        for state in STATES:
+            if os.path.lexists(self.path(state, task_id)):
+                return state
+        return None
+
+    def names(self, state: str) -> Iterator[os.DirEntry]:
+        try:
+            entries = os.scandir(self.dir(state))
+        except FileNotFoundError:
+            return
+        with entries:
+            for entry in entries:
+                if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
+                    yield entry
+
+    def count(self, state: str) -> int:
+        return sum(1 for _ in self.names(state))
+
+    # ---- reading ------------------------------------------------------------------
+
+    def read(self, task_id: str, state: str | None = None) -> tuple[str, Task]:
+        state = state or self.locate(task_id)
+        if state is None:
+            raise NotFoundError(f"no task '{task_id}' in {self.root} (see 'python -m orchestrator list')")
+        return state, self.read_file(self.path(state, task_id))
+
+    def read_file(self, path: Path) -> Task:
+        return read_task_file(path)
+
+    # ---- writing ------------------------------------------------------------------
+
+    @contextmanager
+    def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the per-task lock; yields False when non-blocking and someone else holds it."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.locks / f"{task_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing drops the lock
+
+    def enqueue(self, task: Task, *, actor: str = "person", state: str = "incoming",
+                reason: str | None = None) -> str:
+        """Publish a new task file atomically; refuse an id that exists in any state."""
+        if state not in ("incoming", "blocked"):
+            raise StateError(f"a new task goes to incoming/ or blocked/, not {state}/")
+        if task.created is None:
+            task = task.with_updates(created=utcnow())
+        self.dir(state).mkdir(parents=True, exist_ok=True)
+        with self.task_lock(task.id):
+            existing = self.locate(task.id)
+            if existing:
+                raise StateError(f"a task with id '{task.id}' already exists in {existing}/ (choose another --id)")
+            if not durable.publish_new(self.path(state, task.id), taskfmt.render(task)):
+                raise StateError(f"a task with id '{task.id}' already exists in {state}/")
+        self.journal.append("enqueued", task=task.id, actor=actor, to=state, title=task.title, reason=reason,
+                            role=task.role, priority=task.priority, agent=task.agent)
+        return state
+
+    def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick",
+              src: str = "incoming") -> Task | None:
+        """Move task_id from src/ (incoming/, or provisional/ for a review) to claimed/ if nobody else did.
+
+        Returns None when we lost the race.
+
+        prepare(task) runs under the task lock before the rename (it creates the attempt's
+        directory), so the newest attempt of a claimed task is always the current claim.
+        """
+        with self.task_lock(task_id, blocking=False) as locked:
+            if not locked:
+                return None
+            path = self.path(src, task_id)
+            try:
+                task = self.read_file(path)
+            except (FileNotFoundError, NotFoundError):
+                return None
+            prepare(task)
+            try:
+                os.rename(path, self.path("claimed", task_id))
+            except FileNotFoundError:
+                return None
+            self._sync_dirs(src, "claimed")
+        self.journal.append("claimed", task=task_id, actor=actor, **{"from": src, "to": "claimed"})
+        return task
+
+    def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
+                   event: str | None = None, updates: dict | None = None, **details) -> Task | None:
+        """Move task_id from src/ to dst/, rewriting runtime fields first; None if it is not in src/.
+
+        Updates are absolute values, never increments, so repeating a transition after a
+        crash between the rewrite and the rename gives the same file.
+        """
+        with self.task_lock(task_id):
+            path = self.path(src, task_id)
+            try:
+                task = self.read_file(path)
+            except FileNotFoundError:
+                return None
+            new = task.with_updates(**updates) if updates else task
+            if new != task:
+                self._rewrite(path, new)
+                if src == "claimed":
+                    crash_point("settle_after_rewrite")
+            if dst != src:
+                os.rename(path, self.path(dst, task_id))
+                self._sync_dirs(src, dst)
+        self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
+                            **{"from": src, "to": dst}, **details)
+        return new
+
+    def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> Path | None:
+        """Move a file that cannot be a task out of the way, with a sidecar saying why and how to fix it.
+
+        The file is renamed, never read or followed (a symbolic link moves as a link).
+        """
+        src = self.dir(state) / name
+        target_dir = self.dir(INVALID)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / name
+        n = 2
+        while os.path.lexists(target):
+            target = target_dir / f"{name}.{n}"
+            n += 1
+        try:
+            os.rename(src, target)
+        except FileNotFoundError:
+            return None
+        durable.fsync_dir(self.dir(state))
+        why = (f"{src} was moved here at {iso(utcnow())} because it is not a valid task:\n\n  {problem}\n\n"
+               f"Fix it, then move it back:  mv {target} {self.dir('incoming') / name}\n")
+        durable.write_atomic(target_dir / (target.name + WHY_SUFFIX), why)
+        self.journal.append("quarantined", actor=actor, file=name, reason=problem, **{"from": state, "to": INVALID})
+        return target
+
+    def ids_by_case(self) -> dict[str, str]:
+        """Every task id in every state, keyed by its lower-case form."""
+        return {d.name[: -len(SUFFIX)].lower(): d.name[: -len(SUFFIX)] for state in STATES for d in self.names(state)}
+
+    def check_case(self, task_ids, known: dict[str, str] | None = None) -> None:
+        """Refuse ids that differ from a queued task's only in case: on macOS and Windows file systems
+        they are the same file and the same branch."""
+        known = self.ids_by_case() if known is None else known
+        for task_id in task_ids:
+            other = known.get(task_id.lower())
+            if other is not None and other != task_id:
+                raise StateError(f"task id '{task_id}' differs from the existing task '{other}' only in case; "
+                                 "choose an id that differs in more than case")
+
+    def sweep_sidecars(self) -> None:
+        """Remove .why files whose quarantined file was fixed and moved back."""
+        try:
+            names = set(os.listdir(self.dir(INVALID)))
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(WHY_SUFFIX) and name[: -len(WHY_SUFFIX)] not in names:
+                try:
+                    os.unlink(self.dir(INVALID) / name)
+                except FileNotFoundError:
+                    pass
+
+    def invalid_files(self) -> list[tuple[str, str]]:
+        """(file name, first line of the reason) for everything in quarantine."""
+        found = []
+        try:
+            names = sorted(os.listdir(self.dir(INVALID)))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if name.endswith(WHY_SUFFIX) or name.startswith("."):
+                continue
+            try:
+                text = (self.dir(INVALID) / (name + WHY_SUFFIX)).read_text(errors="replace")
+                reason = text.split("\n\n")[1].strip() if "\n\n" in text else text.strip()
+            except FileNotFoundError:
+                reason = "(no reason recorded)"
+            found.append((name, reason))
+        return found
+
+    def _rewrite(self, path: Path, task: Task) -> None:
+        try:
+            durable.write_atomic(path, taskfmt.render(task))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"disk full while updating {path}; the task is unchanged") from exc
+            raise
+
+    def _sync_dirs(self, *states: str) -> None:
+        for state in states:
+            durable.fsync_dir(self.dir(state))
+
+
+def read_task_file(path: Path, *, trusted: bool = True) -> Task:
+    """Read and parse one task file; its id is its file name. Untrusted files may not set runtime fields."""
+    raw = read_task_bytes(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TaskFileError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from None
+    return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path), trusted=trusted)
+
+
+def read_task_bytes(path: Path) -> bytes:
+    """Read a task file without following a symbolic link and without reading past the limit."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TaskFileError(f"{path}: not a regular file")
+        if info.st_size > MAX_TASK_BYTES:
+            raise TaskFileError(f"{path}: {info.st_size} bytes; a task file may be at most {MAX_TASK_BYTES} bytes "
+                                "(put large material in the repository and refer to it)")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def entry_of(task: Task, state: str, mtime: float) -> Entry:
+    return Entry(
+        id=task.id, state=state, role=task.role, agent=task.agent, priority=task.priority,
+        order=task.created.timestamp() if task.created else mtime,
+        retry_after=task.retry_after.timestamp() if task.retry_after else 0.0,
+        depends_on=task.depends_on, parent=task.parent, held=task.blocked_reason is not None,
+        subtasks=task.subtasks,
+    )
+

@@ -1,0 +1,92 @@
+"""Checks before work starts: the repository, the agents' commands, every task file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from orchestrator.formats.config import REVIEW_ROLE, Config
+from orchestrator.base.errors import ConfigError, TaskFileError
+from orchestrator.git.repo import Repo
+from orchestrator.store.queue import STATES, SUFFIX, Queue
+
+
+def check_repository(cfg: Config) -> None:
+    problem = Repo(cfg.repo).problem(cfg.base_branch)
+    if problem:
+        raise ConfigError(f"{cfg.path}: {problem}")
+
+
+def command_problem(cfg: Config, command: tuple[str, ...]) -> str | None:
+    program = command[0]
+    if "/" in program:
+        # Relative paths are looked up in the task's worktree, which is a checkout of the repo.
+        candidate = Path(program) if Path(program).is_absolute() else cfg.repo / program
+        return None if candidate.exists() else f"{program} does not exist (looked for {candidate})"
+    return None if shutil.which(program) else f"'{program}' is not on PATH"
+
+
+def consumer_warnings(cfg: Config, queue: Queue | None = None) -> list[str]:
+    """States and roles that nobody consumes: tasks there would wait forever."""
+    warnings = []
+    roles = {a.role for a in cfg.agents}
+    if cfg.review == "agent" and REVIEW_ROLE not in roles:
+        warnings.append(f"{cfg.path}: review is 'agent' but no agent has role '{REVIEW_ROLE}', so finished tasks "
+                        "would wait in provisional/ forever (add a reviewer, or set review: human)")
+    queue = queue or Queue(cfg.queue_dir, cfg.state_dir)
+    waiting: dict[str, int] = {}
+    for state in ("incoming", "blocked"):
+        for dirent in queue.names(state):
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (TaskFileError, OSError):
+                continue  # validate reports unreadable files on their own
+            if task.agent is None and task.role not in roles:
+                waiting[task.role] = waiting.get(task.role, 0) + 1
+    for role, count in sorted(waiting.items()):
+        warnings.append(f"{count} task(s) of role '{role}' wait, but no agent in {cfg.path} has that role")
+    return warnings
+
+
+def validate(cfg: Config) -> list[str]:
+    """Every problem found, one line each; an empty list means all is well."""
+    problems = []
+    repo_problem = Repo(cfg.repo).problem(cfg.base_branch)
+    if repo_problem:
+        problems.append(f"{cfg.path}: {repo_problem}")
+    for agent in cfg.agents:
+        problem = command_problem(cfg, agent.command)
+        if problem:
+            problems.append(f"{cfg.path}: agent '{agent.name}': command {problem} (install it or fix 'command')")
+    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    seen: dict[str, str] = {}
+    roles = {a.role for a in cfg.agents}
+    names = {a.name for a in cfg.agents}
+    for state in STATES:
+        for dirent in queue.names(state):
+            task_id = dirent.name[: -len(SUFFIX)]
+            if task_id in seen:
+                problems.append(f"{dirent.path}: duplicate id '{task_id}', also in {seen[task_id]}/ "
+                                "(a task must be in one state only; remove one copy)")
+            seen[task_id] = state
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (TaskFileError, OSError) as exc:
+                problems.append(str(exc))
+                continue
+            if state in ("incoming", "blocked"):
+                if task.agent and task.agent not in names:
+                    problems.append(f"{dirent.path}: pinned to agent '{task.agent}', which agents.yaml does not define")
+                elif not task.agent and task.role not in roles:
+                    problems.append(f"{dirent.path}: no agent has role '{task.role}', so this task would wait forever")
+    if cfg.review == "agent" and REVIEW_ROLE not in roles:
+        problems.extend(w for w in consumer_warnings(cfg, queue) if "review is 'agent'" in w)
+    for name, reason in queue.invalid_files():
+        problems.append(f"{queue.dir('invalid') / name}: quarantined: {reason}")
+    return problems
+
+
+def command_warnings(cfg: Config) -> list[str]:
+    """Agents whose command cannot start (said at --once and daemon start; validate makes them errors)."""
+    return [f"{cfg.path}: agent '{a.name}': command {problem} (it will be paused after 3 failed starts)"
+            for a in cfg.agents if (problem := command_problem(cfg, a.command))]

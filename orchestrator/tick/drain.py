@@ -1,0 +1,20 @@
+"""--drain: run ticks until nothing is running and nothing runnable waits."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from orchestrator.tick.scheduler import Scheduler
+
+
+def drain(scheduler: Scheduler, timeout: float | None, poll: float = 0.2) -> int:
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        report = scheduler.loop()
+        if not report.skipped and not scheduler.has_work(report):
+            return 0
+        if deadline and time.monotonic() > deadline:
+            print(f"orchestrator: --drain gave up after {timeout:g} s with work left", file=sys.stderr)
+            return 1
+        time.sleep(poll)

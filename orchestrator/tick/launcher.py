@@ -1,0 +1,161 @@
+"""Starting runners: one detached process per attempt, forked from a preloaded server when there is one.
+
+A fresh runner pays for an interpreter start and the package's imports (~100 ms of CPU and
+~150 ms of wall time on the project's machine) before it can take its attempt; with many
+short attempts on a small machine that is most of the orchestrator's cost. A long-lived
+scheduler (the daemon, --drain) therefore keeps one *fork server* (forkserver.py): a process
+that has imported the runner and forks a runner for each attempt directory it is sent, in a
+millisecond or two. The exchange is one line each way over pipes (the directory, then the new
+runner's PID); anything unexpected (the server died, said nothing, said nonsense) and the
+server is dropped and the runner started fresh, so a broken server costs only speed. The
+server exits when its pipe closes: when the scheduler closes it or dies, even by kill -9.
+A forked runner is an ordinary runner: its own session, output into the attempt's
+runner.log, recorded in runner.json, adopted by a restarted daemon like any other.
+A single --once tick starts its runner fresh.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import orchestrator
+from orchestrator.base import log
+from orchestrator.process import tree
+
+_log = log.get("orchestrator.launcher")
+REPLY_TIMEOUT_SECONDS = 10.0
+
+
+def runner_environment() -> dict[str, str]:
+    """The daemon's environment, with this package importable whatever the runner's working directory."""
+    env = dict(os.environ)
+    package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+class Launcher:
+    """Starts runners, through a fork server when `fork` is set; remembers them until they exit."""
+
+    def __init__(self, state_dir: Path, fork: bool = False):
+        self.state_dir = state_dir  # the fork server's working directory
+        self.fork = fork
+        self._server: subprocess.Popen | None = None
+        self._fresh: list[subprocess.Popen] = []  # runners we started ourselves (ours to reap)
+        self._forked: list[tree.Identity] = []  # runners the server forked (the server reaps them)
+
+    def launch(self, attempt_dir: Path) -> tree.Identity | None:
+        """Start the runner of the attempt in attempt_dir; return its identity (None if it is gone already)."""
+        self._forked = [i for i in self._forked if tree.is_alive(i)]  # bounded by the runners alive
+        if self.fork:
+            pid = self._fork(attempt_dir)
+            if pid is not None:
+                ident = tree.identity_of(pid)
+                if ident is not None:
+                    self._forked.append(ident)
+                return ident
+        with open(attempt_dir / "runner.log", "ab") as err:
+            child = subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt_dir)],
+                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=runner_environment(),
+                                     start_new_session=True, close_fds=True, cwd=str(attempt_dir))
+        self._fresh.append(child)
+        return tree.identity_of(child.pid)
+
+    def _fork(self, attempt_dir: Path) -> int | None:
+        server = self._ensure_server()
+        if server is None:
+            return None
+        try:
+            server.stdin.write(f"{attempt_dir}\n".encode())
+            server.stdin.flush()
+            reply = _read_line(server.stdout.fileno(), REPLY_TIMEOUT_SECONDS)
+            pid = int(reply) if reply is not None else None
+        except (OSError, ValueError) as exc:
+            _log.warning("fork_server_failed", error=str(exc))
+            pid = None
+        if pid is None or pid <= 0:
+            # It may have forked a runner before failing; that runner takes ownership first and
+            # the fresh one we start next exits when it finds the attempt owned.
+            _log.warning("fork_server_dropped", pid=server.pid, fallback="a fresh runner")
+            self._stop_server()
+            return None
+        return pid
+
+    def _ensure_server(self) -> subprocess.Popen | None:
+        if self._server is not None and self._server.poll() is None:
+            return self._server
+        self._server = None
+        try:
+            self._server = subprocess.Popen([sys.executable, "-m", "orchestrator.forkserver"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.DEVNULL, env=runner_environment(),
+                                            start_new_session=True, close_fds=True, cwd=str(self.state_dir))
+        except OSError as exc:
+            _log.warning("fork_server_unavailable", error=str(exc))
+        return self._server
+
+    def prepare(self) -> None:
+        """Start the fork server ahead of the first attempt (it loads on another core meanwhile)."""
+        if self.fork:
+            self._ensure_server()
+
+    def reap(self) -> None:
+        """Collect the exit of fresh runners that have finished (each tick: no zombies pile up)."""
+        self._fresh = [c for c in self._fresh if c.poll() is None]
+
+    def alive(self) -> int:
+        """How many of the runners started here still run."""
+        self.reap()
+        self._forked = [i for i in self._forked if tree.is_alive(i)]
+        return len(self._fresh) + len(self._forked)
+
+    def close(self) -> None:
+        """Let the fork server go (it exits on end of file); running runners are not touched."""
+        self._stop_server()
+
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        for pipe in (server.stdin, server.stdout):
+            try:
+                pipe.close()
+            except OSError as exc:
+                _log.debug("fork_server_close", error=str(exc))
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _read_line(fd: int, timeout: float) -> bytes | None:
+    """One line from fd within timeout; None at end of file or when the time runs out."""
+    line = b""
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return None
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return None
+        line += chunk
+    return line[:-1]
+
+
+def become_runner_of(attempt_dir: Path) -> None:
+    """In a forked runner: take on what a fresh one is started with (output into runner.log, stdin
+    empty, the attempt as working directory, a session of its own)."""
+    os.setsid()
+    fd = os.open(attempt_dir / "runner.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    os.chdir(attempt_dir)

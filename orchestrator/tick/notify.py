@@ -1,0 +1,153 @@
+"""Notifications: commands run on events a person should hear about.
+
+    notify:
+      - command: ["my-notifier", "--channel", "dev"]   # the event as JSON on stdin, ORCH_EVENT_* variables
+        events: [needs_review, failed]                 # default: all of them
+      - desktop: true                                  # notify-send (Linux) or osascript (macOS), if present
+
+The tick delivers them: it reads the event journal from a cursor kept in the state directory
+(so a cron tick delivers them too, and nothing is announced twice after a restart), maps
+journal events to notification kinds, and starts each notifier detached, so a slow or failing
+notifier never holds up the tick; a failure is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.base import durable
+from orchestrator.base import log
+from orchestrator.process.agentenv import agent_environment
+from orchestrator.store.journal import Journal
+
+KINDS = ("needs_review", "failed", "blocked", "agent_paused", "config_invalid")
+_log = log.get("orchestrator.notify")
+
+
+@dataclass(frozen=True)
+class Notifier:
+    command: tuple[str, ...] | None
+    desktop: bool
+    events: tuple[str, ...]
+
+
+def kind_of(event: dict) -> str | None:
+    name, to = event.get("event"), event.get("to")
+    if name == "succeeded" and to == "provisional":
+        return "needs_review"
+    if to == "failed":
+        return "failed"
+    if to == "blocked" and name in ("blocked", "merge_refused"):
+        return "blocked"
+    if name in ("agent_paused", "config_invalid"):
+        return name
+    return None
+
+
+class Delivery:
+    def __init__(self, journal: Journal, state_dir: Path):
+        self.journal = journal
+        self.cursor_path = state_dir / "notify.cursor"
+        self.log_path = state_dir / "logs" / "notify.log"
+        self.spool = state_dir / "notify"
+
+    def deliver(self, notifiers: tuple[Notifier, ...], children: list) -> int:
+        """Start the notifiers for every new event; return how many were started."""
+        events = self._new_events()
+        if not notifiers:
+            return 0
+        started = 0
+        for event in events:
+            kind = kind_of(event)
+            if kind is None:
+                continue
+            for notifier in notifiers:
+                if kind in notifier.events:
+                    child = self._start(notifier, kind, event)
+                    if child is not None:
+                        children.append(child)
+                        started += 1
+        return started
+
+    def _new_events(self) -> list[dict]:
+        cursor = durable.read_json(self.cursor_path)
+        try:
+            current = os.stat(self.journal.path)
+        except FileNotFoundError:
+            return []
+        if cursor is None:  # the first look: start from now, do not announce history
+            self._save(current.st_ino, current.st_size)
+            return []
+        lines: list[bytes] = []
+        if cursor.get("inode") != current.st_ino:  # rotated: finish the archive we were reading
+            for archive in self.journal.files()[:-1]:
+                if os.stat(archive).st_ino == cursor.get("inode"):
+                    lines += _read_from(archive, cursor.get("offset", 0))
+            offset = 0
+        else:
+            offset = cursor.get("offset", 0)
+        fresh = _read_from(self.journal.path, offset)
+        lines += fresh
+        self._save(current.st_ino, offset + sum(len(line) for line in fresh))  # complete lines only
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+    def _save(self, inode: int, offset: int) -> None:
+        durable.write_cache(self.cursor_path, json.dumps({"inode": inode, "offset": offset}))
+
+    def _start(self, notifier: Notifier, kind: str, event: dict):
+        payload = {"kind": kind, **event}
+        if notifier.desktop:
+            argv = desktop_command(kind, event)
+            if argv is None:
+                return None
+        else:
+            argv = list(notifier.command)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = agent_environment(os.environ, (), {}, {"ORCH_EVENT": kind, **{
+            f"ORCH_EVENT_{k.upper()}": str(v) for k, v in event.items() if isinstance(v, (str, int, float))}})
+        with tempfile.TemporaryFile(dir=self.spool) as stdin, open(self.log_path, "ab") as out:
+            stdin.write(json.dumps(payload).encode())
+            stdin.seek(0)
+            try:
+                child = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True, close_fds=True)
+            except OSError as exc:
+                _log.error("notifier_failed", command=argv[0], kind=kind, error=str(exc))
+                return None
+        child.notifier = argv[0]  # for the log line when it exits badly
+        return child
+
+
+def desktop_command(kind: str, event: dict) -> list[str] | None:
+    title = f"orchestrator: {kind.replace('_', ' ')}"
+    body = " ".join(str(event.get(k)) for k in ("task", "agent", "reason") if event.get(k))[:300]
+    if shutil.which("notify-send"):
+        return ["notify-send", title, body]
+    if shutil.which("osascript"):
+        quote = lambda text: text.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"')  # noqa: E731 (AppleScript strings)
+        return ["osascript", "-e", f'display notification "{quote(body)}" with title "{quote(title)}"']
+    return None
+
+
+def _read_from(path: Path, offset: int) -> list[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n") + 1  # a line still being written is left for next time
+    return data[:end].splitlines(keepends=True)

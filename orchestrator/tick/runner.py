@@ -1,0 +1,355 @@
+"""The runner: a detached process that owns one attempt of one task from start to finish.
+
+    python -m orchestrator.runner <attempt dir>
+
+It takes ownership of the attempt (owner.json, exactly once), prepares the worktree,
+writes the prompt, starts the agent in its own process group with a marker in its
+environment, enforces the timeout on the agent's own running time (the monotonic clock
+stops while the machine sleeps), kills whatever the agent left running, auto-commits,
+writes result.json and only then moves the task. Any step may be cut by kill -9: the next
+tick's reconciler finishes the job from the records left here.
+"""
+
+from __future__ import annotations
+
+import sys
+import dataclasses
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from orchestrator.base import durable
+from orchestrator.base import log
+from orchestrator.process import tree
+from orchestrator.process.agentenv import agent_environment
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
+from orchestrator.base.errors import GitError, OrchestratorError
+from orchestrator.base.faults import crash_point
+from orchestrator.git import worktrees
+from orchestrator.git.repo import Repo
+from orchestrator.flow.outbox import read_outbox
+from orchestrator.store.queue import Queue
+from orchestrator.git.copy_files import copy_into_worktree
+from orchestrator.base.redact import scrub, secret_values
+from orchestrator.flow.review import write_diff
+from orchestrator.process.supervise import run_supervised
+from orchestrator.store.attempts import Attempt, Result, Spec
+from orchestrator.flow.settle import settle
+from orchestrator.process.wake import poke
+
+_log = log.get("orchestrator.runner")
+LOG_TAIL_BYTES = 600
+
+
+def main(argv: list[str] | None = None, *, forked: bool = False) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m orchestrator.runner ATTEMPT_DIR", file=sys.stderr)
+        return 2
+    directory = Path(args[0])
+    spec = Attempt(directory, "", 0).spec()
+    if spec is None:
+        print(f"{directory}: no spec.json", file=sys.stderr)
+        return 2
+    log.configure(Path(spec.state_dir) / "logs" / "orchestrator.jsonl", to_terminal=False)
+    return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec, forked=forked)
+
+
+def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
+    me = tree.identity_of(os.getpid())
+    owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow()),
+             "forked": forked}
+    if not attempt.take_ownership(owner):
+        _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
+        return 0
+    queue = Queue(Path(spec.queue_dir), Path(spec.state_dir))
+    if queue.locate(spec.task_id) != "claimed":
+        _log.warning("task_not_claimed_any_more", task=spec.task_id, attempt=spec.attempt)
+        return 0
+    queue.journal.append("started", task=spec.task_id, actor="runner", attempt=spec.attempt,
+                         agent=spec.agent, pid=me.pid)
+    progress = Progress()
+    try:
+        result = execute(attempt, spec, queue, progress)
+        crash_point("runner_after_agent")
+    except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
+        _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
+        result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
+        (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
+    secrets = secret_values(attempt_environment(spec, attempt, {}))
+    if secrets:  # what the agent printed may quote its own keys: keep them out of our records
+        result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
+    attempt.write_result(result)
+    crash_point("runner_after_result")
+    progress.mark("evaluate")
+    finish(queue, spec, attempt, result, progress)
+    return 0
+
+
+def finish(queue: Queue, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
+    """Move the task on, wake the daemon for the next one, and only then delete the old worktree's files."""
+    state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
+                   checked_clean=progress.worktree_clean)
+    poke(Path(spec.state_dir))
+    progress.mark("settle")
+    os.nice(10)  # what is left is cleanup: the next attempt's runner and agent have the CPU first
+    worktrees.delete_moved_aside(Path(spec.worktree))
+    progress.mark("cleanup")
+    _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state,
+              seconds=progress.seconds)
+
+
+class Progress:
+    """What the runner learns along the attempt: how long each step took (monotonic clock, for
+    the log: where the time goes), and whether it saw the worktree clean after the agent."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.worktree_clean = False  # auto-commit left nothing behind, and nothing ran there since
+        self._last = time.monotonic()
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - self._last, 4)
+        self._last = now
+
+
+def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> Result:
+    repo = Repo(Path(spec.repo))
+    worktree = Path(spec.worktree)
+    try:
+        reused = worktrees.prepare_worktree(repo, worktree, spec.branch, spec.base_branch, sparse_paths=spec.sparse_paths,
+                                       pool_dir=pool_dir(spec) if spec.worktree_pool else None)
+    except GitError as exc:
+        return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
+    progress.mark("worktree")
+    _, task = queue.read(spec.task_id, "claimed")
+    extra_env = {}
+    if spec.phase == "review":
+        write_diff(repo, spec.base_branch, spec.branch, attempt.diff_path)
+        extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
+    if spec.port_count:
+        extra_env.update(ORCH_PORT_BASE=str(spec.port_base), ORCH_PORT_COUNT=str(spec.port_count))
+    attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback, spec, attempt),
+                                   encoding="utf-8")
+    attempt.outbox.mkdir(exist_ok=True)
+    env = attempt_environment(spec, attempt, extra_env)
+    if not reused:
+        problem = make_ready(attempt, spec, repo, worktree, env)
+        if problem is not None:
+            return problem
+    values = {"task_id": spec.task_id, "title": spec.title, "prompt_file": str(attempt.prompt_path),
+              "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
+    argv = expand_command(spec.command, values)
+    crash_point("runner_before_agent")
+    progress.mark("setup")
+    ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
+                         token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
+                         memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds)
+    progress.mark("agent")
+    if ran.exit_code is None:
+        return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
+    if ran.limit:
+        return Result("limit_exceeded", f"killed: {ran.limit}", iso(utcnow()), exit_code=ran.exit_code)
+    limited = usage_limit(attempt, spec, ran.exit_code)
+    if limited is not None:
+        return limited
+    if spec.phase == "review":
+        return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
+    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress)
+
+
+def pool_dir(spec: Spec) -> Path:
+    return Path(spec.state_dir) / "pool"
+
+
+def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:
+    return agent_environment(os.environ, spec.env_passthrough, spec.env, {
+        "ORCH_TASK_ID": spec.task_id, "ORCH_TASK_TITLE": spec.title, "ORCH_PROMPT_FILE": str(attempt.prompt_path),
+        "ORCH_WORKTREE": spec.worktree, "ORCH_BRANCH": spec.branch, "ORCH_BASE_BRANCH": spec.base_branch,
+        "ORCH_AGENT": spec.agent, "ORCH_ROLE": spec.role, "ORCH_ATTEMPT": str(spec.attempt),
+        "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
+        tree.MARKER_VAR: spec.token, **extra,
+    })
+
+
+def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: dict) -> Result | None:
+    """Copy the gitignored files the project needs and run the setup command in a new worktree."""
+    try:
+        copy_into_worktree(Path(spec.repo), worktree, spec.copy_files)
+    except OrchestratorError as exc:
+        return Result("setup_failed", str(exc), iso(utcnow()))
+    if not spec.setup:
+        return None
+    ran = run_supervised(list(spec.setup), cwd=worktree, env=env, log_path=attempt.setup_log_path,
+                         timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds)
+    if ran.exit_code == 0 and not ran.timed_out:
+        return None
+    how = (f"timed out after {spec.setup_timeout_seconds:g} s" if ran.timed_out else
+           f"could not start: {ran.error}" if ran.exit_code is None else f"exit code {ran.exit_code}")
+    return Result("setup_failed", f"setup {' '.join(spec.setup)!r} failed ({how}); output: "
+                  f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
+
+
+def usage_limit(attempt: Attempt, spec: Spec, exit_code: int) -> Result | None:
+    """The agent hit its provider's usage limit: no verdict on the task, the agent must rest."""
+    text = tail(attempt.log_path, 4000)
+    pattern = next((p for p in spec.usage_limit_patterns if p.lower() in text.lower()), None)
+    if exit_code not in spec.usage_limit_exit_codes and pattern is None:
+        return None
+    why = f"exit code {exit_code}" if exit_code in spec.usage_limit_exit_codes else f"output says {pattern!r}"
+    until = cooldown_end(text, spec.usage_limit_cooldown_seconds)
+    return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {text[-300:]}",
+                  iso(utcnow()), exit_code=exit_code, counts=False, resume_at=iso(until))
+
+
+def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: bool) -> Result:
+    """A reviewer accepts with exit 0; rejects with a non-zero exit or {"status": "rejected"}.
+
+    A reviewer that times out or is killed by a signal has not decided: the review is retried.
+    """
+    now = iso(utcnow())
+    if timed_out or exit_code < 0:
+        why = "timed out" if timed_out else f"was killed by signal {-exit_code}"
+        return Result("review_error", f"the reviewer {why}; the review will be retried", now,
+                      exit_code=exit_code, counts=False)
+    said = read_agent_result(attempt)
+    if said.get("status") == "rejected" or exit_code != 0:
+        reason = str(said.get("reason") or f"the reviewer exited {exit_code}: {tail(attempt.log_path)}")
+        return Result("rejected", reason[:2000], now, exit_code=exit_code)
+    return Result("accepted", str(said.get("summary") or "accepted by the reviewer")[:2000], now, exit_code=0)
+
+
+def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: Queue, now: str) -> Result:
+    """A breakdown succeeds when its outbox holds valid subtasks (no commits needed)."""
+    depth = breakdown_depth(queue, task)
+    if depth >= spec.max_breakdown_depth:
+        return Result("failed", f"this task is already {depth} breakdowns deep (max_breakdown_depth "
+                      f"{spec.max_breakdown_depth}); it cannot be split further", now, exit_code=0)
+    try:
+        subtasks = read_outbox(attempt.outbox, task)
+    except OrchestratorError as exc:
+        return Result("failed", str(exc)[:4000], now, exit_code=0)
+    if not subtasks:
+        return Result("failed", "the breakdown agent wrote no task files into ORCH_OUTBOX", now, exit_code=0)
+    return Result("broken_down", f"split into {len(subtasks)} subtasks: "
+                  + ", ".join(t.id for t in subtasks)[:1500], now, exit_code=0)
+
+
+def breakdown_depth(queue: Queue, task) -> int:
+    """How many breakdowns made this task (0 for a task a person wrote)."""
+    depth, parent = 0, task.parent
+    while parent and depth < 20:
+        depth += 1
+        state = queue.locate(parent)
+        if state is None:
+            break
+        parent = queue.read(parent, state)[1].parent
+    return depth
+
+
+def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool, task=None,
+             queue: Queue | None = None, progress: Progress | None = None) -> Result:
+    now = iso(utcnow())
+    worktree = Path(spec.worktree)
+    if timed_out:
+        return Result("timeout", f"killed after {spec.timeout_seconds:g} s (timeout_seconds); "
+                      f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
+    if spec.auto_commit and exit_code == 0 and worktree.is_dir():
+        repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
+                                  f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.")
+        if progress is not None:  # the agent's processes are gone: nothing can dirty it before removal
+            progress.worktree_clean = True
+    said = read_agent_result(attempt)
+    if said.get("status") == "blocked":
+        return Result("blocked", str(said.get("reason") or "the agent said it is blocked")[:2000], now,
+                      exit_code=exit_code, counts=False)
+    if spec.role == BREAKDOWN_ROLE and exit_code == 0 and queue is not None:
+        return evaluate_breakdown(attempt, spec, task, queue, now)
+    commits = repo.commits_ahead(spec.branch, spec.base_branch)
+    if exit_code != 0:
+        return Result("failed", f"exit code {exit_code}; last output: {tail(attempt.log_path)}", now,
+                      exit_code=exit_code, commits=commits)
+    if commits == 0:
+        return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch", now,
+                      exit_code=0)
+    summary = str(said.get("summary") or f"{commits} commit(s) on {spec.branch}")[:2000]
+    return Result("success", summary, now, exit_code=0, commits=commits)
+
+
+def read_agent_result(attempt: Attempt) -> dict:
+    try:
+        raw = attempt.agent_result_path.read_bytes()[:65536]
+        data = json.loads(raw)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+_IN = re.compile(r"\b(?:in|after)\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)\b", re.I)
+_AT = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+MAX_COOLDOWN = timedelta(days=7)
+
+
+def cooldown_end(text: str, default_seconds: float, now: datetime | None = None) -> datetime:
+    """When an agent may run again: the time its output names ("try again in 20 minutes",
+    "resets at 2026-11-22T15:00Z"), else now plus the configured cooldown; at most a week."""
+    now = now or utcnow()
+    until = now + timedelta(seconds=default_seconds)
+    if match := _AT.search(text):
+        try:
+            named = datetime.fromisoformat(match.group(1).replace("Z", "+00:00").replace(" ", "T"))
+            until = named if named.tzinfo else named.replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    elif match := _IN.search(text):
+        unit = match.group(2).lower()[0]
+        until = now + timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit])
+    return min(max(until, now), now + MAX_COOLDOWN)
+
+
+def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,
+                  attempt: Attempt | None = None) -> str:
+    parts = []
+    if feedback:
+        parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
+    if spec is not None and spec.phase == "review":
+        parts.append(f"## Review\n\nReview the work on branch {spec.branch} against {spec.base_branch}; the diff "
+                     f"is in {attempt.diff_path}. Exit 0 to accept. To reject, write "
+                     '{"status": "rejected", "reason": "..."} to $ORCH_RESULT_FILE or exit non-zero.\n')
+    elif spec is not None and spec.role == BREAKDOWN_ROLE:
+        parts.append("## Breakdown\n\nSplit this task into smaller tasks: write one Markdown task file per "
+                     "subtask (frontmatter with title, optional depends_on among the ids you choose) into "
+                     f"{attempt.outbox}. No commits are needed.\n")
+    parts.append(f"# {title}\n\n{body.strip()}\n")
+    return "\n".join(parts)
+
+
+def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            text = fh.read().decode(errors="replace")
+    except FileNotFoundError:
+        return "(no output)"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:]) if lines else "(no output)"
+
+
+def entry(argv: list[str] | None = None, *, forked: bool = False) -> int:
+    """main() with expected errors as one line on stderr and their exit code."""
+    try:
+        return main(argv, forked=forked)
+    except OrchestratorError as exc:
+        print(f"orchestrator runner: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+

@@ -1,0 +1,335 @@
+"""The tick: reconcile, release, dispatch. One call of Scheduler.loop() is one tick.
+
+The tick never runs an agent itself: it claims a task and starts a detached runner, so a
+tick takes milliseconds whatever the agents do. Ticks are serialized by a lock in the
+state directory (a cron tick and the daemon may both run); the claim is atomic without it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from orchestrator.base import durable
+from orchestrator.flow import graph
+from orchestrator.base import log
+from orchestrator.process import tree
+from orchestrator.store.agentbook import AgentBook
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config, agent_settings
+from orchestrator.base.faults import crash_point
+from orchestrator.store.index import TaskIndex
+from orchestrator.tick.launcher import Launcher
+from orchestrator.base.locks import FileLock
+from orchestrator.tick.notify import Delivery
+from orchestrator.store.queue import Entry, Queue
+from orchestrator.base.errors import GitError
+from orchestrator.git.repo import Repo
+from orchestrator.tick.reconcile import OWNERLESS_GRACE_SECONDS, reconcile, sweep_temp_files, sweep_worktrees
+from orchestrator.store.attempts import Attempt, Runs, Spec
+from orchestrator.formats.task import Task
+
+_log = log.get("orchestrator.scheduler")
+TICK_LOCK_WAIT_SECONDS = 10.0
+SWEEP_EVERY_SECONDS = 60.0
+
+
+@dataclass
+class TickReport:
+    at: datetime
+    skipped: bool = False
+    running: dict[str, str] = field(default_factory=dict)  # task id -> agent
+    started: list[tuple[str, str]] = field(default_factory=list)  # (task id, agent)
+    released: list[str] = field(default_factory=list)
+    recovered: list[tuple[str, str]] = field(default_factory=list)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Scheduler:
+    def __init__(self, config: Config, *, persist_index: bool = True,
+                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, long_lived: bool = False):
+        """long_lived: this scheduler runs many ticks (daemon, --drain), so a fork server for its
+        runners pays off (config.fork_runners); a single --once tick starts its runners fresh."""
+        self.config = config
+        self.launcher = Launcher(config.state_dir, fork=long_lived and config.fork_runners)
+        self._long_lived = long_lived
+        self.queue = Queue(config.queue_dir, config.state_dir)
+        self.runs = Runs(config.state_dir)
+        self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
+        self.book = AgentBook(config.state_dir)
+        self.children: list[subprocess.Popen] = []
+        self.ownerless_grace = ownerless_grace
+        self.identity = tree.identity_of(os.getpid())
+        self.kept_worktrees: list[str] = []
+        self._ports_held: set[int] = set()
+        self.notifications = Delivery(self.queue.journal, config.state_dir)
+        self._groups: dict[tuple, list[Entry]] | None = None  # sorted candidates, rebuilt when incoming/ changes
+        self._groups_generation: int | None = None
+        self._blocked_memo: tuple | None = None
+        self.queue.ensure_dirs()
+
+    # ---- the tick -----------------------------------------------------------------
+
+    def loop(self, now: datetime | None = None) -> TickReport:
+        """One tick. Returns what it did; skipped=True when another tick held the lock too long."""
+        now = now or utcnow()
+        started = time.monotonic()
+        report = TickReport(at=now)
+        self.queue.check_dirs()
+        lock = FileLock(self.config.state_dir / "locks" / "tick.lock")
+        if not lock.acquire(timeout=TICK_LOCK_WAIT_SECONDS):
+            report.skipped = True
+            return report
+        try:
+            self._reap_children()
+            self._prepare_launcher()
+            self.book.reload()
+            rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds,
+                            ownerless_grace=self.ownerless_grace)
+            report.running, report.recovered = rec.running, rec.recovered
+            # Each directory is listed once per tick (again only if a release changed incoming/).
+            blocked, blocked_broken = self.index.scan("blocked")
+            report.released = self.release_blocked(blocked)
+            incoming, incoming_broken = self.index.scan("incoming")
+            self._ports_held = set(rec.ports)
+            report.started = self.dispatch(now, report.running, incoming)
+            for task_id, agent in report.started:
+                report.running[task_id] = agent
+            report.broken = incoming_broken + blocked_broken
+            self._quarantine(report.broken)
+            self._maybe_sweep()
+            self.notifications.deliver(self.config.notify, self.children)
+            self.index.save()
+            report.seconds = time.monotonic() - started
+            durable.write_cache(self.config.state_dir / "last_tick.json",
+                                f'{{"at": "{iso(now)}", "pid": {os.getpid()}, "ms": {report.seconds * 1000:.1f}}}\n')
+        finally:
+            lock.release()
+        return report
+
+    def _prepare_launcher(self) -> None:
+        """Follow config reloads of fork_runners; have the fork server loading before it is needed."""
+        fork = self._long_lived and self.config.fork_runners
+        if fork != self.launcher.fork:
+            self.launcher.close()
+            self.launcher.fork = fork
+        self.launcher.prepare()
+
+    def close(self) -> None:
+        """Let go of what this scheduler holds between ticks (its fork server; runners run on)."""
+        self.launcher.close()
+
+    def _quarantine(self, broken: list[tuple[str, str]]) -> None:
+        for name, problem in broken:
+            for state in ("incoming", "blocked"):
+                if os.path.lexists(self.queue.dir(state) / name):
+                    self.queue.quarantine(name, state, problem)
+                    _log.warning("quarantined", file=name, reason=problem)
+                    break
+
+    def _maybe_sweep(self) -> None:
+        """Clean up after crashes once a minute (a stamp file spaces it out across --once processes too)."""
+        stamp = self.config.state_dir / "locks" / "sweep.stamp"
+        try:
+            if time.time() - stamp.stat().st_mtime < SWEEP_EVERY_SECONDS:
+                return
+        except FileNotFoundError:
+            pass
+        stamp.touch()
+        self.queue.sweep_sidecars()
+        sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
+        try:
+            self.kept_worktrees = sweep_worktrees(self.queue, Repo(self.config.repo),
+                                                  self.config.state_dir / "worktrees", self.config.branch_prefix)
+        except GitError as exc:
+            _log.error("worktree_sweep_failed", error=str(exc))
+
+    # ---- dependencies -------------------------------------------------------------
+
+    def release_blocked(self, entries: list[Entry]) -> list[str]:
+        """Move blocked tasks whose dependencies are all done to incoming/ (the safety net).
+
+        Skipped when neither done/ nor blocked/ changed since the last look."""
+        try:
+            done_mtime = self.queue.dir("done").stat().st_mtime_ns
+        except FileNotFoundError:
+            done_mtime = 0
+        memo = (done_mtime, frozenset(e.id for e in entries))
+        if memo == self._blocked_memo:
+            return []
+        released = graph.release_waiting(self.queue, actor="tick", entries=entries)
+        self._blocked_memo = None if released else memo
+        return released
+
+    # ---- dispatch -----------------------------------------------------------------
+
+    def dispatch(self, now: datetime, running: dict[str, str], entries: list[Entry]) -> list[tuple[str, str]]:
+        cfg = self.config
+        room = cfg.max_running - len(running)
+        if room <= 0 or pause_file(cfg.state_dir).exists():
+            return []
+        load: dict[str, int] = {}
+        for agent_name in running.values():
+            load[agent_name] = load.get(agent_name, 0) + 1
+        agents = [a for a in cfg.agents if self._available(a, load, now)]
+        if not agents:
+            return []
+        generation = self.index.generation.get("incoming")
+        if generation != self._groups_generation or self._groups is None:
+            self._groups, self._groups_generation = _candidates(entries), generation
+        queues = dict(self._groups)  # _claim_for copies a list before it takes from it
+        if cfg.review == "agent" and any(a.role == REVIEW_ROLE for a in agents):
+            reviews, _ = self.index.scan("provisional")
+            queues[("review",)] = _candidates(reviews, key=lambda e: ("review",)).get(("review",), [])
+        started: list[tuple[str, str]] = []
+        agents.sort(key=lambda a: self.book.get(a.name).last_start or "")
+        progress = True
+        while room > 0 and progress:
+            progress = False
+            for agent in agents:
+                if room <= 0 or not self._available(agent, load, now):
+                    continue
+                task_id = self._claim_for(agent, queues, now)
+                if task_id is None:
+                    continue
+                load[agent.name] = load.get(agent.name, 0) + 1
+                room -= 1
+                started.append((task_id, agent.name))
+                progress = True
+        return started
+
+    def _available(self, agent: AgentConfig, load: dict[str, int], now: datetime) -> bool:
+        if agent.paused or self.book.paused(agent.name, now):
+            return False
+        if load.get(agent.name, 0) >= agent.max_concurrent:
+            return False
+        last = self.book.last_start(agent.name)
+        return not (agent.interval_seconds and last and now - last < timedelta(seconds=agent.interval_seconds))
+
+    def _claim_for(self, agent: AgentConfig, queues: dict[tuple, list[Entry]], now: datetime) -> str | None:
+        """Claim the best task this agent may take: a review waiting for it, pinned to it, or of its role."""
+        for key in (("review",), ("agent", agent.name), ("role", agent.role)):
+            if key in queues and not isinstance(queues[key], _Taken):
+                queues[key] = _Taken(queues[key])  # a per-tick copy: the cached list stays whole
+        reviews = queues.get(("review",), []) if agent.role == REVIEW_ROLE else []
+        pinned, shared = queues.get(("agent", agent.name), []), queues.get(("role", agent.role), [])
+        now_ts = now.timestamp()
+        while reviews or pinned or shared:
+            if reviews:
+                entry = reviews.pop()
+            elif pinned and (not shared or pinned[-1].sort_key() <= shared[-1].sort_key()):
+                entry = pinned.pop()
+            else:
+                entry = shared.pop()
+            if entry.retry_after > now_ts:
+                continue  # still backing off
+            if entry.state == "incoming" and entry.depends_on and graph.unmet(self.queue, entry.depends_on):
+                # Dropped in by hand before its dependencies were done: it waits in blocked/.
+                self.queue.transition(entry.id, "incoming", "blocked", actor="tick", event="blocked",
+                                      reason="waiting for dependencies")
+                continue
+            attempt_box: list[Attempt] = []
+            phase = "review" if entry.state == "provisional" else "work"
+            task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now, phase)),
+                                    src=entry.state)
+            if task is None:
+                continue
+            self.book.update(agent.name, lambda s: setattr(s, "last_start", iso(now)))
+            crash_point("tick_after_claim")
+            self.start_runner(attempt_box[0])
+            _log.info("dispatched", task=entry.id, agent=agent.name, attempt=attempt_box[0].number)
+            return entry.id
+        return None
+
+    def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str) -> Attempt:
+        cfg = self.config
+        attempt = self.runs.new_attempt(task.id)
+        attempt.write_spec(Spec(
+            task_id=task.id, attempt=attempt.number, token=secrets.token_hex(8), agent=agent.name,
+            role=agent.role, title=task.title, command=agent.command, env=dict(agent.env),
+            timeout_seconds=agent.timeout_seconds, kill_grace_seconds=cfg.kill_grace_seconds,
+            repo=str(cfg.repo), worktree=str(cfg.state_dir / "worktrees" / task.id),
+            branch=cfg.branch_prefix + task.id, base_branch=cfg.base_branch, queue_dir=str(cfg.queue_dir),
+            state_dir=str(cfg.state_dir), auto_commit=cfg.auto_commit, review=cfg.review,
+            max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
+            retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
+            claimed_by=self.identity.as_record(), phase=phase, merge_on_accept=cfg.merge_on_accept,
+            max_rejections=cfg.max_rejections, max_breakdown_depth=cfg.max_breakdown_depth,
+            **agent_settings(agent), port_base=self._take_port_block(),
+            port_count=cfg.port_block_size, worktree_pool=cfg.worktree_pool, sparse_paths=task.sparse_paths,
+        ))
+        return attempt
+
+    def _take_port_block(self) -> int:
+        """The lowest block of ports that no running attempt holds (ticks are serialized by the tick lock)."""
+        cfg = self.config
+        port = cfg.port_base
+        while port in self._ports_held:
+            port += cfg.port_block_size
+        self._ports_held.add(port)
+        return port
+
+    def start_runner(self, attempt: Attempt) -> None:
+        launched = self.launcher.launch(attempt.dir)
+        if launched:
+            attempt.write_launch_record(launched.as_record())
+
+    def _reap_children(self) -> None:
+        self.launcher.reap()
+        for child in self.children:
+            code = child.poll()
+            if code not in (None, 0) and hasattr(child, "notifier"):
+                _log.error("notifier_failed", command=child.notifier, exit_code=code)
+        self.children = [c for c in self.children if c.poll() is None]
+
+    # ---- draining -----------------------------------------------------------------
+
+    def has_work(self, report: TickReport) -> bool:
+        """Is anything running (a claimed task, or a runner of ours still finishing), or waiting in
+        incoming/ for an agent that is not paused?"""
+        self._reap_children()
+        if report.running or self.children or self.launcher.alive():
+            return True
+        now = report.at
+        if pause_file(self.config.state_dir).exists():
+            return False
+        reviewers = [a for a in self.config.agents if a.role == REVIEW_ROLE and not a.paused]
+        if self.config.review == "agent" and reviewers and self.queue.count("provisional"):
+            return True
+        entries, _ = self.index.scan("incoming")
+        for entry in entries:
+            for agent in self.config.agents:
+                if agent.paused or self.book.paused(agent.name, now):
+                    continue
+                if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
+                    return True
+        return False
+
+
+def pause_file(state_dir: Path) -> Path:
+    """While this file exists, no new work starts (running attempts finish)."""
+    return state_dir / "PAUSE"
+
+
+def _by_pin_or_role(entry: Entry) -> tuple:
+    return ("agent", entry.agent) if entry.agent else ("role", entry.role)
+
+
+class _Taken(list):
+    """A tick's own copy of a cached candidate list, to pop from."""
+
+
+def _candidates(entries: list[Entry], key=_by_pin_or_role) -> dict[tuple, list[Entry]]:
+    """Entries grouped (by pin or role), each list sorted with the best task last (for pop())."""
+    groups: dict[tuple, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(key(entry), []).append(entry)
+    for group in groups.values():
+        group.sort(key=Entry.sort_key, reverse=True)
+    return groups

@@ -1,0 +1,161 @@
+"""`dashboard`: a read-only web page on 127.0.0.1 showing the board, tasks, logs, diffs and stats.
+
+Plain HTML, CSS and one small script served from the package (no build step); the page polls
+the JSON endpoints every two seconds. Observers only read: nothing here moves a task.
+
+    GET /                      the board: a column per state with task cards
+    GET /task/<id>             one task: history, runs, live log, diff against the base
+    GET /api/status            views.status
+    GET /api/board             cards per state
+    GET /api/task/<id>         views.show_task plus the history
+    GET /api/log/<id>/<n>?offset=K   an attempt's log from byte K
+    GET /api/diff/<id>         the task branch against the base branch
+    GET /api/stats             stats.compute
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from orchestrator.base import log
+from orchestrator.observe import stats
+from orchestrator.observe import views
+from orchestrator.base.clock import utcnow
+from orchestrator.formats.config import Config
+from orchestrator.base.errors import GitError, OrchestratorError
+from orchestrator.git.repo import Repo
+from orchestrator.store.queue import STATES, Queue
+from orchestrator.store.attempts import Runs
+from orchestrator.formats.task import id_problem
+
+LOOPBACK = "127.0.0.1"
+_log = log.get("orchestrator.dashboard")
+CARDS_PER_COLUMN = 60
+MAX_LOG_CHUNK = 256 * 1024
+
+
+def board(cfg: Config, queue: Queue) -> dict:
+    now = utcnow()
+    columns = {}
+    runs = Runs(cfg.state_dir)
+    for state in STATES:
+        entries = sorted(queue.names(state), key=lambda d: d.stat().st_mtime, reverse=True)[:CARDS_PER_COLUMN]
+        cards = []
+        for dirent in entries:
+            try:
+                task = queue.read_file(Path(dirent.path))
+            except (OSError, OrchestratorError):
+                continue
+            attempt = runs.latest(task.id)
+            spec = attempt.spec() if attempt else None
+            age = (now - task.created).total_seconds() if task.created else None
+            error_lines = (task.last_error or "").splitlines()
+            cards.append({"id": task.id, "title": task.title, "priority": task.priority, "role": task.role,
+                          "agent": spec.agent if spec else task.agent, "attempt": attempt.number if attempt else 0,
+                          "age_seconds": round(age) if age is not None else None,
+                          "reason": task.blocked_reason or (error_lines[-1] if error_lines else None)})
+        columns[state] = {"count": queue.count(state), "cards": cards}
+    return {"columns": columns}
+
+
+class Handler(BaseHTTPRequestHandler):
+    cfg: Config
+    queue: Queue
+
+    def log_message(self, *_args) -> None:  # the server is quiet; the structured log has what matters
+        return
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        url = urlparse(self.path)
+        try:
+            self.route(url.path, parse_qs(url.query))
+        except OrchestratorError as exc:
+            self.send_json({"error": str(exc)}, status=404)
+        except Exception as exc:  # a bug must not take the page down: log it, answer 500
+            _log.exception("dashboard_error", path=url.path)
+            self.send_json({"error": f"{type(exc).__name__}: {exc}"}, status=500)
+
+    def route(self, path: str, query: dict) -> None:
+        if path in ("/", "/index.html"):
+            return self.send_static("index.html")
+        if path.startswith("/task/"):
+            return self.send_static("task.html")
+        if path.startswith("/static/"):
+            return self.send_static(path[len("/static/"):])
+        if path == "/api/status":
+            return self.send_json(views.status(self.cfg, self.queue))
+        if path == "/api/board":
+            return self.send_json(board(self.cfg, self.queue))
+        if path == "/api/stats":
+            return self.send_json(stats.compute(self.queue.journal))
+        if match := re.fullmatch(r"/api/task/([^/]+)", path):
+            task_id = self.task_id(match.group(1))
+            data = views.show_task(self.cfg, self.queue, task_id)
+            data["history"] = stats.history(self.queue.journal, task_id)
+            return self.send_json(data)
+        if match := re.fullmatch(r"/api/log/([^/]+)/(\d+)", path):
+            return self.send_log(self.task_id(match.group(1)), int(match.group(2)),
+                                 int(query.get("offset", ["0"])[0] or 0))
+        if match := re.fullmatch(r"/api/diff/([^/]+)", path):
+            task_id = self.task_id(match.group(1))
+            try:
+                diff = Repo(self.cfg.repo).diff(self.cfg.base_branch, self.cfg.branch_prefix + task_id)
+            except GitError:
+                diff = ""
+            return self.send_json({"diff": diff[:2_000_000]})
+        self.send_json({"error": "not found"}, status=404)
+
+    def task_id(self, raw: str) -> str:
+        if id_problem(raw):
+            raise OrchestratorError(f"not a task id: {raw!r}")
+        return raw
+
+    def send_log(self, task_id: str, number: int, offset: int) -> None:
+        attempt = Runs(self.cfg.state_dir).get(task_id, number)
+        if attempt is None or not attempt.log_path.exists():
+            return self.send_json({"text": "", "offset": 0, "running": False})
+        with open(attempt.log_path, "rb") as fh:
+            fh.seek(max(0, offset))
+            chunk = fh.read(MAX_LOG_CHUNK)
+        self.send_json({"text": chunk.decode(errors="replace"), "offset": max(0, offset) + len(chunk),
+                        "running": attempt.result() is None})
+
+    def send_static(self, name: str) -> None:
+        if not re.fullmatch(r"[a-z]+\.(html|css|js)", name):
+            return self.send_json({"error": "not found"}, status=404)
+        body = resources.files("orchestrator.web").joinpath(name).read_bytes()
+        self.send(body, mimetypes.guess_type(name)[0] or "text/plain")
+
+    def send_json(self, data, status: int = 200) -> None:
+        self.send(json.dumps(data, default=str).encode(), "application/json", status)
+
+    def send(self, body: bytes, content_type: str, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def make_server(cfg: Config, port: int) -> ThreadingHTTPServer:
+    """A server bound to loopback only: the dashboard is for the person at this machine."""
+    handler = type("BoundHandler", (Handler,), {"cfg": cfg, "queue": Queue(cfg.queue_dir, cfg.state_dir)})
+    server = ThreadingHTTPServer((LOOPBACK, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_background(cfg: Config, port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    server = make_server(cfg, port)
+    thread = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    thread.start()
+    return server, thread
