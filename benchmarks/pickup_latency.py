@@ -37,7 +37,7 @@ cfg = config.load({config!r})
 log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", to_terminal=False)
 scheduler = Scheduler(cfg, persist_index=False)
 while True:
-    scheduler.loop()
+    scheduler.tick()
     time.sleep(60)
 """
 

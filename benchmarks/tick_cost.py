@@ -76,12 +76,12 @@ def measure(n: int, runs: int) -> dict:
     populate(queue, n)
     scheduler = Scheduler(cfg, persist_index=False)
     cold = time.perf_counter()
-    scheduler.loop()
+    scheduler.tick()
     cold = time.perf_counter() - cold
     daemon = []
     for _ in range(runs):
         t = time.perf_counter()
-        report = scheduler.loop()
+        report = scheduler.tick()
         daemon.append(time.perf_counter() - t)
         assert not report.started and not report.broken
     bare = []

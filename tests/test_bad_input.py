@@ -48,7 +48,7 @@ def test_bad_task_file_is_quarantined_with_the_reason_and_the_tick_goes_on(env, 
     env.write_config([env.agent("impl-1")])
     env.enqueue("good")
     drop(env, name, content)
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     assert [t for t, _ in report.started] == ["good"]
     assert not (env.config.queue_dir / "incoming" / name).exists()
     assert (env.config.queue_dir / "invalid" / name).exists()
@@ -64,7 +64,7 @@ def test_a_fifty_megabyte_file_is_quarantined_unread(env):
     env.write_config([env.agent("impl-1")])
     with open(env.config.queue_dir / "incoming" / "huge.md", "wb") as fh:
         fh.truncate(50 * 1024 * 1024)
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert "52428800 bytes; a task file may be at most 1000000 bytes" in why(env, "huge.md")
 
 
@@ -73,7 +73,7 @@ def test_a_duplicate_id_in_another_state_is_quarantined(env):
     env.enqueue("t1")
     env.queue.transition("t1", "incoming", "failed", actor="test")
     drop(env, "t1.md", "---\ntitle: a second t1\n---\n")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert "duplicate id 't1': a task with this id is already in failed/" in why(env, "t1.md")
     assert env.state_of("t1") == "failed"
 
@@ -81,11 +81,11 @@ def test_a_duplicate_id_in_another_state_is_quarantined(env):
 def test_a_fixed_file_moved_back_is_picked_up(env):
     env.write_config([env.agent("impl-1")])
     drop(env, "fixme.md", "---\ntitle: x\npriority: P9\n---\n")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     invalid = env.config.queue_dir / "invalid" / "fixme.md"
     invalid.write_text("---\ntitle: x\npriority: P1\n---\n")
     os.rename(invalid, env.config.queue_dir / "incoming" / "fixme.md")
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     assert [t for t, _ in report.started] == ["fixme"]
     env.wait_until(lambda: env.queue.count("claimed") == 0, what="the fixed task")
 
@@ -95,7 +95,7 @@ def test_a_symlink_to_a_secret_is_quarantined_not_read(env, tmp_path):
     secret.write_text("-----BEGIN PRIVATE KEY-----\n")
     env.write_config([env.agent("impl-1")])
     os.symlink(secret, env.config.queue_dir / "incoming" / "steal.md")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     moved = env.config.queue_dir / "invalid" / "steal.md"
     assert moved.is_symlink() and secret.read_text() == "-----BEGIN PRIVATE KEY-----\n"
     assert "a symbolic link; task files must be regular files (links are never followed)" in why(env, "steal.md")
@@ -226,7 +226,7 @@ def test_a_deleted_worktree_is_made_again(env):
     env.write_config([env.agent("impl-1", "fail.py")], max_attempts=2, auto_commit=False)
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("t1") == "incoming", what="the first failure")
     import shutil
     shutil.rmtree(env.config.state_dir / "worktrees", ignore_errors=True)
@@ -270,7 +270,7 @@ def test_fuzzed_task_files_never_crash_a_tick_or_get_lost(env, files):
     names = [f"f{n}.md" for n in range(len(files))]
     for name, content in zip(names, files):
         drop(env, name, content)
-    Scheduler(env.config, persist_index=False).loop()
+    Scheduler(env.config, persist_index=False).tick()
     for name in names:
         in_incoming = (env.config.queue_dir / "incoming" / name).exists()
         in_invalid = (env.config.queue_dir / "invalid" / name).exists()
@@ -300,6 +300,6 @@ def test_a_hidden_markdown_file_is_quarantined_not_ignored(env):
     env.write_config([env.agent("impl-1")])
     drop(env, "..md", "---\ntitle: x\n---\n")
     (env.config.queue_dir / "incoming" / ".gitkeep").touch()
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert "a hidden file; task files are named <id>.md" in why(env, "..md")
     assert (env.config.queue_dir / "incoming" / ".gitkeep").exists()

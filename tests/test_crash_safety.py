@@ -147,7 +147,7 @@ def test_runner_killed_between_rewrite_and_rename_counts_the_attempt_once(env):
     assert once(env, "settle_after_rewrite").returncode == 0
     env.wait_until(lambda: runner_gone(env, "t1", 1), what="the runner to die")
     assert env.state_of("t1") == "claimed" and env.read("t1").attempts == 1
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert env.state_of("t1") == "incoming" and env.read("t1").attempts == 1  # counted once, not twice
     assert Runs(env.config.state_dir).get("t1", 1).result().outcome == "failed"
     env.drain()
@@ -186,7 +186,7 @@ def test_crash_during_enqueue_publishes_nothing(env):
     # The sweep removes temporary files once they are older than any live writer's.
     old = time.time() - 3600
     os.utime(leftovers[0], (old, old))
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert_consistent(env, [])
     assert env.cli("enqueue", "Half written", "--id", "half").returncode == 0
 
@@ -204,7 +204,7 @@ def test_stale_result_of_an_earlier_attempt_is_never_taken(env, agents_dir):
     first.agent_result_path.write_text('{"status": "blocked", "reason": "stale"}')
     assert once(env, "runner_before_agent").returncode == 0
     env.wait_until(lambda: runner_gone(env, "t1", 2), what="attempt 2's runner to die")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     assert runs.get("t1", 2).result().outcome == "runner_died"
     assert env.read("t1").attempts == 2 and env.state_of("t1") in ("incoming", "claimed")
     env.drain()
@@ -217,13 +217,13 @@ def test_a_live_runner_keeps_its_task_however_old_the_claim(env):
     env.write_config([env.agent("impl-1", "slow.py", env={"SLEEP": "2"})])
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     attempt = Runs(env.config.state_dir).latest("t1")
     env.wait_until(lambda: attempt.owner() is not None, what="the runner to start")
     spec = json.loads(attempt.spec_path.read_text())
     spec["claimed_at"] = "2020-01-01T00:00:00Z"  # claimed "years ago"
     attempt.spec_path.write_text(json.dumps(spec))
-    report = scheduler.loop()
+    report = scheduler.tick()
     assert "t1" in report.running and report.recovered == []
     env.drain()
     assert outcomes(env, "t1") == ["success"]
@@ -235,7 +235,7 @@ def test_a_task_whose_runner_dies_every_time_fails_with_its_history(env):
     for n in (1, 2):  # each tick reconciles the last death and starts a runner that dies again
         assert once(env, "runner_before_agent").returncode == 0
         env.wait_until(lambda: runner_gone(env, "t1", n), what=f"runner {n} to die")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     env.wait_until(lambda: env.state_of("t1") == "failed", what="the task to fail")
     error = env.read("t1").last_error
     assert "attempt 1 (impl-1): runner_died" in error and "attempt 2 (impl-1): runner_died" in error
@@ -247,9 +247,9 @@ def test_an_agent_that_cannot_start_is_paused_and_burns_no_attempts(env):
         env.enqueue(f"t{n}")
     scheduler = Scheduler(env.config)
     for _ in range(3):
-        scheduler.loop()
+        scheduler.tick()
         env.wait_until(lambda: env.queue.count("claimed") == 0, what="the start failure")
-    report = scheduler.loop()
+    report = scheduler.tick()
     assert report.started == []
     state = json.loads((env.config.state_dir / "agents.json").read_text())["ghost"]
     assert state["start_failures"] == 3 and "no-such-agent-binary-xyz" in state["paused_reason"]

@@ -248,8 +248,8 @@ def test_usage_limit_rests_the_agent_and_spends_no_attempt(env, agents_dir):
     env.enqueue("t1")
     from orchestrator.tick.scheduler import Scheduler
     scheduler = Scheduler(env.config)
-    scheduler.loop()
-    env.wait_until(lambda: env.state_of("t1") == "incoming" and scheduler.loop() is not None and
+    scheduler.tick()
+    env.wait_until(lambda: env.state_of("t1") == "incoming" and scheduler.tick() is not None and
                    env.queue.count("claimed") == 0, what="the usage limit")
     assert env.read("t1").attempts == 0
     agent = json.loads(env.cli("status", "--json").stdout)["agents"][0]
@@ -257,7 +257,7 @@ def test_usage_limit_rests_the_agent_and_spends_no_attempt(env, agents_dir):
     from orchestrator.base.clock import parse_iso, utcnow
     until = parse_iso(json.loads((env.config.state_dir / "agents.json").read_text())["impl-1"]["paused_until"])
     assert 25 * 60 < (until - utcnow()).total_seconds() <= 30 * 60
-    assert scheduler.loop().started == []
+    assert scheduler.tick().started == []
 
 
 def test_memory_limit_kills_the_tree_with_the_reason(env, agents_dir):

@@ -82,13 +82,13 @@ def test_backoff_delays_the_retry(env):
     env.write_config([env.agent("impl-1", "fail.py")], max_attempts=2, retry_backoff_seconds=30)
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("t1") == "incoming", what="first failure")
     task = env.read("t1")
     assert task.attempts == 1 and task.retry_after is not None
     wait = (task.retry_after - task.created).total_seconds()
     assert 10 <= wait <= 40  # 30 s base, jitter between half and full
-    report = scheduler.loop()
+    report = scheduler.tick()
     assert report.started == []  # still backing off
 
 
@@ -148,7 +148,7 @@ def test_role_routing_and_pinning(env):
 def test_a_task_of_a_role_nobody_has_waits(env):
     env.write_config([env.agent("impl-1")])
     env.enqueue("review-me", role="review")
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     assert report.started == [] and env.state_of("review-me") == "incoming"
 
 
@@ -157,13 +157,13 @@ def test_concurrency_caps_hold(env):
                       env.agent("b", "slow.py", max_concurrent=1, env={"SLEEP": "3"})], max_running=2)
     for n in range(5):
         env.enqueue(f"t{n}")
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     assert len(report.started) == 2  # the global cap
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     assert report.started == [] and len(report.running) == 2
     env.write_config([env.agent("a", "slow.py", max_concurrent=2, env={"SLEEP": "3"}),
                       env.agent("b", "slow.py", max_concurrent=1, env={"SLEEP": "3"})], max_running=10)
-    report = Scheduler(env.config).loop()
+    report = Scheduler(env.config).tick()
     per_agent = {}
     for agent in report.running.values():
         per_agent[agent] = per_agent.get(agent, 0) + 1
@@ -177,8 +177,8 @@ def test_paused_agent_takes_nothing_and_interval_spaces_starts(env):
     env.enqueue("t1")
     env.enqueue("t2")
     scheduler = Scheduler(env.config)
-    first = scheduler.loop()
-    second = scheduler.loop()
+    first = scheduler.tick()
+    second = scheduler.tick()
     assert [a for _, a in first.started] == ["i"] and second.started == []
     env.wait_until(lambda: env.queue.count("claimed") == 0, what="the first attempt to end")
 
@@ -235,7 +235,7 @@ def test_missing_agent_binary_fails_before_the_agent_runs(env):
                      max_attempts=1)
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("t1") == "incoming", what="the start failure")
     task = env.read("t1")
     assert "start_failed" in task.last_error and "definitely-not-installed-xyz" in task.last_error

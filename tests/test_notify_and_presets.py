@@ -39,17 +39,17 @@ def test_a_notifier_receives_needs_review_and_failed_events(env, tmp_path):
                      notify=[{"command": [sys.executable, str(script)]},
                              {"command": ["definitely-missing-notifier"], "events": ["failed"]}])
     scheduler = Scheduler(env.config)
-    scheduler.loop()  # the first look starts the cursor: history is not announced
+    scheduler.tick()  # the first look starts the cursor: history is not announced
     env.enqueue("t-ok")
     env.enqueue("t-bad", role="risky")
     env.drain()
-    scheduler.loop()  # delivers what happened since
+    scheduler.tick()  # delivers what happened since
     env.wait_until(lambda: len(list(records.iterdir())) == 2, what="two notifications")
     review = json.loads((records / "needs_review-t-ok").read_text())
     assert review["event"]["to"] == "provisional" and review["env"] == "t-ok"
     failed = json.loads((records / "failed-t-bad").read_text())
     assert "exit code 3" in failed["event"]["reason"]
-    scheduler.loop()  # nothing is announced twice
+    scheduler.tick()  # nothing is announced twice
     assert len(list(records.iterdir())) == 2
 
 

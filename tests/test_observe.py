@@ -26,7 +26,7 @@ def test_status_against_a_queue_in_every_state(env, agents_dir):
     env.enqueue("running")
     (env.config.queue_dir / "incoming" / "junk.md").write_text("---\ntitle: [\n---\n")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("broken") == "failed", what="the failure")
     env.wait_until(lambda: (env.config.state_dir / "runs" / "running" / "1" / "agent.json").exists(), what="agent")
     data = json.loads(env.cli("status", "--json").stdout)

@@ -151,7 +151,7 @@ def test_a_reviewer_that_crashes_does_not_reject(env, reviewer):
     env.write_config([env.agent("impl-1"), reviewer("crash")], review="agent", retry_backoff_seconds=60)
     env.enqueue("t1")
     scheduler = Scheduler(env.config)
-    env.wait_until(lambda: scheduler.loop() and env.state_of("t1") == "provisional"
+    env.wait_until(lambda: scheduler.tick() and env.state_of("t1") == "provisional"
                    and len(Runs(env.config.state_dir).attempts("t1")) >= 2
                    and Runs(env.config.state_dir).get("t1", 2).result() is not None, what="a crashed review")
     assert Runs(env.config.state_dir).get("t1", 2).result().outcome == "review_error"
@@ -175,7 +175,7 @@ def test_dependency_released_the_moment_it_is_done(env):
     assert env.cli("enqueue", "Second", "--id", "b", "--depends-on", "a").returncode == 0
     assert env.state_of("b") == "blocked"
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("a") == "done", what="a to finish")
     # Released by the transition that completed a, before any tick ran.
     assert env.state_of("b") == "incoming"
@@ -233,7 +233,7 @@ def test_cancel_a_running_task_kills_its_tree(env, agents_dir):
         "time.sleep(600)\n")
     env.write_config([env.agent("impl-1", "tree.py")])
     env.enqueue("t1")
-    Scheduler(env.config).loop()
+    Scheduler(env.config).tick()
     env.wait_until(lambda: len(processes_with("cancel-me-tree")) == 2, what="the agent's tree")
     out = env.cli("cancel", "t1")
     assert out.returncode == 0, out.stderr
@@ -257,7 +257,7 @@ def test_breakdown_creates_subtasks_and_the_parent_completes_after_them(env, age
                      review="none")
     env.enqueue("big", "Build the feature", role="breakdown")
     scheduler = Scheduler(env.config)
-    scheduler.loop()
+    scheduler.tick()
     env.wait_until(lambda: env.state_of("big") == "blocked", what="the breakdown")
     parent = env.read("big")
     assert parent.subtasks == ("big.api", "big.schema")

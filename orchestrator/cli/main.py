@@ -175,7 +175,7 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         from orchestrator.tick.daemon import Daemon
         return Daemon(Scheduler(cfg, persist_index=False, long_lived=True)).run()
     if args.once:
-        report = Scheduler(cfg).loop()
+        report = Scheduler(cfg).tick()
         if report.skipped:
             print("orchestrator: another tick is running; skipped", file=sys.stderr)
         return 0

@@ -1,4 +1,4 @@
-"""The daemon: a loop over Scheduler.loop(), woken early by news.
+"""The daemon: a loop over Scheduler.tick(), woken early by news.
 
 APScheduler owns the interval (one job, max_instances=1, coalesce, misfire_grace_time=None
 so a late tick runs rather than being dropped); the job only sets an event. News wakes the
@@ -111,7 +111,7 @@ class Daemon:
             if self.reload_requested or _mark(self.scheduler.config.path) != self._config_mark:
                 self._reload(interval)
             try:
-                self.scheduler.loop()
+                self.scheduler.tick()
             except OrchestratorError as exc:
                 _log.error("tick_failed", error=str(exc))
             except Exception:

@@ -11,7 +11,7 @@ from orchestrator.tick.scheduler import Scheduler
 def drain(scheduler: Scheduler, timeout: float | None, poll: float = 0.2) -> int:
     deadline = time.monotonic() + timeout if timeout else None
     while True:
-        report = scheduler.loop()
+        report = scheduler.tick()
         if not report.skipped and not scheduler.has_work(report):
             return 0
         if deadline and time.monotonic() > deadline:

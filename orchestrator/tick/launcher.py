@@ -21,6 +21,7 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 import orchestrator
 from orchestrator.base import log
@@ -36,6 +37,47 @@ def runner_environment() -> dict[str, str]:
     package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return env
+
+
+class RunnerLauncher(Protocol):
+    """What the scheduler needs from whoever starts its runners (the seam tests drive the tick through)."""
+
+    fork: bool
+
+    def launch(self, attempt_dir: Path) -> tree.Identity | None: ...
+    def prepare(self) -> None: ...
+    def reap(self) -> None: ...
+    def alive(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class RecordingLauncher:
+    """Starts nothing: remembers each attempt directory it was asked to run.
+
+    The tick then sees the attempt as claimed by a runner that never appeared; a test (or a
+    dry run) decides what happens next, for instance by writing the attempt's result and
+    ticking again. Dispatch, settle and graph rules can so be driven without processes."""
+
+    fork = False
+
+    def __init__(self) -> None:
+        self.launched: list[Path] = []
+
+    def launch(self, attempt_dir: Path) -> tree.Identity | None:
+        self.launched.append(attempt_dir)
+        return None
+
+    def prepare(self) -> None:
+        return None
+
+    def reap(self) -> None:
+        return None
+
+    def alive(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
 
 
 class Launcher:

@@ -1,4 +1,4 @@
-"""The tick: reconcile, release, dispatch. One call of Scheduler.loop() is one tick.
+"""The tick: reconcile, release, dispatch. One call of Scheduler.tick() is one tick.
 
 The tick never runs an agent itself: it claims a task and starts a detached runner, so a
 tick takes milliseconds whatever the agents do. Ticks are serialized by a lock in the
@@ -24,7 +24,7 @@ from orchestrator.base.clock import iso, utcnow
 from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config, agent_settings
 from orchestrator.base.faults import crash_point
 from orchestrator.store.index import TaskIndex
-from orchestrator.tick.launcher import Launcher
+from orchestrator.tick.launcher import Launcher, RunnerLauncher
 from orchestrator.base.locks import FileLock
 from orchestrator.tick.notify import Delivery
 from orchestrator.store.queue import Entry, Queue
@@ -53,11 +53,15 @@ class TickReport:
 
 class Scheduler:
     def __init__(self, config: Config, *, persist_index: bool = True,
-                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, long_lived: bool = False):
+                 ownerless_grace: float = OWNERLESS_GRACE_SECONDS, long_lived: bool = False,
+                 launcher: RunnerLauncher | None = None):
         """long_lived: this scheduler runs many ticks (daemon, --drain), so a fork server for its
-        runners pays off (config.fork_runners); a single --once tick starts its runners fresh."""
+        runners pays off (config.fork_runners); a single --once tick starts its runners fresh.
+        launcher: who starts the runners (default: real detached processes); RecordingLauncher
+        starts none, for tests and dry runs."""
         self.config = config
-        self.launcher = Launcher(config.state_dir, fork=long_lived and config.fork_runners)
+        self._own_launcher = launcher is None
+        self.launcher: RunnerLauncher = launcher or Launcher(config.state_dir, fork=long_lived and config.fork_runners)
         self._long_lived = long_lived
         self.queue = Queue(config.queue_dir, config.state_dir)
         self.runs = Runs(config.state_dir)
@@ -76,7 +80,7 @@ class Scheduler:
 
     # ---- the tick -----------------------------------------------------------------
 
-    def loop(self, now: datetime | None = None) -> TickReport:
+    def tick(self, now: datetime | None = None) -> TickReport:
         """One tick. Returns what it did; skipped=True when another tick held the lock too long."""
         now = now or utcnow()
         started = time.monotonic()
@@ -116,7 +120,7 @@ class Scheduler:
     def _prepare_launcher(self) -> None:
         """Follow config reloads of fork_runners; have the fork server loading before it is needed."""
         fork = self._long_lived and self.config.fork_runners
-        if fork != self.launcher.fork:
+        if self._own_launcher and fork != self.launcher.fork:
             self.launcher.close()
             self.launcher.fork = fork
         self.launcher.prepare()
