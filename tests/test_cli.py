@@ -32,9 +32,9 @@ def test_enqueue_with_dependencies_waits_in_blocked(env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["enqueue", "x", "--depends-on", "nope"], "--depends-on nope: no such task"),
+    (["enqueue", "x", "--depends-on", "nope"], "depends on 'nope': no such task"),
     (["enqueue", "x", "--id", "../escape"], "task id '../escape' may only use letters"),
-    (["enqueue", "x", "--agent", "ghost"], "--agent ghost: no such agent"),
+    (["enqueue", "x", "--agent", "ghost"], "agent 'ghost': no such agent"),
     (["enqueue", "x", "--body-file", "/nonexistent/file"], "--body-file /nonexistent/file: cannot read"),
     (["show", "missing"], "no task 'missing'"),
     (["logs", "missing"], "no log for any attempt of task 'missing' yet"),

@@ -1,8 +1,9 @@
-"""Every short-lived subprocess the orchestrator waits for goes through run().
+"""The subprocess funnel: run() for every command the orchestrator waits for, start_detached()
+for every process it leaves running (runners, the fork server, agents, notifiers).
 
-Long-lived children (runners, agents) are started elsewhere with Popen because nobody
-waits for them; everything we wait for is here, so a failure always shows the command,
-its exit code and its output.
+run() raises an error that shows the command, its exit code and its output. A detached
+process gets its own session (so a terminal's Ctrl-C or the death of its parent does not
+reach it, and its process group is its own to kill) and none of our file descriptors.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from orchestrator.base.errors import CommandError
 
@@ -58,3 +60,15 @@ def run(
     if check and proc.returncode != 0:
         raise error(argv, proc.returncode, proc.stdout + proc.stderr)
     return done
+
+
+Stream = int | IO[Any] | None
+
+
+def start_detached(argv: Sequence[str], *, cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+                   stdin: Stream = subprocess.DEVNULL, stdout: Stream = subprocess.DEVNULL,
+                   stderr: Stream = subprocess.DEVNULL) -> subprocess.Popen:
+    """Start argv in a new session with no inherited descriptors; the caller owns reaping it.
+    Raises OSError (FileNotFoundError, PermissionError, ...) when it cannot start."""
+    return subprocess.Popen([str(a) for a in argv], cwd=cwd, env=dict(env) if env is not None else None,
+                            stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True, close_fds=True)

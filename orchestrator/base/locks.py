@@ -1,11 +1,22 @@
-"""Process-wide locks held with flock: the kernel releases them when the holder dies."""
+"""The one lock: flock on a file. The kernel releases it when the holder dies, so a kill -9
+leaves no stale lock behind.
+
+    with FileLock(path):                  # waits as long as it takes; the body always holds it
+    lock = FileLock(path)
+    if lock.acquire(timeout=10): ...      # False when someone else held it the whole time
+    with FileLock(path).attempt() as got: # one try: got is True or False
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+POLL_SECONDS = 0.01
 
 
 class FileLock:
@@ -13,10 +24,17 @@ class FileLock:
         self.path = path
         self._fd: int | None = None
 
-    def acquire(self, timeout: float = 0.0) -> bool:
-        """Take the lock, waiting up to timeout seconds; False when someone else holds it."""
+    def acquire(self, *, timeout: float | None) -> bool:
+        """Take the lock. timeout None waits as long as it takes (and returns True); a number
+        waits up to that many seconds and returns False when someone else held it throughout."""
+        if self._fd is not None:
+            raise RuntimeError(f"{self.path}: this FileLock is held already")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fd = fd
+            return True
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -27,20 +45,29 @@ class FileLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     return False
-                time.sleep(0.01)
+                time.sleep(POLL_SECONDS)
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            os.close(self._fd)  # closing drops the lock
             self._fd = None
 
     @property
     def held(self) -> bool:
         return self._fd is not None
 
-    def __enter__(self) -> "FileLock":
-        self.acquire(timeout=3600)
+    @contextmanager
+    def attempt(self) -> Iterator[bool]:
+        """Try once without waiting; yields whether the lock is held inside the block."""
+        got = self.acquire(timeout=0)
+        try:
+            yield got
+        finally:
+            self.release()
+
+    def __enter__(self) -> FileLock:
+        self.acquire(timeout=None)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()

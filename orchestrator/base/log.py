@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 # structlog imports rich at import time whenever it is installed (~90 ms and ~10 MB per process),
 # only to pretty-print tracebacks on a terminal. Every CLI call and every runner would pay that, so
@@ -23,6 +24,10 @@ from orchestrator.base.redact import structlog_processor  # noqa: E402
 _configured_for: tuple | None = None
 
 
+def configured() -> bool:
+    return _configured_for is not None
+
+
 def configure(log_file: Path | None = None, *, verbose: bool = False, to_terminal: bool = True) -> None:
     """Send log events to log_file as JSON lines and, when asked, to stderr as readable lines."""
     global _configured_for
@@ -31,7 +36,7 @@ def configure(log_file: Path | None = None, *, verbose: bool = False, to_termina
         return
     _configured_for = key
     handlers: list[logging.Handler] = []
-    shared = [
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -7,17 +7,18 @@ the queue and prints the board and the branches.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
-from orchestrator.formats import config as configmod
 from orchestrator.base import log
+from orchestrator.formats import config as configmod
 from orchestrator.formats import task as taskfmt
-from orchestrator.observe import views
+from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
+from orchestrator.git.view import RepoView
+from orchestrator.observe import views
 from orchestrator.store.queue import Queue
 
 WRITER = textwrap.dedent('''\
@@ -91,7 +92,7 @@ def run_demo(keep: Path | None = None) -> int:
     root = keep.absolute() if keep else Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
     config_path = write_demo(root)
     cfg = configmod.load(config_path)
-    log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", to_terminal=False)
+    log.configure(StateDir(cfg.state_dir).log_file, to_terminal=False)
     queue = Queue(cfg.queue_dir, cfg.state_dir)
     queue.ensure_dirs()
     print(f"demo in {root}")
@@ -108,8 +109,10 @@ def run_demo(keep: Path | None = None) -> int:
     print(views.render_list(views.list_tasks(queue, None)))
     print()
     print(f"branches in {cfg.repo}:")
-    for name, count in Repo(cfg.repo).branches(cfg.branch_prefix).items():
-        print(f"  {name}  ({count} commits)")
+    with RepoView(cfg.repo) as view:
+        for name in view.branches(cfg.branch_prefix):
+            ahead = view.commits_ahead(name, cfg.base_branch)
+            print(f"  {name}  ({ahead} commit{'s' if ahead != 1 else ''} beyond {cfg.base_branch})")
     print()
     print(f"try: python -m orchestrator --config {config_path} show fix-the-flaky-login-test")
     print(f"     python -m orchestrator --config {config_path} logs try-the-risky-migration")

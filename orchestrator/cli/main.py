@@ -7,21 +7,17 @@ is logged with its traceback to the state directory's log and reported in one li
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import time
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from orchestrator import __version__
-from orchestrator.formats import config as configmod
 from orchestrator.base import log
-from orchestrator.formats import task as taskfmt
-from orchestrator.observe import views
 from orchestrator.base.errors import ConfigError, OrchestratorError, UsageError
-from orchestrator.store.queue import STATES, Queue
-from orchestrator.process.wake import poke
+from orchestrator.formats import config as configmod
+from orchestrator.formats import task as taskfmt
+from orchestrator.formats.layout import StateDir
+from orchestrator.store.queue import STATES
 
 OBSERVERS = ("status", "list", "show", "logs", "history", "stats", "dashboard")  # read-only: they still work when agents.yaml is invalid
 
@@ -38,15 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--drain", action="store_true", help="tick until nothing is runnable or running")
     parser.add_argument("--timeout", type=float, help="with --drain: give up after this many seconds (exit 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_task_commands, _decision_commands, _control_commands, _reading_commands, _setup_commands):
+        add(sub)
+    return parser
 
+
+def _task_commands(sub: Any) -> None:
+    """enqueue, list, show, status, logs"""
     p = sub.add_parser("enqueue", help="add a task; prints its id")
     p.add_argument("title")
     body = p.add_mutually_exclusive_group()
     body.add_argument("--body", default="")
     body.add_argument("--body-file", help="read the body from a file, or - for standard input")
     p.add_argument("--role")
-    p.add_argument("--priority", choices=taskfmt.PRIORITIES)
-    p.add_argument("--depends-on", nargs="+", default=[], metavar="ID")
+    p.add_argument("--priority", type=str.upper, choices=taskfmt.PRIORITIES, help="P0 (first) .. P3, any case")
+    p.add_argument("--depends-on", action="append", default=[], metavar="ID",
+                   help="a task that must be done first (repeat for several)")
     p.add_argument("--agent", help="pin the task to this agent")
     p.add_argument("--id", dest="task_id", help="the task id (default: from the title)")
     p.add_argument("--max-attempts", type=int)
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempt", type=int)
     p.add_argument("--follow", "-f", action="store_true", help="keep printing while the attempt runs")
 
+
+def _decision_commands(sub: Any) -> None:
+    """accept, reject, retry, cancel"""
     p = sub.add_parser("accept", help="accept a task waiting for review (provisional/ to done/)")
     p.add_argument("task_id")
     p.add_argument("--merge", action="store_true", help="merge its branch into the base branch first")
@@ -82,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="stop a task (killing a running attempt); it goes to failed/")
     p.add_argument("task_id")
 
+
+def _control_commands(sub: Any) -> None:
+    """pause, resume, stop, import"""
     p = sub.add_parser("pause", help="no new work for one agent, or for all (a PAUSE file in the state directory)")
     p.add_argument("agent", nargs="?")
     p = sub.add_parser("resume", help="undo pause (and clear an agent's automatic pause)")
@@ -96,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", help="the role of every imported task")
     p.add_argument("--prefix", help="put this before every task id (to keep two plans apart)")
 
+
+def _reading_commands(sub: Any) -> None:
+    """history, stats, dashboard"""
     p = sub.add_parser("history", help="every transition of a task, from the event journal")
     p.add_argument("task_id")
     p.add_argument("--json", action="store_true")
@@ -107,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="a read-only web page on 127.0.0.1 (board, tasks, logs, diffs, stats)")
     p.add_argument("--port", type=int, default=8765)
 
+
+def _setup_commands(sub: Any) -> None:
+    """init, validate, demo"""
     p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
     p.add_argument("directory", nargs="?", default=".")
     p.add_argument("--agent", metavar="PRESET", help="write an agent from a preset (claude-code, codex, aider, "
@@ -116,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the built-in demo in a scratch directory")
     p.add_argument("--keep", metavar="DIR", help="build the demo in DIR and keep it")
-    return parser
+
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,17 +173,19 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise
         cfg = configmod.stand_in(path, str(exc))
         print(f"orchestrator: warning: {exc}", file=sys.stderr)
-    log.configure(cfg.state_dir / "logs" / "orchestrator.jsonl", verbose=args.verbose,
+    log.configure(StateDir(cfg.state_dir).log_file, verbose=args.verbose,
                   to_terminal=bool(modes) or args.verbose)
     if modes:
         return run_scheduler(cfg, args)
-    return COMMAND_HANDLERS[args.command](cfg, args)
+    from orchestrator.api import Orchestrator
+    from orchestrator.cli.commands import HANDLERS
+    return HANDLERS[args.command](Orchestrator(config=cfg), args)
 
 
 def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
+    from orchestrator.tick.checks import check_repository, command_warnings
     from orchestrator.tick.drain import drain
     from orchestrator.tick.scheduler import Scheduler
-    from orchestrator.tick.checks import check_repository, command_warnings
     check_repository(cfg)
     for warning in command_warnings(cfg):
         log.get().warning("agent_command_missing", detail=warning)
@@ -181,229 +199,11 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         return 0
     scheduler = Scheduler(cfg, long_lived=True)
     try:
-        return drain(scheduler, args.timeout)
+        code = drain(scheduler, args.timeout)
     finally:
         scheduler.close()
+    if code:
+        print(f"orchestrator: --drain gave up after {args.timeout:g} s with work left", file=sys.stderr)
+    return code
 
 
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
-    return slug or "task"
-
-
-def cmd_enqueue(cfg: configmod.Config, args: argparse.Namespace) -> int:
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
-    queue.ensure_dirs()
-    body = args.body
-    if args.body_file == "-":
-        body = sys.stdin.read()
-    elif args.body_file:
-        try:
-            body = Path(args.body_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--body-file {args.body_file}: cannot read: {exc}") from None
-    front = {"title": args.title}
-    for key, value in (("role", args.role), ("priority", args.priority), ("agent", args.agent),
-                       ("max_attempts", args.max_attempts)):
-        if value is not None:
-            front[key] = value
-    if args.depends_on:
-        front["depends_on"] = args.depends_on
-    if args.agent and cfg.agent(args.agent) is None:
-        raise UsageError(f"--agent {args.agent}: no such agent in {cfg.path}")
-    for dep in args.depends_on:
-        taskfmt.check_id(dep)
-        if queue.locate(dep) is None:
-            raise UsageError(f"--depends-on {dep}: no such task (enqueue it first)")
-    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
-    base_id = args.task_id or _slug(args.title)
-    task_id = base_id
-    for n in range(2, 1000):
-        if args.task_id or queue.locate(task_id) is None:
-            break
-        task_id = f"{base_id}-{n}"
-    task = taskfmt.parse(text, file_id=task_id, source="the command line", trusted=False)
-    queue.check_case([task.id])
-    from orchestrator.flow import graph
-    graph.check_new_dependencies(queue, {task.id: task.depends_on})
-    state = graph.waiting_state(queue, task.depends_on)
-    queue.enqueue(task, actor="person", state=state,
-                  reason="waiting for dependencies" if state == "blocked" else None)
-    poke(cfg.state_dir)
-    print(task.id)
-    return 0
-
-
-def cmd_list(cfg, args) -> int:
-    rows = views.list_tasks(Queue(cfg.queue_dir, cfg.state_dir), args.state)
-    print(views.dumps(rows) if args.json else views.render_list(rows))
-    return 0
-
-
-def cmd_show(cfg, args) -> int:
-    data = views.show_task(cfg, Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
-    print(views.dumps(data) if args.json else views.render_show(data))
-    return 0
-
-
-def cmd_status(cfg, args) -> int:
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
-    if args.watch:
-        from orchestrator.observe import board
-        board.watch(lambda: views.status(cfg, queue))
-        return 0
-    data = views.status(cfg, queue)
-    if args.json:
-        print(views.dumps(data))
-    elif sys.stdout.isatty():
-        from orchestrator.observe import board
-        board.show(data)
-    else:
-        print(views.render_status(data))
-    return 0
-
-
-def cmd_logs(cfg, args) -> int:
-    from orchestrator.store.attempts import Runs
-    from orchestrator.base.errors import NotFoundError
-    runs = Runs(cfg.state_dir)
-    task_id = taskfmt.check_id(args.task_id)
-    path = views.log_path(runs, task_id, args.attempt)
-    if path is None or not path.exists():
-        which = f"attempt {args.attempt}" if args.attempt else "any attempt"
-        raise NotFoundError(f"no log for {which} of task '{task_id}' yet")
-    if args.follow:
-        attempt = runs.get(task_id, int(path.parent.name))
-        views.follow(path, lambda: attempt.result() is None and _runner_alive(attempt), sys.stdout)
-    else:
-        sys.stdout.write(path.read_bytes().decode(errors="replace"))
-    return 0
-
-
-def _runner_alive(attempt) -> bool:
-    from orchestrator.process import tree
-    owner = attempt.owner()
-    return owner is None or tree.is_alive(tree.Identity.from_record(owner))
-
-
-def cmd_validate(cfg, args) -> int:
-    from orchestrator.tick.checks import validate
-    problems = validate(cfg)
-    for problem in problems:
-        print(problem)
-    if problems:
-        return 1
-    print(f"{cfg.path}: ok ({len(cfg.agents)} agents)")
-    return 0
-
-
-def cmd_accept(cfg, args) -> int:
-    from orchestrator.flow import review
-    from orchestrator.git.repo import Repo
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
-    task_id = taskfmt.check_id(args.task_id)
-    state = queue.locate(task_id)
-    src = state if state in ("provisional", "blocked") else "provisional"
-    how = review.accept(queue, Repo(cfg.repo), task_id, src, base_branch=cfg.base_branch,
-                        branch=cfg.branch_prefix + task_id, merge=args.merge, actor="person")
-    poke(cfg.state_dir)
-    print(f"{task_id}: done ({how})")
-    return 0
-
-
-def cmd_reject(cfg, args) -> int:
-    from orchestrator.flow import review
-    from orchestrator.base.errors import StateError
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
-    task_id = taskfmt.check_id(args.task_id)
-    state = queue.locate(task_id)
-    if state != "provisional":
-        raise StateError(f"task '{task_id}' is in {state or 'no state'}/; only a task in provisional/ can be rejected")
-    if not args.reason.strip():
-        raise UsageError("--reason must say what to change")
-    dst = review.reject(queue, task_id, "provisional", reason=args.reason.strip(), max_rejections=cfg.max_rejections,
-                        actor="person")
-    poke(cfg.state_dir)
-    print(f"{task_id}: {dst}")
-    return 0
-
-
-def cmd_retry(cfg, args) -> int:
-    from orchestrator.flow.control import retry
-    state = retry(Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
-    poke(cfg.state_dir)
-    print(f"{args.task_id}: {state}")
-    return 0
-
-
-def cmd_cancel(cfg, args) -> int:
-    from orchestrator.flow.control import cancel
-    state = cancel(cfg, Queue(cfg.queue_dir, cfg.state_dir), taskfmt.check_id(args.task_id))
-    print(f"{args.task_id}: {state} (cancelled)")
-    return 0
-
-
-def cmd_pause(cfg, args) -> int:
-    from orchestrator.flow.control import pause
-    print(pause(cfg, args.agent))
-    return 0
-
-
-def cmd_resume(cfg, args) -> int:
-    from orchestrator.flow.control import resume
-    print(resume(cfg, args.agent))
-    poke(cfg.state_dir)
-    return 0
-
-
-def cmd_stop(cfg, args) -> int:
-    from orchestrator.flow.control import stop_all
-    from orchestrator.process.instance import stop_daemon
-    pid = stop_daemon(cfg.state_dir)
-    print(f"stopped the daemon (pid {pid})" if pid else "no daemon was running")
-    if args.kill_agents:
-        stopped = stop_all(cfg, Queue(cfg.queue_dir, cfg.state_dir))
-        print(f"stopped {len(stopped)} running attempt(s); back in incoming/: {', '.join(stopped) or '-'}")
-    return 0
-
-
-def cmd_history(cfg, args) -> int:
-    from orchestrator.observe import stats
-    events = stats.history(Queue(cfg.queue_dir, cfg.state_dir).journal, taskfmt.check_id(args.task_id))
-    print(views.dumps(events) if args.json else stats.render_history(args.task_id, events))
-    return 0
-
-
-def cmd_stats(cfg, args) -> int:
-    from orchestrator.observe import stats
-    data = stats.compute(Queue(cfg.queue_dir, cfg.state_dir).journal, stats.parse_since(args.since))
-    print(views.dumps(data) if args.json else stats.render_stats(data))
-    return 0
-
-
-def cmd_dashboard(cfg, args) -> int:
-    from orchestrator.web.dashboard import make_server
-    server = make_server(cfg, args.port)
-    print(f"dashboard: http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def cmd_import(cfg, args) -> int:
-    from orchestrator.plans.importer import import_plan
-    print(import_plan(cfg, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
-    return 0
-
-
-COMMAND_HANDLERS = {"enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status,
-                    "logs": cmd_logs, "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject,
-                    "retry": cmd_retry, "cancel": cmd_cancel, "import": cmd_import, "pause": cmd_pause,
-                    "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history, "stats": cmd_stats,
-                    "dashboard": cmd_dashboard}
-
-
-if __name__ == "__main__":
-    sys.exit(main())

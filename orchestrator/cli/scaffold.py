@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.base.errors import GitError, UsageError
-from orchestrator.git.repo import Repo
 from orchestrator.formats.presets import PRESETS
+from orchestrator.git.repo import Repo
 from orchestrator.store.queue import STATES
 
 TEMPLATE = """\

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import psutil
 
 from orchestrator.base import durable
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.base.errors import NotFoundError, StateError
 from orchestrator.flow import graph
+from orchestrator.flow.settle import release_worktree
+from orchestrator.formats.config import Config
+from orchestrator.formats.layout import StateDir
 from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
-from orchestrator.base.clock import iso, utcnow
-from orchestrator.formats.config import Config
-from orchestrator.base.errors import NotFoundError, StateError
+from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.queue import TERMINAL, Queue
-from orchestrator.tick.reconcile import kill_leftovers
-from orchestrator.tick.scheduler import pause_file
-from orchestrator.store.attempts import Result, Runs
-from orchestrator.flow.settle import release_worktree
 
 
 def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:
     if agent is None:
-        durable.write_atomic(pause_file(cfg.state_dir), f"paused by {actor} at {iso(utcnow())}\n")
-        return f"paused: no new work starts until 'resume' (running attempts finish); {pause_file(cfg.state_dir)}"
+        durable.write_atomic(StateDir(cfg.state_dir).pause_file, f"paused by {actor} at {iso(utcnow())}\n")
+        return f"paused: no new work starts until 'resume' (running attempts finish); {StateDir(cfg.state_dir).pause_file}"
     _known_agent(cfg, agent)
     AgentBook(cfg.state_dir).update(agent, lambda s: setattr(s, "paused_reason", f"paused by {actor}"))
     return f"paused agent {agent}"
@@ -32,7 +32,7 @@ def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:
 def resume(cfg: Config, agent: str | None) -> str:
     if agent is None:
         try:
-            pause_file(cfg.state_dir).unlink()
+            StateDir(cfg.state_dir).pause_file.unlink()
         except FileNotFoundError:
             return "not paused"
         return "resumed"
@@ -57,7 +57,7 @@ def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
         raise StateError(f"task '{task_id}' is in {state or 'no state'}/; retry takes a task from failed/ or blocked/")
     _, task = queue.read(task_id, state)
     dst = graph.waiting_state(queue, task.depends_on)
-    updates = {"blocked_reason": None, "retry_after": None}
+    updates: dict[str, Any] = {"blocked_reason": None, "retry_after": None}
     if state == "failed":
         updates.update(attempts=0, last_error=None)
     if task.subtasks:
@@ -78,7 +78,7 @@ def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") ->
         if state in TERMINAL:
             raise StateError(f"task '{task_id}' is already in {state}/; nothing to cancel")
         if state == "claimed":
-            stop_attempt(queue, Runs(cfg.state_dir), task_id, cfg.kill_grace_seconds)
+            stop_attempt(queue, Runs(cfg.state_dir), task_id)
         moved = queue.transition(task_id, state, "failed", actor=actor, event="cancelled", reason="cancelled",
                                  updates={"last_error": f"cancelled by {actor}", "retry_after": None})
         if moved is not None:
@@ -92,7 +92,7 @@ def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
     runs = Runs(cfg.state_dir)
     for dirent in list(queue.names("claimed")):
         task_id = dirent.name[:-3]
-        stop_attempt(queue, runs, task_id, cfg.kill_grace_seconds, outcome="stopped",
+        stop_attempt(queue, runs, task_id, outcome="stopped",
                      reason=f"stopped by {actor} (stop --kill-agents)")
         attempt = runs.latest(task_id)
         spec = attempt.spec() if attempt else None
@@ -103,7 +103,7 @@ def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
     return stopped
 
 
-def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float, *, outcome: str = "cancelled",
+def stop_attempt(queue: Queue, runs: Runs, task_id: str, *, outcome: str = "cancelled",
                  reason: str = "cancelled by a person") -> None:
     """Kill the runner of the task's current attempt, then every process of its agent."""
     attempt = runs.latest(task_id)
@@ -111,14 +111,18 @@ def stop_attempt(queue: Queue, runs: Runs, task_id: str, grace: float, *, outcom
     if attempt is None or spec is None:
         return
     owner = tree.Identity.from_record(attempt.owner())
-    if tree.is_alive(owner):
+    if owner is not None and tree.is_alive(owner):
         try:
             psutil.Process(owner.pid).send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
-    kill_leftovers(attempt, spec.token, grace)
+    kill_leftovers(attempt, spec)
     if attempt.result() is None:
         attempt.write_result(Result(outcome, reason, iso(utcnow()), counts=False))
     release_worktree(spec)
 
 
+def kill_leftovers(attempt: Attempt, spec: Spec) -> int:
+    """End every process the attempt's agent left, with the grace its spec froze."""
+    agent = attempt.agent_record() or {}
+    return tree.terminate(spec.token, agent.get("pgid"), float(agent.get("started") or 0), spec.kill_grace_seconds)

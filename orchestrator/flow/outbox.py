@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.formats import task as taskfmt
 from orchestrator.base.errors import TaskFileError
-from orchestrator.store.queue import SUFFIX, read_task_file
+from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
+from orchestrator.store.queue import SUFFIX, read_task_file
 
 MAX_OUTBOX_FILES = 100
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.flow import graph
 from orchestrator.base.errors import StateError
+from orchestrator.flow import graph
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import Queue
 
@@ -32,7 +32,7 @@ def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str
 def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections: int, actor: str,
            reviewer: str = "person") -> str:
     """Send a task back to incoming/ with the feedback, or to failed/ at the rejection limit."""
-    state, task = queue.read(task_id, src)
+    _, task = queue.read(task_id, src)
     feedback = task.feedback + (f"review by {reviewer}: {reason}",)
     if len(feedback) >= max_rejections:
         history = "\n".join(feedback)

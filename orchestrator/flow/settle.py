@@ -11,21 +11,22 @@ import os
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from orchestrator.base import log
+from orchestrator.base.clock import utcnow
+from orchestrator.base.errors import GitError, OrchestratorError
+from orchestrator.flow import enqueue, review
+from orchestrator.flow.outbox import read_outbox
+from orchestrator.formats.layout import StateDir
+from orchestrator.git import worktrees
+from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.process.agentenv import agent_environment
 from orchestrator.process.supervise import run_supervised
 from orchestrator.store.agentbook import AgentBook
-from orchestrator.base.clock import utcnow
-from orchestrator.flow import enqueue
-from orchestrator.flow import review
-from orchestrator.base.errors import GitError, OrchestratorError
-from orchestrator.flow.outbox import read_outbox
-from orchestrator.git.repo import Repo
-from orchestrator.git import worktrees
-from orchestrator.store.queue import Queue
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
+from orchestrator.store.queue import Queue
 
 MAX_BACKOFF_SECONDS = 300.0
 # An agent whose last N starts all failed before the agent ran (missing binary, bad command)
@@ -61,7 +62,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         return None
     kept = release_worktree(spec, delete_files=delete_files, checked_clean=checked_clean)
     note_agent_health(queue, spec, result, actor)
-    common = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
+    common: dict[str, Any] = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
     if spec.phase == "review":
         return _settle_review(queue, spec, result, now, common)
     if result.outcome == "broken_down":
@@ -69,8 +70,9 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
             return _settle_breakdown(queue, spec, attempt, result, common)
         except OrchestratorError as exc:
             result = Result("failed", f"could not enqueue the subtasks: {exc}", result.finished_at)
-    if result.succeeded and spec.review == "none":
+    if result.succeeded and spec.project.review == "none":
         return _accept(queue, spec, f"agent {spec.agent} (review: none)", common)
+    updates: dict[str, Any]
     if result.outcome == "usage_limit":
         rest_agent(queue, spec, result, common["actor"])
         dst, updates, event = "incoming", dict(retry_after=None, last_error=_error_text(spec, result)), "usage_limit"
@@ -78,7 +80,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         dst, updates = "blocked", dict(blocked_reason=result.reason, retry_after=None)
         event = "blocked"
     elif result.succeeded:
-        dst = "done" if spec.review == "none" else "provisional"
+        dst = "done" if spec.project.review == "none" else "provisional"
         updates, event = dict(last_error=None, retry_after=None), "succeeded"
     else:
         attempts = spec.attempts_before + (1 if result.counts else 0)
@@ -90,7 +92,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
             updates["last_error"] = failure_history(Path(spec.state_dir), spec.task_id, attempt.number)
         else:
             dst, event = "incoming", "retry"
-            delay = backoff_seconds(spec.retry_backoff_seconds, max(attempts, 1))
+            delay = backoff_seconds(spec.project.retry_backoff_seconds, max(attempts, 1))
             updates["retry_after"] = now + timedelta(seconds=delay) if delay else None
     moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
                              updates=updates, kept_worktree=kept, **common)
@@ -101,7 +103,7 @@ def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None
     """Complete the task (merging when configured); hold it in blocked/ if the merge is refused."""
     try:
         review.accept(queue, Repo(Path(spec.repo)), spec.task_id, "claimed", base_branch=spec.base_branch,
-                      branch=spec.branch, merge=spec.merge_on_accept, actor=common["actor"], reviewer=reviewer)
+                      branch=spec.branch, merge=spec.project.merge_on_accept, actor=common["actor"], reviewer=reviewer)
         return "done"
     except GitError as exc:
         reason = (f"accepted by {reviewer}, but the merge was refused: {exc}. Resolve it, then "
@@ -115,10 +117,10 @@ def _settle_review(queue: Queue, spec: Spec, result: Result, now: datetime, comm
     if result.outcome == "accepted":
         return _accept(queue, spec, f"agent {spec.agent}", common)
     if result.outcome == "rejected":
-        return review.reject(queue, spec.task_id, "claimed", reason=result.reason, max_rejections=spec.max_rejections,
+        return review.reject(queue, spec.task_id, "claimed", reason=result.reason, max_rejections=spec.project.max_rejections,
                              actor=common["actor"], reviewer=f"agent {spec.agent}")
     # The reviewer crashed, timed out or never started: that is no verdict, so review again later.
-    retry_at = now + timedelta(seconds=backoff_seconds(spec.retry_backoff_seconds, 1))
+    retry_at = now + timedelta(seconds=backoff_seconds(spec.project.retry_backoff_seconds, 1))
     moved = queue.transition(spec.task_id, "claimed", "provisional", event="review_retry", reason=result.reason,
                              updates={"retry_after": retry_at}, **common)
     return "provisional" if moved else None
@@ -197,8 +199,8 @@ def release_worktree(spec: Spec, *, delete_files: bool = True, checked_clean: bo
     try:
         kept = worktrees.remove_worktree(
             Repo(Path(spec.repo)), Path(spec.worktree), spec.branch,
-            pool_dir=Path(spec.state_dir) / "pool" if spec.worktree_pool else None,
-            pool_size=spec.worktree_pool, base=spec.base_branch, delete_files=delete_files,
+            pool_dir=StateDir(spec.state_dir).pool if spec.project.worktree_pool else None,
+            pool_size=spec.project.worktree_pool, base=spec.base_branch, delete_files=delete_files,
             checked_clean=checked_clean and not spec.teardown)
     except GitError as exc:
         kept = f"could not remove worktree {spec.worktree}: {exc}"

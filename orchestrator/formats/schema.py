@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -111,7 +110,7 @@ class Located:
         place = f"{self.source}:{line + self.line_offset}" if line is not None else self.source
         return f"{place}: key '{dotted}'" if dotted else place
 
-    def child(self, *keys: Any) -> "Located":
+    def child(self, *keys: Any) -> Located:
         return Located(self.source, self.lines, self.prefix + keys, self.line_offset)
 
 
@@ -129,7 +128,7 @@ def parse_fields(data: Any, fields: list[Field], where: Located, what: str) -> d
             raise SchemaError(where.at(key), f"unknown key '{key}' in {what}", fix)
     values: dict[str, Any] = {}
     for f in fields:
-        if f.name not in data or data[f.name] is None and not f.required:
+        if f.name not in data or (data[f.name] is None and not f.required):
             if f.required:
                 raise SchemaError(where.at(), f"{what} is missing the required key '{f.name}'",
                                   f"add '{f.name}: ...'" + (f" ({f.help})" if f.help else ""))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import yaml
@@ -50,6 +50,12 @@ def id_problem(value: str) -> str | None:
     if value.split(".")[0].lower() in _WINDOWS_RESERVED:
         return f"task id {value!r} is a reserved device name on Windows"
     return None
+
+
+def slugify(text: str, max_length: int = 40) -> str:
+    """A task id made from a title: lower-case words joined by dashes ("task" when none are left)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_length].strip("-")
+    return slug or "task"
 
 
 def check_id(value: str) -> str:
@@ -111,7 +117,7 @@ class Task:
     blocked_reason: str | None = None  # set when a person must act; dependency release leaves it alone
     subtasks: tuple[str, ...] = field(default=())  # a broken-down task waits for these, then is done
 
-    def with_updates(self, **changes: Any) -> "Task":
+    def with_updates(self, **changes: Any) -> Task:
         return replace(self, **changes)
 
 
@@ -119,16 +125,16 @@ def _as_utc(value: Any, where: Located, key: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             pass
         else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise SchemaError(where.at(key), f"must be a timestamp like 2026-01-31T12:00:00Z, got {value!r}",
                       "write an ISO 8601 date and time")
 
@@ -168,7 +174,19 @@ def _parse(text: str, *, file_id: str, source: str, trusted: bool) -> Task:
         data, lines = load_yaml(front, source, line_offset=1)
         if data is None:
             data = {}
-    where = Located(source, lines, line_offset=1)
+    return _build(data, Located(source, lines, line_offset=1), body, file_id=file_id, source=source, trusted=trusted)
+
+
+def from_fields(fields: dict[str, Any], body: str, *, file_id: str, source: str) -> Task:
+    """A new task from values given outside a file (the CLI, the Python API), checked as a task
+    file's frontmatter would be (untrusted: runtime fields are refused). Raises TaskFileError."""
+    try:
+        return _build(fields, Located(source), body, file_id=file_id, source=source, trusted=False)
+    except SchemaError as exc:
+        raise TaskFileError(exc.render()) from None
+
+
+def _build(data: Any, where: Located, body: str, *, file_id: str, source: str, trusted: bool) -> Task:
     allowed = USER_FIELDS + (RUNTIME_FIELDS if trusted else [])
     if not trusted and isinstance(data, dict):
         for key in data:
@@ -216,7 +234,7 @@ def _parse(text: str, *, file_id: str, source: str, trusted: bool) -> Task:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def render(task: Task) -> str:

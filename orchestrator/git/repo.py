@@ -11,7 +11,6 @@ and worktree bookkeeping make parallel `git worktree add` fail otherwise.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from orchestrator.base import commands
 from orchestrator.base.errors import GitError
+from orchestrator.base.locks import FileLock
 
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "orchestrator", "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
                      "GIT_COMMITTER_NAME": "orchestrator", "GIT_COMMITTER_EMAIL": "orchestrator@localhost"}
@@ -79,15 +79,12 @@ class Repo:
 
     @contextmanager
     def metadata_lock(self) -> Iterator[None]:
-        fd = os.open(self.common_dir / "orchestrator.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        """Serializes changes to git's own bookkeeping (worktree registrations, refs we move)."""
+        with FileLock(self.common_dir / "orchestrator.lock"):
             yield
-        finally:
-            os.close(fd)
 
     @staticmethod
-    def create(path: Path, branch: str = "main") -> "Repo":
+    def create(path: Path, branch: str = "main") -> Repo:
         """A new repository with one commit on branch (for the demo and for tests)."""
         path.mkdir(parents=True, exist_ok=True)
         repo = Repo(path)
@@ -99,11 +96,6 @@ class Repo:
     def current_branch(self) -> str | None:
         out = self.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
         return out or None
-
-    def branches(self, prefix: str) -> dict[str, int]:
-        """Branches under prefix and how many commits each has (for reports)."""
-        out = self.git("for-each-ref", "--format=%(refname:short)", f"refs/heads/{prefix}")
-        return {name: int(self.git("rev-list", "--count", name).strip()) for name in out.split()}
 
     def branch_exists(self, branch: str) -> bool:
         return self.ok("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")

@@ -64,6 +64,8 @@ def compute(journal: Journal, since: datetime | None = None) -> dict:
                                                     "accepted": 0, "rejected": 0, "durations": [], "waits": []})
     for e in journal.read():
         task, kind, ts = e.get("task"), e.get("event"), parse_iso(e.get("ts"))
+        if ts is None:
+            continue  # a line without a time (written by hand, or cut short): nothing to count
         if kind == "enqueued" and task:
             role_of[task], enqueued[task] = e.get("role", "implement"), ts
             continue

@@ -7,21 +7,21 @@ docs/CLI.md) and a text rendering of it.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from orchestrator.base import durable
-from orchestrator.process import tree
+from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import iso, parse_iso, utcnow
-from orchestrator.store.agentbook import AgentBook
 from orchestrator.formats.config import Config
-from orchestrator.process.instance import running_daemon
-from orchestrator.tick.scheduler import pause_file
-from orchestrator.store.queue import STATES, SUFFIX, Queue
-from orchestrator.store.attempts import Runs
+from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
+from orchestrator.process import tree
+from orchestrator.process.instance import running_daemon
+from orchestrator.store.agentbook import AgentBook
+from orchestrator.store.attempts import Attempt, Runs
+from orchestrator.store.queue import STATES, SUFFIX, Queue
 
 
 def task_row(task: Task, state: str) -> dict:
@@ -73,8 +73,8 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
 def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     state, task = queue.read(task_id)
     row = task_row(task, state)
-    worktree = cfg.state_dir / "worktrees" / task_id
-    row.update(body=task.body, branch=cfg.branch_prefix + task_id, file=str(queue.path(state, task_id)),
+    worktree = StateDir(cfg.state_dir).worktree(task_id)
+    row.update(body=task.body, branch=cfg.branch_of(task_id), file=str(queue.path(state, task_id)),
                worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id),
                parent=task.parent, subtasks=list(task.subtasks),
                waiting_for=[{"id": d, "state": queue.locate(d)} for d in task.depends_on + task.subtasks
@@ -126,10 +126,10 @@ def status(cfg: Config, queue: Queue) -> dict:
                         "elapsed_seconds": round((now - since).total_seconds(), 1) if since else None,
                         "timeout_seconds": spec.timeout_seconds if spec else None,
                         "last_output": last_line(attempt.log_path) if attempt else None, **usage})
-    last_tick = durable.read_json(cfg.state_dir / "last_tick.json")
+    last_tick = durable.read_json(StateDir(cfg.state_dir).last_tick)
     book = AgentBook(cfg.state_dir)
-    pause = pause_file(cfg.state_dir)
-    config_status = durable.read_json(cfg.state_dir / "config_status.json") or {"ok": True, "error": None}
+    pause = StateDir(cfg.state_dir).pause_file
+    config_status = durable.read_json(StateDir(cfg.state_dir).config_status) or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
             "needs_you": needs_you(queue),
             "blocked_by_failed": blocked_by_failed(queue),
@@ -158,13 +158,7 @@ def agent_tree_usage(attempt) -> dict:
 
 
 def last_line(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 2048))
-            lines = [line for line in fh.read().decode(errors="replace").splitlines() if line.strip()]
-    except FileNotFoundError:
-        return None
+    lines = tail_lines(path, 2048)
     return lines[-1][:200] if lines else None
 
 
@@ -180,9 +174,9 @@ def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
             if state == "blocked" and not task.blocked_reason:
                 continue  # waiting for dependencies, not for a person
             why = {"provisional": "review it: accept ID [--merge] or reject ID --reason ...",
-                   "blocked": task.blocked_reason, "failed": (task.last_error or "").splitlines()[-1:] or [""]}[state]
-            rows.append({"task": task.id, "state": state, "title": task.title,
-                         "why": why if isinstance(why, str) else why[0]})
+                   "blocked": task.blocked_reason or "",
+                   "failed": ((task.last_error or "").splitlines() or [""])[-1]}[state]
+            rows.append({"task": task.id, "state": state, "title": task.title, "why": why})
             if sum(1 for r in rows if r["state"] == state) >= limit:
                 break
     return rows
@@ -230,6 +224,21 @@ def render_status(d: dict) -> str:
     if not d["config_ok"]:
         lines.append(f"CONFIG INVALID (running on the last good one): {d['config_error']}")
     return "\n".join(lines)
+
+
+def attempt_running(attempt: Attempt) -> bool:
+    """Is the attempt still going (no result yet, and its runner alive or not started yet)?"""
+    if attempt.result() is not None:
+        return False
+    owner = attempt.owner()
+    return owner is None or tree.is_alive(tree.Identity.from_record(owner))
+
+
+def copy_log(path: Path, out: TextIO, chunk: int = 1 << 16) -> None:
+    """Write a log to out in chunks: a log of many gigabytes costs no more memory than a small one."""
+    with open(path, "rb") as fh:
+        while data := fh.read(chunk):
+            out.write(data.decode(errors="replace"))
 
 
 def log_path(runs: Runs, task_id: str, attempt_number: int | None) -> Path | None:

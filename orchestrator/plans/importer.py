@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.base.errors import UsageError
 from orchestrator.flow import enqueue
 from orchestrator.formats.config import Config
-from orchestrator.base.errors import UsageError
+from orchestrator.formats.task import DEFAULT_ROLE, Task, id_problem
 from orchestrator.plans.reader import Plan, PlanItem, read_plan
 from orchestrator.store.queue import Queue
-from orchestrator.formats.task import DEFAULT_ROLE, Task, id_problem
 
 
 def import_plan(cfg: Config, path: Path, *, dry_run: bool, role: str | None, prefix: str | None) -> str:
     plan = read_plan(path)
     queue = Queue(cfg.queue_dir, cfg.state_dir)
     tasks, report = plan_tasks(plan, queue, role=role or DEFAULT_ROLE, prefix=prefix)
-    to_create, existing = enqueue.plan(queue, tasks)
+    _, existing = enqueue.plan(queue, tasks)
     lines = [f"plan {path}: {len(tasks)} tasks"] + report
     if existing:
         lines.append(f"  already imported (skipped): {', '.join(existing)}")
@@ -91,7 +91,7 @@ def implicit_edges(items: list[PlanItem]) -> list[tuple[str, str]]:
                 last_seq, run = item.key, []
             edges.extend((item.key, b) for b in before)
         # What nothing else in this phase waits for: a trailing [P] run, else the last task.
-        previous_sinks = run or [last_seq]
+        previous_sinks = run or ([last_seq] if last_seq else [])
     return edges
 
 

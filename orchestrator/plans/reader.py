@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.base.errors import UsageError
+from orchestrator.formats.task import slugify
 
 ID_PATTERN = r"(?:[A-Z][A-Z0-9]*-\d+|[A-Z]\d{2,}|#\d+)"
 _ID_AT_START = re.compile(rf"^(?:\*\*)?({ID_PATTERN})(?:\*\*)?(?:[:.)]|\s+-)?\s+")
@@ -134,7 +135,7 @@ def _key_untitled(plan: Plan) -> None:
     for item in plan.items:
         if item.key:
             continue
-        base = re.sub(r"[^a-z0-9]+", "-", item.title.lower()).strip("-")[:50].strip("-") or "task"
+        base = slugify(item.title, 50)
         key, n = base, 2
         while key in taken:
             key, n = f"{base}-{n}", n + 1
@@ -226,7 +227,7 @@ def _assign_phases(plan: Plan, headings, enclosing) -> None:
         return
     order = sorted(holders)
     plan.phases = [headings[h][1] for h in order]
-    for item, stack in zip(plan.items, enclosing):
+    for item, stack in zip(plan.items, enclosing, strict=True):
         at_level = [h for h in stack if headings[h][0] == level]
         item.phase = order.index(at_level[0]) if at_level else -1
 

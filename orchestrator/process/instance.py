@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator.base.errors import OrchestratorError
 from orchestrator.base.locks import FileLock
+from orchestrator.formats.layout import StateDir
 
 
 class AlreadyRunning(OrchestratorError):
@@ -20,18 +21,18 @@ class AlreadyRunning(OrchestratorError):
 
 
 def daemon_lock_path(state_dir: Path) -> Path:
-    return state_dir / "locks" / "daemon.lock"
+    return StateDir(state_dir).daemon_lock
 
 
 def daemon_pid_path(state_dir: Path) -> Path:
-    return state_dir / "daemon.pid"
+    return StateDir(state_dir).daemon_pid
 
 
 def running_daemon(state_dir: Path) -> int | None:
     """The PID of the daemon running for state_dir, or None. The lock, not the PID file, decides:
     a PID file left by kill -9 is no obstacle."""
     lock = FileLock(daemon_lock_path(state_dir))
-    if lock.acquire():
+    if lock.acquire(timeout=0):
         lock.release()
         return None
     try:

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from orchestrator.base import durable
+from orchestrator.base.commands import start_detached
 from orchestrator.process import tree
 
 LIMIT_CHECK_SECONDS = 2.0
@@ -34,8 +34,7 @@ def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, tim
                    cpu_limit_seconds: float | None = None) -> Outcome:
     with open(log_path, "ab") as out:
         try:
-            child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            child = start_detached(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
             out.write(f"orchestrator: could not start {argv[0]!r}: {exc}\n".encode())
             return Outcome(None, error=str(exc))

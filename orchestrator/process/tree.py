@@ -26,7 +26,7 @@ class Identity:
         return {"pid": self.pid, "started": self.started}
 
     @staticmethod
-    def from_record(record: dict | None) -> "Identity | None":
+    def from_record(record: dict | None) -> Identity | None:
         if not record or "pid" not in record or "started" not in record:
             return None
         return Identity(int(record["pid"]), float(record["started"]))

@@ -96,9 +96,11 @@ class WakeListener:
     def _serve(self) -> None:
         uid = os.getuid()
         creds_size = socket.CMSG_SPACE(struct.calcsize("3i"))
+        sock = self.sock
+        assert sock is not None, "started only once the socket is bound"
         while not self._stop.is_set():
             try:
-                _data, ancillary, _flags, _addr = self.sock.recvmsg(16, creds_size)
+                _data, ancillary, _flags, _addr = sock.recvmsg(16, creds_size)
             except TimeoutError:
                 continue
             except OSError:

@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.base import durable
 from orchestrator.base.clock import iso, parse_iso
 from orchestrator.base.locks import FileLock
+from orchestrator.formats.layout import StateDir
 
 
 @dataclass
@@ -27,8 +28,8 @@ class AgentState:
 
 class AgentBook:
     def __init__(self, state_dir: Path):
-        self.path = state_dir / "agents.json"
-        self.lock_path = state_dir / "locks" / "agents.lock"
+        self.path = StateDir(state_dir).agents
+        self.lock_path = StateDir(state_dir).agents_lock
         self.agents: dict[str, AgentState] = {}
         self._mtime = None
         self.reload()

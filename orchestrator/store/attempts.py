@@ -18,22 +18,27 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.base import durable
+from orchestrator.base.records import as_record, from_record
+from orchestrator.formats.layout import StateDir
+from orchestrator.formats.settings import AgentSettings, ProjectSettings
 from orchestrator.formats.task import check_id
 
 _ATTEMPT_RE = re.compile(r"^[0-9]+$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Spec:
+class Spec(AgentSettings):
     """Everything a runner needs, frozen at claim time: a config reload never changes a running attempt.
 
-    The scheduler fills every field from the agent's configuration; no defaults are repeated here.
+    The agent's settings (inherited fields), the project's settings (`project`), and what the
+    claim decided; nothing is declared again here.
     """
 
+    project: ProjectSettings
     task_id: str
     attempt: int
     token: str
@@ -42,53 +47,23 @@ class Spec:
     title: str
     command: tuple[str, ...]
     env: dict[str, str]
-    timeout_seconds: float
-    kill_grace_seconds: float
-    repo: str
     worktree: str
     branch: str
-    base_branch: str
-    queue_dir: str
-    state_dir: str
-    auto_commit: bool
-    review: str
     max_attempts: int  # the task's own limit, or the configured one
     attempts_before: int  # counted attempts when claimed: settling sets attempts_before + 1, never += 1
-    retry_backoff_seconds: float
     claimed_at: str
     claimed_by: dict  # the claiming process's identity (pid, started)
     phase: str  # work | review
-    merge_on_accept: bool
-    max_rejections: int
-    max_breakdown_depth: int
-    copy_files: tuple[str, ...]
-    setup: tuple[str, ...] | None
-    setup_timeout_seconds: float
-    teardown: tuple[str, ...] | None
-    env_passthrough: tuple[str, ...]
-    usage_limit_exit_codes: tuple[int, ...]
-    usage_limit_patterns: tuple[str, ...]
-    usage_limit_cooldown_seconds: float
-    memory_limit_mb: int | None
-    cpu_limit_seconds: float | None
-    port_base: int
+    port_base: int  # this attempt's block of ports (ORCH_PORT_BASE)
     port_count: int
-    worktree_pool: int
     sparse_paths: tuple[str, ...]
     feedback: tuple[str, ...]
 
-    @staticmethod
-    def from_record(record: dict) -> "Spec":
-        record = dict(record)
-        for key in ("command", "feedback", "copy_files", "env_passthrough", "usage_limit_exit_codes",
-                    "usage_limit_patterns", "sparse_paths"):
-            if record.get(key) is not None:
-                record[key] = tuple(record[key])
-        for key in ("setup", "teardown"):
-            if record.get(key) is not None:
-                record[key] = tuple(record[key])
-        known = Spec.__dataclass_fields__
-        return Spec(**{k: v for k, v in record.items() if k in known})
+    # The project's values that runners read most, by their old names.
+    repo = property(lambda self: str(self.project.repo))
+    base_branch = property(lambda self: self.project.base_branch)
+    queue_dir = property(lambda self: str(self.project.queue_dir))
+    state_dir = property(lambda self: str(self.project.state_dir))
 
 
 @dataclass(frozen=True)
@@ -128,13 +103,13 @@ class Attempt:
         """The attempt's spec, or None when there is none or it was written by an older version."""
         record = durable.read_json(self.spec_path)
         try:
-            return Spec.from_record(record) if record else None
+            return from_record(Spec, record) if record else None
         except TypeError:
             return None
 
     def write_spec(self, spec: Spec) -> None:
         # The spec holds the agent's env (API keys, perhaps): readable by its owner only.
-        durable.write_json_atomic(self.spec_path, asdict(spec), mode=0o600)
+        durable.write_json_atomic(self.spec_path, as_record(spec), mode=0o600)
 
     def owner(self) -> dict | None:
         return durable.read_json(self.owner_path)
@@ -146,11 +121,10 @@ class Attempt:
         record = durable.read_json(self.result_path)
         if not record:
             return None
-        known = Result.__dataclass_fields__
-        return Result(**{k: v for k, v in record.items() if k in known})
+        return from_record(Result, record)
 
     def write_result(self, result: Result) -> None:
-        durable.write_json_atomic(self.result_path, asdict(result))
+        durable.write_json_atomic(self.result_path, as_record(result))
 
     def launch_record(self) -> dict | None:
         """The runner process the tick started (written right after the spawn), or None."""
@@ -166,7 +140,7 @@ class Attempt:
 
 class Runs:
     def __init__(self, state_dir: Path):
-        self.root = state_dir / "runs"
+        self.root = StateDir(state_dir).runs
 
     def task_dir(self, task_id: str) -> Path:
         return self.root / check_id(task_id)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import stat
+import time
 from pathlib import Path
 
-from orchestrator.base import durable
-from orchestrator.base import log
+from orchestrator.base import durable, log
 from orchestrator.base.errors import TaskFileError
 from orchestrator.store.queue import STATES, SUFFIX, Entry, Queue, entry_of
 
@@ -66,16 +65,16 @@ class TaskIndex:
             name = dirent.name
             cached = known.get(name)
             if not full and cached is not None and cached[0][0] == dirent.inode():
-                seen[name] = cached
-                value = cached[1]
+                found = cached
             else:
-                value = self._examine(dirent, state, cached)
-                if value is None:
+                examined = self._examine(dirent, state, cached)
+                if examined is None:
                     continue
-                seen[name] = value
-                changed = changed or value is not cached
-                value = value[1]
-            if value.__class__ is Entry:
+                found = examined
+                changed = changed or examined is not cached
+            seen[name] = found
+            value = found[1]
+            if isinstance(value, Entry):
                 entries.append(value)
             else:
                 broken.append((name, value))
@@ -133,6 +132,7 @@ class TaskIndex:
     def _load(self) -> None:
         """Read the persisted index; a cache that does not fit this version is dropped, never trusted."""
         try:
+            assert self.persist_path is not None, "only called when the index is persisted"
             data = json.loads(self.persist_path.read_bytes())
             if data.get("format") != FORMAT:
                 return
@@ -153,4 +153,4 @@ _TUPLES = frozenset(("depends_on", "subtasks"))
 def _entry(values: list) -> Entry:
     if len(values) != len(Entry._fields):
         raise ValueError(f"an index entry has {len(values)} fields, not {len(Entry._fields)}")
-    return Entry._make(tuple(v) if name in _TUPLES else v for name, v in zip(Entry._fields, values))
+    return Entry._make(tuple(v) if name in _TUPLES else v for name, v in zip(Entry._fields, values, strict=True))

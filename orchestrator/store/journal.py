@@ -65,7 +65,7 @@ class Journal:
     def read(self, since: datetime | None = None) -> Iterator[dict]:
         for path in self.files():
             try:
-                fh = open(path, encoding="utf-8", errors="replace")
+                fh = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 (closed by the with below)
             except FileNotFoundError:
                 continue
             with fh:

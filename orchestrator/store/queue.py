@@ -12,22 +12,22 @@ modification time, so a tick re-reads only files that changed and never reads do
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from orchestrator.base import durable
-from orchestrator.formats import task as taskfmt
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import DiskFullError, NotFoundError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
-from orchestrator.store.journal import Journal
+from orchestrator.base.locks import FileLock
+from orchestrator.formats import task as taskfmt
+from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
+from orchestrator.store.journal import Journal
 
 STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
 INVALID = "invalid"  # quarantine: files that cannot be tasks, each with a .why sidecar
@@ -64,8 +64,8 @@ class Queue:
     def __init__(self, queue_dir: Path, state_dir: Path, journal: Journal | None = None):
         self.root = queue_dir
         self.state_dir = state_dir
-        self.locks = state_dir / "locks" / "tasks"
-        self.journal = journal or Journal(state_dir / "events.jsonl")
+        self.locks = StateDir(state_dir).task_locks
+        self.journal = journal or Journal(StateDir(state_dir).journal)
 
     # ---- paths --------------------------------------------------------------------
 
@@ -131,23 +131,28 @@ class Queue:
     @contextmanager
     def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
         """Hold the per-task lock; yields False when non-blocking and someone else holds it."""
-        self.locks.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.locks / f"{task_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # closing drops the lock
+        lock = FileLock(self.locks / f"{task_id}.lock")
+        if blocking:
+            with lock:
+                yield True
+        else:
+            with lock.attempt() as got:
+                yield got
 
-    def enqueue(self, task: Task, *, actor: str = "person", state: str = "incoming",
+    def enqueue(self, task: Task, *, actor: str = "person", state: str | None = None,
                 reason: str | None = None) -> str:
-        """Publish a new task file atomically; refuse an id that exists in any state."""
+        """Publish a new task file atomically; refuse an id that exists in any state.
+
+        state None: blocked/ while a dependency is not in done/, else incoming/. A task with a
+        dependency not done never goes straight to incoming/ (it would run too early)."""
+        waiting = [d for d in task.depends_on if not os.path.exists(self.path("done", d))]
+        if state is None:
+            state = "blocked" if waiting else "incoming"
+            reason = reason or ("waiting for dependencies" if waiting else None)
         if state not in ("incoming", "blocked"):
             raise StateError(f"a new task goes to incoming/ or blocked/, not {state}/")
+        if state == "incoming" and waiting:
+            raise StateError(f"task '{task.id}' waits for {', '.join(waiting)}: it starts in blocked/, not incoming/")
         if task.created is None:
             task = task.with_updates(created=utcnow())
         self.dir(state).mkdir(parents=True, exist_ok=True)
@@ -184,7 +189,7 @@ class Queue:
             except FileNotFoundError:
                 return None
             self._sync_dirs(src, "claimed")
-        self.journal.append("claimed", task=task_id, actor=actor, **{"from": src, "to": "claimed"})
+        self.journal.append("claimed", task=task_id, actor=actor, **_moved(src, "claimed"))
         return task
 
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
@@ -209,7 +214,7 @@ class Queue:
                 os.rename(path, self.path(dst, task_id))
                 self._sync_dirs(src, dst)
         self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
-                            **{"from": src, "to": dst}, **details)
+                            **_moved(src, dst), **details)
         return new
 
     def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> Path | None:
@@ -233,7 +238,7 @@ class Queue:
         why = (f"{src} was moved here at {iso(utcnow())} because it is not a valid task:\n\n  {problem}\n\n"
                f"Fix it, then move it back:  mv {target} {self.dir('incoming') / name}\n")
         durable.write_atomic(target_dir / (target.name + WHY_SUFFIX), why)
-        self.journal.append("quarantined", actor=actor, file=name, reason=problem, **{"from": state, "to": INVALID})
+        self.journal.append("quarantined", actor=actor, file=name, reason=problem, **_moved(state, INVALID))
         return target
 
     def ids_by_case(self) -> dict[str, str]:
@@ -292,6 +297,11 @@ class Queue:
     def _sync_dirs(self, *states: str) -> None:
         for state in states:
             durable.fsync_dir(self.dir(state))
+
+
+def _moved(src: str, dst: str) -> dict[str, Any]:
+    """The journal's from/to fields ("from" is a keyword, so they travel as a mapping)."""
+    return {"from": src, "to": dst}
 
 
 def read_task_file(path: Path, *, trusted: bool = True) -> Task:

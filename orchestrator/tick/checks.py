@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.formats.config import REVIEW_ROLE, Config
 from orchestrator.base.errors import ConfigError, TaskFileError
+from orchestrator.formats.config import REVIEW_ROLE, Config
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import STATES, SUFFIX, Queue
 

@@ -18,23 +18,23 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from orchestrator.formats import config as configmod
-from orchestrator.base import durable
-from orchestrator.base import log
+from orchestrator.base import durable, log
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import ConfigError, OrchestratorError
-from orchestrator.process.instance import AlreadyRunning, daemon_lock_path, daemon_pid_path
 from orchestrator.base.locks import FileLock
-from orchestrator.tick.scheduler import Scheduler
-from orchestrator.tick.checks import consumer_warnings
+from orchestrator.formats import config as configmod
+from orchestrator.formats.layout import StateDir
+from orchestrator.process.instance import AlreadyRunning, daemon_lock_path, daemon_pid_path
 from orchestrator.process.wake import WakeListener, wake_path
+from orchestrator.tick.checks import consumer_warnings
+from orchestrator.tick.scheduler import Scheduler
 
 _log = log.get("orchestrator.daemon")
 FALLBACK_POLL_SECONDS = 1.0
 
 
 def config_status_path(state_dir: Path) -> Path:
-    return state_dir / "config_status.json"
+    return StateDir(state_dir).config_status
 
 
 class Daemon:
@@ -66,7 +66,7 @@ class Daemon:
     # ---- life -----------------------------------------------------------------------
 
     def run(self) -> int:
-        if not self.lock.acquire():
+        if not self.lock.acquire(timeout=0):
             pid = self.pid_file.read_text().strip() if self.pid_file.exists() else "unknown"
             raise AlreadyRunning(f"a daemon is already running for {self.scheduler.config.state_dir} "
                                  f"(pid {pid}); stop it with 'python -m orchestrator stop'")
@@ -142,7 +142,7 @@ class Daemon:
 
         def interesting(_change, path: str) -> bool:
             p = Path(path)
-            return p.parent == incoming or p == wake or p == config_file
+            return p.parent == incoming or p in (wake, config_file)
 
         try:
             for _changes in watchfiles.watch(incoming, cfg.state_dir, config_file.parent, watch_filter=interesting,

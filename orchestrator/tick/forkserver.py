@@ -18,11 +18,13 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.tick import runner
 from orchestrator.tick.launcher import become_runner_of
 
+setproctitle: Callable[[str], None] | None
 try:
     from setproctitle import setproctitle
 except ImportError:  # a nicety: without it a forked runner shows the server's command line

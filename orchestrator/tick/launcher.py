@@ -25,6 +25,7 @@ from typing import Protocol
 
 import orchestrator
 from orchestrator.base import log
+from orchestrator.base.commands import start_detached
 from orchestrator.process import tree
 
 _log = log.get("orchestrator.launcher")
@@ -101,9 +102,8 @@ class Launcher:
                     self._forked.append(ident)
                 return ident
         with open(attempt_dir / "runner.log", "ab") as err:
-            child = subprocess.Popen([sys.executable, "-m", "orchestrator.runner", str(attempt_dir)],
-                                     stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=runner_environment(),
-                                     start_new_session=True, close_fds=True, cwd=str(attempt_dir))
+            child = start_detached([sys.executable, "-m", "orchestrator.runner", str(attempt_dir)],
+                                   stdout=err, stderr=err, env=runner_environment(), cwd=attempt_dir)
         self._fresh.append(child)
         return tree.identity_of(child.pid)
 
@@ -111,6 +111,7 @@ class Launcher:
         server = self._ensure_server()
         if server is None:
             return None
+        assert server.stdin is not None and server.stdout is not None  # started with pipes
         try:
             server.stdin.write(f"{attempt_dir}\n".encode())
             server.stdin.flush()
@@ -132,10 +133,9 @@ class Launcher:
             return self._server
         self._server = None
         try:
-            self._server = subprocess.Popen([sys.executable, "-m", "orchestrator.forkserver"],
-                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.DEVNULL, env=runner_environment(),
-                                            start_new_session=True, close_fds=True, cwd=str(self.state_dir))
+            self._server = start_detached([sys.executable, "-m", "orchestrator.forkserver"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          env=runner_environment(), cwd=self.state_dir)
         except OSError as exc:
             _log.warning("fork_server_unavailable", error=str(exc))
         return self._server
@@ -164,6 +164,8 @@ class Launcher:
         if server is None:
             return
         for pipe in (server.stdin, server.stdout):
+            if pipe is None:
+                continue
             try:
                 pipe.close()
             except OSError as exc:

@@ -18,23 +18,16 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.base import durable
-from orchestrator.base import log
+from orchestrator.base import durable, log
+from orchestrator.base.commands import start_detached
+from orchestrator.formats.config import Notifier
+from orchestrator.formats.layout import StateDir
 from orchestrator.process.agentenv import agent_environment
 from orchestrator.store.journal import Journal
 
-KINDS = ("needs_review", "failed", "blocked", "agent_paused", "config_invalid")
 _log = log.get("orchestrator.notify")
-
-
-@dataclass(frozen=True)
-class Notifier:
-    command: tuple[str, ...] | None
-    desktop: bool
-    events: tuple[str, ...]
 
 
 def kind_of(event: dict) -> str | None:
@@ -53,9 +46,10 @@ def kind_of(event: dict) -> str | None:
 class Delivery:
     def __init__(self, journal: Journal, state_dir: Path):
         self.journal = journal
-        self.cursor_path = state_dir / "notify.cursor"
-        self.log_path = state_dir / "logs" / "notify.log"
-        self.spool = state_dir / "notify"
+        self.cursor_path = StateDir(state_dir).notify_cursor
+        self.log_path = StateDir(state_dir).notify_log
+        self.spool = StateDir(state_dir).notify_spool
+        self.started: dict[int, str] = {}  # notifier pid -> its program, until it is reaped
 
     def deliver(self, notifiers: tuple[Notifier, ...], children: list) -> int:
         """Start the notifiers for every new event; return how many were started."""
@@ -112,8 +106,10 @@ class Delivery:
             argv = desktop_command(kind, event)
             if argv is None:
                 return None
-        else:
+        elif notifier.command is not None:
             argv = list(notifier.command)
+        else:
+            return None
         self.spool.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = agent_environment(os.environ, (), {}, {"ORCH_EVENT": kind, **{
@@ -122,12 +118,11 @@ class Delivery:
             stdin.write(json.dumps(payload).encode())
             stdin.seek(0)
             try:
-                child = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                         start_new_session=True, close_fds=True)
+                child = start_detached(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env)
             except OSError as exc:
                 _log.error("notifier_failed", command=argv[0], kind=kind, error=str(exc))
                 return None
-        child.notifier = argv[0]  # for the log line when it exits badly
+        self.started[child.pid] = argv[0]  # for the log line when it exits badly
         return child
 
 

@@ -21,16 +21,17 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator.base import log
-from orchestrator.process import tree
 from orchestrator.base.clock import iso, parse_iso, utcnow
 from orchestrator.base.durable import TMP_PREFIX
 from orchestrator.base.errors import GitError
-from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
-from orchestrator.git import worktrees
-from orchestrator.store.queue import SUFFIX, Queue
-from orchestrator.store.attempts import Attempt, Result, Runs
+from orchestrator.flow.control import kill_leftovers
 from orchestrator.flow.settle import settle
 from orchestrator.formats.task import id_problem
+from orchestrator.git import worktrees
+from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
+from orchestrator.process import tree
+from orchestrator.store.attempts import Attempt, Result, Runs
+from orchestrator.store.queue import SUFFIX, Queue
 
 # How long a claim may wait for its runner to write owner.json before we take the task back.
 # A runner needs well under a second; this is generous for a machine that is swapping.
@@ -46,14 +47,14 @@ class Reconciled:
     recovered: list[tuple[str, str]] = field(default_factory=list)  # (task id, what happened)
 
 
-def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *, kill_grace: float = 5.0,
+def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *,
               ownerless_grace: float = OWNERLESS_GRACE_SECONDS) -> Reconciled:
     now = now or utcnow()
     report = Reconciled()
     for dirent in queue.names("claimed"):
         task_id = dirent.name[: -len(SUFFIX)]
         try:
-            verdict = _check_claimed(queue, runs, task_id, dirent, now, kill_grace, ownerless_grace)
+            verdict = _check_claimed(queue, runs, task_id, dirent, now, ownerless_grace)
         except OSError as exc:
             _log.error("reconcile_failed", task=task_id, error=str(exc), exc_info=True)
             continue
@@ -62,7 +63,8 @@ def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *, kill_gra
         kind, detail = verdict
         if kind == "running":
             report.running[task_id] = detail
-            spec = runs.latest(task_id).spec() if runs.latest(task_id) else None
+            latest = runs.latest(task_id)
+            spec = latest.spec() if latest else None
             if spec and spec.port_count:
                 report.ports.add(spec.port_base)
         else:
@@ -71,7 +73,7 @@ def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *, kill_gra
 
 
 def _check_claimed(queue: Queue, runs: Runs, task_id: str, dirent: os.DirEntry, now: datetime,
-                   kill_grace: float, ownerless_grace: float) -> tuple[str, str] | None:
+                   ownerless_grace: float) -> tuple[str, str] | None:
     attempt = runs.latest(task_id)
     spec = attempt.spec() if attempt else None
     if attempt is None or spec is None:
@@ -87,7 +89,7 @@ def _check_claimed(queue: Queue, runs: Runs, task_id: str, dirent: os.DirEntry, 
     runner = tree.Identity.from_record(owner)
     if owner and not owner.get("abandoned") and tree.is_alive(runner):
         return "running", spec.agent
-    killed = kill_leftovers(attempt, spec.token, kill_grace) if owner and not owner.get("abandoned") else 0
+    killed = kill_leftovers(attempt, spec) if owner and not owner.get("abandoned") else 0
     if result is None:
         result = _result_for_missing(attempt, spec, owner, now, killed, ownerless_grace)
         if result is None:
@@ -125,11 +127,6 @@ def _may_still_start(attempt: Attempt, spec, now: datetime, grace: float) -> boo
     if launched is not None:
         return tree.is_alive(tree.Identity.from_record(launched))
     return tree.is_alive(tree.Identity.from_record(spec.claimed_by))
-
-
-def kill_leftovers(attempt: Attempt, token: str, grace: float) -> int:
-    agent = attempt.agent_record() or {}
-    return tree.terminate(token, agent.get("pgid"), float(agent.get("started") or 0), grace)
 
 
 def sweep_temp_files(queue: Queue, states: tuple[str, ...], max_age: float = TMP_GRACE_SECONDS) -> int:

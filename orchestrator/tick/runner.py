@@ -12,37 +12,37 @@ tick's reconciler finishes the job from the records left here.
 
 from __future__ import annotations
 
-import sys
 import dataclasses
 import json
 import os
 import re
 import socket
-import subprocess
+import sys
 import time
 import traceback
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.base import durable
 from orchestrator.base import log
-from orchestrator.process import tree
-from orchestrator.process.agentenv import agent_environment
+from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import iso, utcnow
-from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.base.errors import GitError, OrchestratorError
 from orchestrator.base.faults import crash_point
-from orchestrator.git import worktrees
-from orchestrator.git.repo import Repo
-from orchestrator.flow.outbox import read_outbox
-from orchestrator.store.queue import Queue
-from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.base.redact import scrub, secret_values
+from orchestrator.flow.outbox import read_outbox
 from orchestrator.flow.review import write_diff
-from orchestrator.process.supervise import run_supervised
-from orchestrator.store.attempts import Attempt, Result, Spec
 from orchestrator.flow.settle import settle
+from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
+from orchestrator.formats.layout import StateDir
+from orchestrator.git import worktrees
+from orchestrator.git.copy_files import copy_into_worktree
+from orchestrator.git.repo import Repo
+from orchestrator.process import tree
+from orchestrator.process.agentenv import agent_environment
+from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
+from orchestrator.store.attempts import Attempt, Result, Spec
+from orchestrator.store.queue import Queue
 
 _log = log.get("orchestrator.runner")
 LOG_TAIL_BYTES = 600
@@ -58,12 +58,13 @@ def main(argv: list[str] | None = None, *, forked: bool = False) -> int:
     if spec is None:
         print(f"{directory}: no spec.json", file=sys.stderr)
         return 2
-    log.configure(Path(spec.state_dir) / "logs" / "orchestrator.jsonl", to_terminal=False)
+    log.configure(StateDir(spec.state_dir).log_file, to_terminal=False)
     return run_attempt(Attempt(directory, spec.task_id, spec.attempt), spec, forked=forked)
 
 
 def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     me = tree.identity_of(os.getpid())
+    assert me is not None, "a running process always has an identity"
     owner = {**me.as_record(), "host": socket.gethostname(), "role": "runner", "since": iso(utcnow()),
              "forked": forked}
     if not attempt.take_ownership(owner):
@@ -126,7 +127,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     worktree = Path(spec.worktree)
     try:
         reused = worktrees.prepare_worktree(repo, worktree, spec.branch, spec.base_branch, sparse_paths=spec.sparse_paths,
-                                       pool_dir=pool_dir(spec) if spec.worktree_pool else None)
+                                       pool_dir=pool_dir(spec) if spec.project.worktree_pool else None)
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
@@ -167,7 +168,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
 
 
 def pool_dir(spec: Spec) -> Path:
-    return Path(spec.state_dir) / "pool"
+    return StateDir(spec.state_dir).pool
 
 
 def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:
@@ -230,9 +231,9 @@ def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: boo
 def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: Queue, now: str) -> Result:
     """A breakdown succeeds when its outbox holds valid subtasks (no commits needed)."""
     depth = breakdown_depth(queue, task)
-    if depth >= spec.max_breakdown_depth:
+    if depth >= spec.project.max_breakdown_depth:
         return Result("failed", f"this task is already {depth} breakdowns deep (max_breakdown_depth "
-                      f"{spec.max_breakdown_depth}); it cannot be split further", now, exit_code=0)
+                      f"{spec.project.max_breakdown_depth}); it cannot be split further", now, exit_code=0)
     try:
         subtasks = read_outbox(attempt.outbox, task)
     except OrchestratorError as exc:
@@ -306,7 +307,7 @@ def cooldown_end(text: str, default_seconds: float, now: datetime | None = None)
     if match := _AT.search(text):
         try:
             named = datetime.fromisoformat(match.group(1).replace("Z", "+00:00").replace(" ", "T"))
-            until = named if named.tzinfo else named.replace(tzinfo=timezone.utc)
+            until = named if named.tzinfo else named.replace(tzinfo=UTC)
         except ValueError:
             pass
     elif match := _IN.search(text):
@@ -320,11 +321,11 @@ def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec |
     parts = []
     if feedback:
         parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
-    if spec is not None and spec.phase == "review":
+    if spec is not None and attempt is not None and spec.phase == "review":
         parts.append(f"## Review\n\nReview the work on branch {spec.branch} against {spec.base_branch}; the diff "
                      f"is in {attempt.diff_path}. Exit 0 to accept. To reject, write "
                      '{"status": "rejected", "reason": "..."} to $ORCH_RESULT_FILE or exit non-zero.\n')
-    elif spec is not None and spec.role == BREAKDOWN_ROLE:
+    elif spec is not None and attempt is not None and spec.role == BREAKDOWN_ROLE:
         parts.append("## Breakdown\n\nSplit this task into smaller tasks: write one Markdown task file per "
                      "subtask (frontmatter with title, optional depends_on among the ids you choose) into "
                      f"{attempt.outbox}. No commits are needed.\n")
@@ -333,14 +334,7 @@ def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec |
 
 
 def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - limit))
-            text = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return "(no output)"
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+    lines = tail_lines(path, limit)
     return " | ".join(lines[-3:]) if lines else "(no output)"
 
 

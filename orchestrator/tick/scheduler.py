@@ -13,26 +13,27 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from functools import partial
 
-from orchestrator.base import durable
+from orchestrator.base import durable, log
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.base.errors import GitError
+from orchestrator.base.faults import crash_point
+from orchestrator.base.locks import FileLock
 from orchestrator.flow import graph
-from orchestrator.base import log
+from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config
+from orchestrator.formats.layout import StateDir
+from orchestrator.formats.settings import AgentSettings, values_of
+from orchestrator.formats.task import Task
+from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
-from orchestrator.base.clock import iso, utcnow
-from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config, agent_settings
-from orchestrator.base.faults import crash_point
-from orchestrator.store.index import TaskIndex
-from orchestrator.tick.launcher import Launcher, RunnerLauncher
-from orchestrator.base.locks import FileLock
-from orchestrator.tick.notify import Delivery
-from orchestrator.store.queue import Entry, Queue
-from orchestrator.base.errors import GitError
-from orchestrator.git.repo import Repo
-from orchestrator.tick.reconcile import OWNERLESS_GRACE_SECONDS, reconcile, sweep_temp_files, sweep_worktrees
 from orchestrator.store.attempts import Attempt, Runs, Spec
-from orchestrator.formats.task import Task
+from orchestrator.store.index import TaskIndex
+from orchestrator.store.queue import Entry, Queue
+from orchestrator.tick.launcher import Launcher, RunnerLauncher
+from orchestrator.tick.notify import Delivery
+from orchestrator.tick.reconcile import OWNERLESS_GRACE_SECONDS, reconcile, sweep_temp_files, sweep_worktrees
 
 _log = log.get("orchestrator.scheduler")
 TICK_LOCK_WAIT_SECONDS = 10.0
@@ -65,11 +66,13 @@ class Scheduler:
         self._long_lived = long_lived
         self.queue = Queue(config.queue_dir, config.state_dir)
         self.runs = Runs(config.state_dir)
-        self.index = TaskIndex(self.queue, config.state_dir / "index.json" if persist_index else None)
+        self.index = TaskIndex(self.queue, StateDir(config.state_dir).index if persist_index else None)
         self.book = AgentBook(config.state_dir)
         self.children: list[subprocess.Popen] = []
         self.ownerless_grace = ownerless_grace
-        self.identity = tree.identity_of(os.getpid())
+        identity = tree.identity_of(os.getpid())
+        assert identity is not None, "a running process always has an identity"
+        self.identity = identity
         self.kept_worktrees: list[str] = []
         self._ports_held: set[int] = set()
         self.notifications = Delivery(self.queue.journal, config.state_dir)
@@ -86,7 +89,7 @@ class Scheduler:
         started = time.monotonic()
         report = TickReport(at=now)
         self.queue.check_dirs()
-        lock = FileLock(self.config.state_dir / "locks" / "tick.lock")
+        lock = FileLock(StateDir(self.config.state_dir).tick_lock)
         if not lock.acquire(timeout=TICK_LOCK_WAIT_SECONDS):
             report.skipped = True
             return report
@@ -94,7 +97,7 @@ class Scheduler:
             self._reap_children()
             self._prepare_launcher()
             self.book.reload()
-            rec = reconcile(self.queue, self.runs, now, kill_grace=self.config.kill_grace_seconds,
+            rec = reconcile(self.queue, self.runs, now,
                             ownerless_grace=self.ownerless_grace)
             report.running, report.recovered = rec.running, rec.recovered
             # Each directory is listed once per tick (again only if a release changed incoming/).
@@ -111,7 +114,7 @@ class Scheduler:
             self.notifications.deliver(self.config.notify, self.children)
             self.index.save()
             report.seconds = time.monotonic() - started
-            durable.write_cache(self.config.state_dir / "last_tick.json",
+            durable.write_cache(StateDir(self.config.state_dir).last_tick,
                                 f'{{"at": "{iso(now)}", "pid": {os.getpid()}, "ms": {report.seconds * 1000:.1f}}}\n')
         finally:
             lock.release()
@@ -139,7 +142,7 @@ class Scheduler:
 
     def _maybe_sweep(self) -> None:
         """Clean up after crashes once a minute (a stamp file spaces it out across --once processes too)."""
-        stamp = self.config.state_dir / "locks" / "sweep.stamp"
+        stamp = StateDir(self.config.state_dir).sweep_stamp
         try:
             if time.time() - stamp.stat().st_mtime < SWEEP_EVERY_SECONDS:
                 return
@@ -150,7 +153,7 @@ class Scheduler:
         sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
         try:
             self.kept_worktrees = sweep_worktrees(self.queue, Repo(self.config.repo),
-                                                  self.config.state_dir / "worktrees", self.config.branch_prefix)
+                                                  StateDir(self.config.state_dir).worktrees, self.config.branch_prefix)
         except GitError as exc:
             _log.error("worktree_sweep_failed", error=str(exc))
 
@@ -176,7 +179,7 @@ class Scheduler:
     def dispatch(self, now: datetime, running: dict[str, str], entries: list[Entry]) -> list[tuple[str, str]]:
         cfg = self.config
         room = cfg.max_running - len(running)
-        if room <= 0 or pause_file(cfg.state_dir).exists():
+        if room <= 0 or StateDir(cfg.state_dir).pause_file.exists():
             return []
         load: dict[str, int] = {}
         for agent_name in running.values():
@@ -240,7 +243,7 @@ class Scheduler:
                 continue
             attempt_box: list[Attempt] = []
             phase = "review" if entry.state == "provisional" else "work"
-            task = self.queue.claim(entry.id, lambda t: attempt_box.append(self._prepare(t, agent, now, phase)),
+            task = self.queue.claim(entry.id, partial(self._prepare_into, attempt_box, agent, now, phase),
                                     src=entry.state)
             if task is None:
                 continue
@@ -251,22 +254,21 @@ class Scheduler:
             return entry.id
         return None
 
+    def _prepare_into(self, box: list[Attempt], agent: AgentConfig, now: datetime, phase: str, task: Task) -> None:
+        box.append(self._prepare(task, agent, now, phase))
+
     def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str) -> Attempt:
         cfg = self.config
         attempt = self.runs.new_attempt(task.id)
         attempt.write_spec(Spec(
+            **values_of(agent, AgentSettings), project=cfg.project,
             task_id=task.id, attempt=attempt.number, token=secrets.token_hex(8), agent=agent.name,
             role=agent.role, title=task.title, command=agent.command, env=dict(agent.env),
-            timeout_seconds=agent.timeout_seconds, kill_grace_seconds=cfg.kill_grace_seconds,
-            repo=str(cfg.repo), worktree=str(cfg.state_dir / "worktrees" / task.id),
-            branch=cfg.branch_prefix + task.id, base_branch=cfg.base_branch, queue_dir=str(cfg.queue_dir),
-            state_dir=str(cfg.state_dir), auto_commit=cfg.auto_commit, review=cfg.review,
+            worktree=str(StateDir(cfg.state_dir).worktree(task.id)), branch=cfg.branch_of(task.id),
             max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
-            retry_backoff_seconds=cfg.retry_backoff_seconds, claimed_at=iso(now), feedback=task.feedback,
-            claimed_by=self.identity.as_record(), phase=phase, merge_on_accept=cfg.merge_on_accept,
-            max_rejections=cfg.max_rejections, max_breakdown_depth=cfg.max_breakdown_depth,
-            **agent_settings(agent), port_base=self._take_port_block(),
-            port_count=cfg.port_block_size, worktree_pool=cfg.worktree_pool, sparse_paths=task.sparse_paths,
+            claimed_at=iso(now), claimed_by=self.identity.as_record(), phase=phase,
+            port_base=self._take_port_block(), port_count=cfg.port_block_size,
+            sparse_paths=task.sparse_paths, feedback=task.feedback,
         ))
         return attempt
 
@@ -288,8 +290,10 @@ class Scheduler:
         self.launcher.reap()
         for child in self.children:
             code = child.poll()
-            if code not in (None, 0) and hasattr(child, "notifier"):
-                _log.error("notifier_failed", command=child.notifier, exit_code=code)
+            if code is not None:
+                program = self.notifications.started.pop(child.pid, None)
+                if code != 0 and program is not None:
+                    _log.error("notifier_failed", command=program, exit_code=code)
         self.children = [c for c in self.children if c.poll() is None]
 
     # ---- draining -----------------------------------------------------------------
@@ -301,7 +305,7 @@ class Scheduler:
         if report.running or self.children or self.launcher.alive():
             return True
         now = report.at
-        if pause_file(self.config.state_dir).exists():
+        if StateDir(self.config.state_dir).pause_file.exists():
             return False
         reviewers = [a for a in self.config.agents if a.role == REVIEW_ROLE and not a.paused]
         if self.config.review == "agent" and reviewers and self.queue.count("provisional"):
@@ -314,11 +318,6 @@ class Scheduler:
                 if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
                     return True
         return False
-
-
-def pause_file(state_dir: Path) -> Path:
-    """While this file exists, no new work starts (running attempts finish)."""
-    return state_dir / "PAUSE"
 
 
 def _by_pin_or_role(entry: Entry) -> tuple:

@@ -25,15 +25,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from orchestrator.base import log
-from orchestrator.observe import stats
-from orchestrator.observe import views
 from orchestrator.base.clock import utcnow
-from orchestrator.formats.config import Config
 from orchestrator.base.errors import GitError, OrchestratorError
-from orchestrator.git.repo import Repo
-from orchestrator.store.queue import STATES, Queue
-from orchestrator.store.attempts import Runs
+from orchestrator.formats.config import Config
 from orchestrator.formats.task import id_problem
+from orchestrator.git.view import RepoView
+from orchestrator.observe import stats, views
+from orchestrator.store.attempts import Runs
+from orchestrator.store.queue import STATES, Queue
 
 LOOPBACK = "127.0.0.1"
 _log = log.get("orchestrator.dashboard")
@@ -68,11 +67,13 @@ def board(cfg: Config, queue: Queue) -> dict:
 class Handler(BaseHTTPRequestHandler):
     cfg: Config
     queue: Queue
+    view: RepoView
+    view_lock: threading.Lock
 
     def log_message(self, *_args) -> None:  # the server is quiet; the structured log has what matters
         return
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         try:
             self.route(url.path, parse_qs(url.query))
@@ -106,7 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         if match := re.fullmatch(r"/api/diff/([^/]+)", path):
             task_id = self.task_id(match.group(1))
             try:
-                diff = Repo(self.cfg.repo).diff(self.cfg.base_branch, self.cfg.branch_prefix + task_id)
+                with self.view_lock:  # GitPython's Repo is not for several threads at once
+                    diff = self.view.diff(self.cfg.base_branch, self.cfg.branch_of(task_id))
             except GitError:
                 diff = ""
             return self.send_json({"diff": diff[:2_000_000]})
@@ -148,7 +150,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def make_server(cfg: Config, port: int) -> ThreadingHTTPServer:
     """A server bound to loopback only: the dashboard is for the person at this machine."""
-    handler = type("BoundHandler", (Handler,), {"cfg": cfg, "queue": Queue(cfg.queue_dir, cfg.state_dir)})
+    handler = type("BoundHandler", (Handler,), {"cfg": cfg, "queue": Queue(cfg.queue_dir, cfg.state_dir),
+                                                "view": RepoView(cfg.repo), "view_lock": threading.Lock()})
     server = ThreadingHTTPServer((LOOPBACK, port), handler)
     server.daemon_threads = True
     return server

@@ -1,0 +1,207 @@
+"""The public Python API: `Orchestrator`, one object per agents.yaml.
+
+    from orchestrator import Orchestrator
+    orch = Orchestrator("agents.yaml")
+    task = orch.enqueue("Fix the login redirect", body="It loops after SSO.", priority="P1")
+    orch.drain(timeout=600)
+    orch.accept(task.id, merge=True)
+
+Every CLI command is "parse, call one of these, print"; the rules (what may be enqueued,
+which state a decision needs) live below, in flow/, so the CLI, import, outboxes and scripts
+share them. Methods return frozen records; expected failures raise OrchestratorError
+subclasses (NotFoundError, StateError, UsageError, GitError, ConfigError) with one clear line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.base import log
+from orchestrator.base.errors import StateError, UsageError
+from orchestrator.base.records import from_record
+from orchestrator.flow import control, review
+from orchestrator.flow.enqueue import NewTask, enqueue_one
+from orchestrator.formats import config as configmod
+from orchestrator.formats import task as taskfmt
+from orchestrator.formats.config import Config
+from orchestrator.formats.layout import StateDir
+from orchestrator.git.repo import Repo
+from orchestrator.observe import views
+from orchestrator.process.wake import poke
+from orchestrator.store.queue import Queue
+from orchestrator.tick.drain import drain
+from orchestrator.tick.scheduler import Scheduler, TickReport
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskRecord:
+    """One task as `list` shows it."""
+
+    id: str
+    state: str
+    title: str
+    role: str
+    priority: str
+    agent: str | None
+    attempts: int
+    depends_on: tuple[str, ...]
+    created: str | None
+    retry_after: str | None
+    last_error: str | None
+    blocked_reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRecord:
+    attempt: int
+    agent: str | None
+    claimed_at: str | None
+    runner_pid: int | None
+    outcome: str | None
+    reason: str | None
+    finished_at: str | None
+    log: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDetail(TaskRecord):
+    """One task as `show` shows it: the row, its body, its branch and worktree, every attempt."""
+
+    body: str
+    branch: str
+    file: str
+    worktree: str | None
+    runs: tuple[AttemptRecord, ...]
+    parent: str | None
+    subtasks: tuple[str, ...]
+    waiting_for: tuple[dict[str, Any], ...]
+    failed_dependencies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a decision (accept, reject, retry, cancel) did: the task's state afterwards, and how."""
+
+    task_id: str
+    state: str
+    detail: str
+
+
+class Orchestrator:
+    """One agents.yaml: its queue, its agents, its repository."""
+
+    def __init__(self, config_path: str | Path | None = None, *, config: Config | None = None):
+        """config_path: agents.yaml (default: $ORCHESTRATOR_CONFIG, else ./agents.yaml).
+        config: an already loaded configuration instead. Raises ConfigError when it is invalid."""
+        self.config = config if config is not None else configmod.load(configmod.find_config_path(
+            str(config_path) if config_path is not None else None))
+        self.queue = Queue(self.config.queue_dir, self.config.state_dir)
+        self._scheduler: Scheduler | None = None
+        if not log.configured():  # a script's own terminal stays quiet; the events go to the state's log
+            log.configure(StateDir(self.config.state_dir).log_file, to_terminal=False)
+
+    # ---- tasks ----------------------------------------------------------------------
+
+    def enqueue(self, title: str, body: str = "", *, task_id: str | None = None, priority: str | None = None,
+                role: str | None = None, agent: str | None = None, depends_on: Iterable[str] = (),
+                max_attempts: int | None = None) -> TaskRecord:
+        """Add a task; it starts in incoming/, or blocked/ while a dependency is not done."""
+        self.queue.ensure_dirs()
+        task, state = enqueue_one(self.queue, NewTask(
+            title=title, body=body, task_id=task_id, priority=priority, role=role, agent=agent,
+            depends_on=tuple(depends_on), max_attempts=max_attempts), agents=[a.name for a in self.config.agents])
+        poke(self.config.state_dir)
+        return _task_record(views.task_row(task, state))
+
+    def tasks(self, state: str | None = None) -> list[TaskRecord]:
+        return [_task_record(row) for row in views.list_tasks(self.queue, state) if "error" not in row]
+
+    def show(self, task_id: str) -> TaskDetail:
+        row = views.show_task(self.config, self.queue, taskfmt.check_id(task_id))
+        return from_record(TaskDetail, row)
+
+    def branch(self, task_id: str) -> str:
+        return self.config.branch_of(taskfmt.check_id(task_id))
+
+    def status(self) -> dict[str, Any]:
+        """The board's data (the `status --json` shape)."""
+        return views.status(self.config, self.queue)
+
+    # ---- decisions --------------------------------------------------------------------
+
+    def accept(self, task_id: str, *, merge: bool = False, actor: str = "person") -> Decision:
+        """A task waiting for review goes to done/ (merging its branch into the base first, if asked)."""
+        taskfmt.check_id(task_id)
+        state = self.queue.locate(task_id)
+        src = state if state in ("provisional", "blocked") else "provisional"
+        how = review.accept(self.queue, Repo(self.config.repo), task_id, src, base_branch=self.config.base_branch,
+                            branch=self.branch(task_id), merge=merge, actor=actor)
+        poke(self.config.state_dir)
+        return Decision(task_id, "done", how)
+
+    def reject(self, task_id: str, reason: str, *, actor: str = "person") -> Decision:
+        """Send a task waiting for review back for another attempt, with the reason as feedback."""
+        taskfmt.check_id(task_id)
+        state = self.queue.locate(task_id)
+        if state != "provisional":
+            raise StateError(f"task '{task_id}' is in {state or 'no state'}/; only a task in provisional/ "
+                             "can be rejected")
+        if not reason.strip():
+            raise UsageError("the reason must say what to change")
+        dst = review.reject(self.queue, task_id, "provisional", reason=reason.strip(),
+                            max_rejections=self.config.max_rejections, actor=actor)
+        poke(self.config.state_dir)
+        return Decision(task_id, dst, "rejected")
+
+    def retry(self, task_id: str, *, actor: str = "person") -> Decision:
+        state = control.retry(self.queue, taskfmt.check_id(task_id), actor=actor)
+        poke(self.config.state_dir)
+        return Decision(task_id, state, "retried")
+
+    def cancel(self, task_id: str, *, actor: str = "person") -> Decision:
+        state = control.cancel(self.config, self.queue, taskfmt.check_id(task_id), actor=actor)
+        return Decision(task_id, state, "cancelled")
+
+    def pause(self, agent: str | None = None, *, actor: str = "person") -> str:
+        """No new work for one agent, or for all (running attempts finish)."""
+        return control.pause(self.config, agent, actor=actor)
+
+    def resume(self, agent: str | None = None) -> str:
+        said = control.resume(self.config, agent)
+        poke(self.config.state_dir)
+        return said
+
+    # ---- running ----------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """One tick: reconcile, release, dispatch. Runners start detached; this returns at once."""
+        return self._scheduler_for_ticks().tick(now)
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Tick until nothing runs and nothing runnable waits; False when timeout came first."""
+        return drain(self._scheduler_for_ticks(), timeout) == 0
+
+    def close(self) -> None:
+        """Let go of the fork server a drain keeps (running agents are not touched)."""
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _scheduler_for_ticks(self) -> Scheduler:
+        if self._scheduler is None:
+            self._scheduler = Scheduler(self.config, long_lived=True)
+        return self._scheduler
+
+
+def _task_record(row: dict[str, Any]) -> TaskRecord:
+    return from_record(TaskRecord, row)

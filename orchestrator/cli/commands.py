@@ -1,0 +1,174 @@
+"""One handler per command: parse what argparse gave, call the API, print the answer.
+
+No rule lives here: what may be enqueued, which state a decision needs and what it does are
+in flow/ behind orchestrator.api.Orchestrator; how a result looks is in observe/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.api import Orchestrator
+from orchestrator.base.errors import NotFoundError, UsageError
+from orchestrator.base.records import as_record
+from orchestrator.formats import task as taskfmt
+from orchestrator.observe import views
+from orchestrator.store.attempts import Runs
+
+Handler = Callable[[Orchestrator, argparse.Namespace], int]
+
+
+def cmd_enqueue(orch: Orchestrator, args: argparse.Namespace) -> int:
+    body = args.body
+    if args.body_file == "-":
+        body = sys.stdin.read()
+    elif args.body_file:
+        try:
+            body = Path(args.body_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--body-file {args.body_file}: cannot read: {exc}") from None
+    task = orch.enqueue(args.title, body, task_id=args.task_id, priority=args.priority, role=args.role,
+                        agent=args.agent, depends_on=args.depends_on, max_attempts=args.max_attempts)
+    print(task.id)
+    return 0
+
+
+def cmd_list(orch: Orchestrator, args: argparse.Namespace) -> int:
+    rows = views.list_tasks(orch.queue, args.state)
+    print(views.dumps(rows) if args.json else views.render_list(rows))
+    return 0
+
+
+def cmd_show(orch: Orchestrator, args: argparse.Namespace) -> int:
+    data = as_record(orch.show(args.task_id))
+    print(views.dumps(data) if args.json else views.render_show(data))
+    return 0
+
+
+def cmd_status(orch: Orchestrator, args: argparse.Namespace) -> int:
+    if args.watch:
+        from orchestrator.observe import board  # rich: only for the board
+        board.watch(orch.status)
+        return 0
+    data = orch.status()
+    if args.json:
+        print(views.dumps(data))
+    elif sys.stdout.isatty():
+        from orchestrator.observe import board
+        board.show(data)
+    else:
+        print(views.render_status(data))
+    return 0
+
+
+def cmd_logs(orch: Orchestrator, args: argparse.Namespace) -> int:
+    runs = Runs(orch.config.state_dir)
+    task_id = taskfmt.check_id(args.task_id)
+    path = views.log_path(runs, task_id, args.attempt)
+    if path is None or not path.exists():
+        which = f"attempt {args.attempt}" if args.attempt else "any attempt"
+        raise NotFoundError(f"no log for {which} of task '{task_id}' yet")
+    if args.follow:
+        attempt = runs.get(task_id, int(path.parent.name))
+        views.follow(path, lambda: attempt is not None and views.attempt_running(attempt), sys.stdout)
+    else:
+        views.copy_log(path, sys.stdout)
+    return 0
+
+
+def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.tick.checks import validate
+    problems = validate(orch.config)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"{orch.config.path}: ok ({len(orch.config.agents)} agents)")
+    return 0
+
+
+def cmd_accept(orch: Orchestrator, args: argparse.Namespace) -> int:
+    decision = orch.accept(args.task_id, merge=args.merge)
+    print(f"{decision.task_id}: {decision.state} ({decision.detail})")
+    return 0
+
+
+def cmd_reject(orch: Orchestrator, args: argparse.Namespace) -> int:
+    decision = orch.reject(args.task_id, args.reason)
+    print(f"{decision.task_id}: {decision.state}")
+    return 0
+
+
+def cmd_retry(orch: Orchestrator, args: argparse.Namespace) -> int:
+    decision = orch.retry(args.task_id)
+    print(f"{decision.task_id}: {decision.state}")
+    return 0
+
+
+def cmd_cancel(orch: Orchestrator, args: argparse.Namespace) -> int:
+    decision = orch.cancel(args.task_id)
+    print(f"{decision.task_id}: {decision.state} (cancelled)")
+    return 0
+
+
+def cmd_pause(orch: Orchestrator, args: argparse.Namespace) -> int:
+    print(orch.pause(args.agent))
+    return 0
+
+
+def cmd_resume(orch: Orchestrator, args: argparse.Namespace) -> int:
+    print(orch.resume(args.agent))
+    return 0
+
+
+def cmd_stop(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.flow.control import stop_all
+    from orchestrator.process.instance import stop_daemon
+    pid = stop_daemon(orch.config.state_dir)
+    print(f"stopped the daemon (pid {pid})" if pid else "no daemon was running")
+    if args.kill_agents:
+        stopped = stop_all(orch.config, orch.queue)
+        print(f"stopped {len(stopped)} running attempt(s); back in incoming/: {', '.join(stopped) or '-'}")
+    return 0
+
+
+def cmd_history(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.observe import stats
+    events = stats.history(orch.queue.journal, taskfmt.check_id(args.task_id))
+    print(views.dumps(events) if args.json else stats.render_history(args.task_id, events))
+    return 0
+
+
+def cmd_stats(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.observe import stats
+    data = stats.compute(orch.queue.journal, stats.parse_since(args.since))
+    print(views.dumps(data) if args.json else stats.render_stats(data))
+    return 0
+
+
+def cmd_dashboard(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.web.dashboard import make_server
+    server = make_server(orch.config, args.port)
+    print(f"dashboard: http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_import(orch: Orchestrator, args: argparse.Namespace) -> int:
+    from orchestrator.plans.importer import import_plan
+    print(import_plan(orch.config, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
+    return 0
+
+
+HANDLERS: dict[str, Handler] = {
+    "enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status, "logs": cmd_logs,
+    "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject, "retry": cmd_retry, "cancel": cmd_cancel,
+    "import": cmd_import, "pause": cmd_pause, "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history,
+    "stats": cmd_stats, "dashboard": cmd_dashboard,
+}

@@ -1,0 +1,55 @@
+"""The state directory's layout: every path under it is named here, once.
+
+    <state_dir>/runs/<task id>/<n>/     attempt records (store/attempts.py)
+                worktrees/<task id>     the task's worktree; pool/slot-<n> the worktree pool
+                events.jsonl            the event journal; logs/ the structured logs
+                locks/                  tick.lock, daemon.lock, agents.lock, tasks/<id>.lock, sweep.stamp
+                daemon.pid, last_tick.json, config_status.json, agents.json, index.json, PAUSE
+                notify.cursor, notify/  notification delivery
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StateDir:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"StateDir({str(self.root)!r})"
+
+    # attempts, worktrees
+    runs = property(lambda self: self.root / "runs")
+    worktrees = property(lambda self: self.root / "worktrees")
+    pool = property(lambda self: self.root / "pool")
+
+    def worktree(self, task_id: str) -> Path:
+        return self.worktrees / task_id
+
+    # journal and logs
+    journal = property(lambda self: self.root / "events.jsonl")
+    logs = property(lambda self: self.root / "logs")
+    log_file = property(lambda self: self.root / "logs" / "orchestrator.jsonl")
+
+    # locks
+    locks = property(lambda self: self.root / "locks")
+    task_locks = property(lambda self: self.root / "locks" / "tasks")
+    tick_lock = property(lambda self: self.root / "locks" / "tick.lock")
+    daemon_lock = property(lambda self: self.root / "locks" / "daemon.lock")
+    agents_lock = property(lambda self: self.root / "locks" / "agents.lock")
+    sweep_stamp = property(lambda self: self.root / "locks" / "sweep.stamp")
+
+    # what the daemon and the tick leave for observers
+    daemon_pid = property(lambda self: self.root / "daemon.pid")
+    last_tick = property(lambda self: self.root / "last_tick.json")
+    config_status = property(lambda self: self.root / "config_status.json")
+    agents = property(lambda self: self.root / "agents.json")
+    index = property(lambda self: self.root / "index.json")
+    pause_file = property(lambda self: self.root / "PAUSE")  # while it exists, no new work starts
+
+    # notifications
+    notify_cursor = property(lambda self: self.root / "notify.cursor")
+    notify_log = property(lambda self: self.root / "logs" / "notify.log")
+    notify_spool = property(lambda self: self.root / "notify")

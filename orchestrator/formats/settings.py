@@ -1,0 +1,136 @@
+"""Every setting of agents.yaml, declared once.
+
+Each setting is one typed dataclass field whose metadata carries its YAML kind, its default
+(the only place the default lives), its range and its help. Three records, by who may set it:
+
+- ProjectSettings: top level only (paths, the base branch, global caps, review mode, ...).
+- AgentSettings: top level as the default for every agent, and overridable per agent
+  (timeouts, setup and teardown, environment passthrough, limits). An agent that does not set
+  one inherits the top-level value, which itself defaults to the declaration here.
+- AgentIdentity: per agent only (name, role, command, its own env, paused).
+
+From these the agents.yaml schema (`schema_fields`), the per-agent record (AgentConfig in
+config.py) and the attempt spec that freezes them for a runner (store/attempts.py) all follow:
+adding a setting is one line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.formats.schema import Field
+
+DAY = 86_400
+REVIEW_MODES = ("human", "agent", "none")
+
+
+def setting(default: Any = dataclasses.MISSING, *, kind: str, help: str = "", minimum: float | None = None,
+            maximum: float | None = None, choices: tuple = (), check: Callable[[Any], str | None] | None = None,
+            required: bool = False) -> Any:
+    """Declare one setting: a dataclass field that also knows how agents.yaml spells and checks it."""
+    meta = {"kind": kind, "help": help, "minimum": minimum, "maximum": maximum, "choices": choices,
+            "check": check, "required": required,
+            "default": None if default is dataclasses.MISSING else default}
+    if default is dataclasses.MISSING:  # filled by the parser (required, or derived)
+        return field(metadata=meta)
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def schema_fields(record: type, *, inherit: bool = False) -> list[Field]:
+    """The schema of a settings record. inherit: every default is None, meaning "not set here,
+    take the value from the level above" (an agent's view of AgentSettings)."""
+    fields = []
+    for f in dataclasses.fields(record):
+        if "kind" not in f.metadata:
+            continue
+        meta = dict(f.metadata)
+        default = None if inherit else meta.pop("default")
+        meta.pop("default", None)
+        if meta["kind"] == "path":
+            meta["kind"] = "str"
+        fields.append(Field(f.name, default=default, **meta))
+    return fields
+
+
+def values_of(record: object, of: type) -> dict[str, Any]:
+    """The fields that `of` declares, read from record (an instance of `of` or of a subclass)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(of)}
+
+
+def _check_branch_prefix(value: str) -> str | None:
+    if any(c in value for c in " ~^:?*[\\") or ".." in value or value.startswith(("/", "-")):
+        return f"branch_prefix {value!r} is not usable in a git branch name"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectSettings:
+    repo: Path = setting(".", kind="path", help="the target git repository, relative to agents.yaml")
+    base_branch: str = setting("main", kind="str", help="where task branches start and land")
+    queue_dir: Path = setting("queue", kind="path", help="the queue directories, relative to agents.yaml")
+    state_dir: Path = setting(".orchestrator", kind="path",
+                              help="runs, logs, worktrees, locks, the event journal (keep it out of git)")
+    tick_seconds: float = setting(60.0, kind="float", minimum=0.05, maximum=DAY,
+                                  help="the daemon's safety-net interval")
+    max_running: int = setting(4, kind="int", minimum=1, maximum=1000, help="attempts running at once, in all")
+    max_attempts: int = setting(3, kind="int", minimum=1, maximum=100,
+                                help="counted attempts per task (a task may set its own)")
+    retry_backoff_seconds: float = setting(10.0, kind="float", minimum=0, maximum=DAY,
+                                           help="base of the exponential backoff between attempts")
+    review: str = setting("human", kind="str", choices=REVIEW_MODES,
+                          help="who reviews a finished task: human, agent, or none (straight to done/)")
+    branch_prefix: str = setting("agent/", kind="str", check=_check_branch_prefix,
+                                 help="task branches are named <prefix><task id>")
+    merge_on_accept: bool = setting(False, kind="bool",
+                                    help="merge the branch when a reviewer agent or review: none accepts")
+    max_rejections: int = setting(3, kind="int", minimum=1, maximum=100,
+                                  help="rejections before a task fails")
+    max_breakdown_depth: int = setting(2, kind="int", minimum=0, maximum=10,
+                                       help="how deep breakdown agents may split tasks")
+    worktree_pool: int = setting(0, kind="int", minimum=0, maximum=100,
+                                 help="keep this many prepared worktrees for reuse (large repositories)")
+    fork_runners: bool = setting(True, kind="bool",
+                                 help="the daemon forks runners from a preloaded process (~150 ms sooner each)")
+    port_base: int = setting(20000, kind="int", minimum=1024, maximum=65000,
+                             help="first port of the blocks handed to attempts as ORCH_PORT_BASE")
+    port_block_size: int = setting(10, kind="int", minimum=1, maximum=1000, help="ports per attempt")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    timeout_seconds: float = setting(3600.0, kind="float", minimum=1, maximum=7 * DAY,
+                                     help="the agent's own running time before it is stopped")
+    kill_grace_seconds: float = setting(5.0, kind="float", minimum=0, maximum=600,
+                                        help="between SIGTERM and SIGKILL when an attempt is stopped")
+    auto_commit: bool = setting(True, kind="bool", help="commit what the agent left uncommitted")
+    max_concurrent: int = setting(1, kind="int", minimum=1, maximum=1000, help="attempts of one agent at once")
+    interval_seconds: float = setting(0.0, kind="float", minimum=0, maximum=DAY,
+                                      help="minimum time between two starts of one agent")
+    copy_files: tuple[str, ...] = setting((), kind="strlist", help="gitignored files copied from the main checkout")
+    setup: tuple[str, ...] | None = setting(None, kind="command", help="run in a new worktree before the agent")
+    setup_timeout_seconds: float = setting(600.0, kind="float", minimum=1, maximum=DAY)
+    teardown: tuple[str, ...] | None = setting(None, kind="command", help="run in the worktree before it is removed")
+    env_passthrough: tuple[str, ...] = setting((), kind="strlist", help="variables kept from the daemon's environment")
+    usage_limit_exit_codes: tuple[int, ...] = setting((75,), kind="intlist")
+    usage_limit_patterns: tuple[str, ...] = setting(("usage limit",), kind="strlist")
+    usage_limit_cooldown_seconds: float = setting(1800.0, kind="float", minimum=1, maximum=7 * DAY)
+    memory_limit_mb: int | None = setting(None, kind="int", minimum=16, maximum=1_000_000)
+    cpu_limit_seconds: float | None = setting(None, kind="float", minimum=1, maximum=30 * DAY)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentIdentity:
+    name: str = setting(kind="str", required=True, help="unique; also what tasks pin with 'agent:'")
+    role: str = setting("implement", kind="str", help="the agent takes tasks of this role (or pinned to it)")
+    command: tuple[str, ...] = setting(kind="any", help="an argument list (or a string split like a shell)")
+    env: Mapping[str, str] = setting({}, kind="strmap", help="variables set for the agent")
+    paused: bool = setting(False, kind="bool", help="take no new tasks")
+
+
+COMMAND_KEYS = tuple(f.name for f in dataclasses.fields(AgentSettings) if f.metadata["kind"] == "command")
