@@ -23,8 +23,8 @@ from pathlib import Path
 from common import cores
 
 from orchestrator.formats import task as taskfmt
-from orchestrator.store.queue import Queue
 from orchestrator.store.attempts import Runs
+from orchestrator.store.queue import Queue
 
 
 def worker(args) -> tuple[list[str], int, int]:

@@ -34,10 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.formats import config as configmod  # noqa: E402
-from orchestrator.git.repo import Repo  # noqa: E402
-from orchestrator.store.queue import STATES, Queue  # noqa: E402
-from orchestrator.store.attempts import Runs  # noqa: E402
 from orchestrator.formats.task import Task  # noqa: E402
+from orchestrator.git.repo import Repo  # noqa: E402
+from orchestrator.store.attempts import Runs  # noqa: E402
+from orchestrator.store.queue import STATES, Queue  # noqa: E402
 
 AGENT = textwrap.dedent('''
     import fcntl, os, pathlib, random, sys, time

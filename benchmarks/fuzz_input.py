@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
 from common import ROOT, cores, make_config, make_repo
 
 from orchestrator.store.queue import Queue

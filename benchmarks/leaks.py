@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 import psutil
-
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.store.queue import Queue
 from orchestrator.formats.task import Task
+from orchestrator.store.queue import Queue
 
 
 def sample(proc: psutil.Process) -> dict:

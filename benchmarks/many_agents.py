@@ -15,17 +15,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
-
 from common import ROOT, cores, make_config, make_repo
 
-from orchestrator.store.queue import Queue
-from orchestrator.store.attempts import Runs
 from orchestrator.formats.task import Task
+from orchestrator.store.attempts import Runs
+from orchestrator.store.queue import Queue
 
 AGENT = textwrap.dedent("""
     import os, pathlib, time

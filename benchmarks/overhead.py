@@ -27,8 +27,8 @@ from pathlib import Path
 from common import COMMIT_AGENT, ROOT, cores, git_version, make_config
 from worktree_pool import make_large_repo
 
-from orchestrator.store.queue import Queue
 from orchestrator.formats.task import Task
+from orchestrator.store.queue import Queue
 
 SHELL_STEP = r"""
 set -e

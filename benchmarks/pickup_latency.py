@@ -24,8 +24,8 @@ from pathlib import Path
 from common import ROOT, cores, make_config, make_repo
 
 from orchestrator.base.clock import parse_iso
-from orchestrator.store.queue import Queue
 from orchestrator.formats.task import Task
+from orchestrator.store.queue import Queue
 
 POLLING_LOOP = """
 import sys, time

@@ -24,8 +24,8 @@ from pathlib import Path
 from common import ROOT, cores, make_config, make_repo
 
 from orchestrator.base import log
-from orchestrator.formats import task as taskfmt
 from orchestrator.base.clock import utcnow
+from orchestrator.formats import task as taskfmt
 from orchestrator.store.queue import STATES, Queue
 from orchestrator.tick.scheduler import Scheduler
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,8 +20,8 @@ from pathlib import Path
 
 from common import cores, git_version
 
-from orchestrator.git.repo import Repo
 from orchestrator.git.pool import add_sparse, give_back, take_slot
+from orchestrator.git.repo import Repo
 
 
 def make_large_repo(path: Path, files: int) -> Repo:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import site
 import subprocess
+from pathlib import Path
 import sys
 import time
 
@@ -137,7 +139,7 @@ def test_a_second_daemon_is_refused_and_a_stale_pid_file_is_no_obstacle(env, dae
     daemon.start()
     second = env.cli("--daemon", timeout=20)
     assert second.returncode == 3
-    assert f"a daemon is already running" in second.stderr and f"pid {daemon.proc.pid}" in second.stderr
+    assert "a daemon is already running" in second.stderr and f"pid {daemon.proc.pid}" in second.stderr
 
 
 def test_pause_and_resume(env, daemon):
@@ -223,7 +225,12 @@ def test_port_blocks_are_disjoint(env, agents_dir, tmp_path):
 
 def test_the_daemons_virtualenv_does_not_leak_into_agents(env, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # The daemon's own virtualenv must see what this one has (when the suite itself runs in a venv,
+    # --system-site-packages would show the base interpreter's packages instead): a .pth file does.
+    inner = subprocess.run([str(venv / "bin" / "python"), "-c", "import site; print(site.getsitepackages()[0])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(inner, "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     env.write_config([env.agent("impl-1", "record.py", env={"RECORD_DIR": str(record_dir)},
