@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import git as gitpython
-from gitdb.exc import BadName
+from git.refs.symbolic import SymbolicReference
 
 from orchestrator.base.errors import GitError
 
@@ -43,15 +43,20 @@ class RepoView:
         return self.head_commit(f"refs/heads/{branch}") is not None
 
     def head_commit(self, ref: str) -> str | None:
-        """The commit a ref names, or None when there is no such ref."""
-        try:
-            return self._repo.rev_parse(ref).hexsha
-        except (BadName, ValueError, gitpython.BadObject):
-            return None
+        """The commit a ref (HEAD, refs/heads/x, or a branch name) points at, or None when there is
+        no such ref. A file read (loose ref or packed-refs), no git process and no object lookup."""
+        names = (ref,) if ref == "HEAD" or ref.startswith("refs/") else (f"refs/heads/{ref}", f"refs/tags/{ref}")
+        for name in names:
+            try:
+                return SymbolicReference.dereference_recursive(self._repo, name)
+            except (ValueError, OSError):
+                continue
+        return None
 
     def branches(self, prefix: str) -> dict[str, str]:
         """Branches under prefix -> the commit each points at."""
-        return {head.name: head.commit.hexsha for head in self._repo.heads if head.name.startswith(prefix)}
+        return {head.name: SymbolicReference.dereference_recursive(self._repo, head.path)
+                for head in self._repo.heads if head.name.startswith(prefix)}
 
     def commits_ahead(self, branch: str, base: str) -> int:
         """Commits on branch that base does not have (what a review looks at)."""
