@@ -80,7 +80,7 @@ def test_merge_conflict_is_refused_and_nothing_changes(env):
     main_before, branch_before = env.git("rev-parse", "main"), env.git("rev-parse", "agent/t1")
     out = env.cli("accept", "t1", "--merge")
     assert out.returncode == 1
-    assert "would conflict in: t1-1.txt" in out.stderr and "nothing was changed" in out.stderr
+    assert "would conflict with main in: t1-1.txt" in out.stderr and "nothing was changed" in out.stderr
     assert env.state_of("t1") == "provisional"
     assert env.git("rev-parse", "main") == main_before and env.git("rev-parse", "agent/t1") == branch_before
     assert env.git("status", "--porcelain") == ""
@@ -92,7 +92,7 @@ def test_merge_refused_when_base_checkout_is_dirty(env):
     finish(env, "t1")
     (env.repo / "README.md").write_text("local edits\n")
     out = env.cli("accept", "t1", "--merge")
-    assert out.returncode == 1 and "base branch 'main' has uncommitted changes" in out.stderr
+    assert out.returncode == 1 and "uncommitted changes to tracked files" in out.stderr
     assert (env.repo / "README.md").read_text() == "local edits\n" and env.state_of("t1") == "provisional"
 
 

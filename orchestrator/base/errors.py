@@ -55,6 +55,12 @@ class GitError(CommandError):
     pass
 
 
+class MergeRefusedError(OrchestratorError):
+    """Landing a branch was refused before anything changed (a conflict, a busy checkout, a race)."""
+
+    exit_code = 1
+
+
 class DiskFullError(OrchestratorError):
     exit_code = 3
 

@@ -62,8 +62,10 @@ def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
         updates.update(attempts=0, last_error=None)
     if task.subtasks:
         dst = "blocked"  # a broken-down task still waits for its subtasks
-    queue.transition(task_id, state, dst, actor=actor, event="retried", reason=f"retried by {actor}",
-                     updates=updates)
+    if queue.transition(task_id, state, dst, actor=actor, event="retried", reason=f"retried by {actor}",
+                        updates=updates) is None:
+        now = queue.locate(task_id)
+        raise StateError(f"task '{task_id}' moved to {now or 'no state'}/ meanwhile; it was not retried")
     if dst == "blocked":
         graph.release_waiting(queue, actor=actor, entries=[e for e in graph.blocked_entries(queue) if e.id == task_id])
     return queue.locate(task_id) or dst

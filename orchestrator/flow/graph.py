@@ -8,17 +8,21 @@ parent to done/). The tick's release_blocked() is the safety net for a crash in 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from orchestrator.base.errors import StateError
+from orchestrator.formats.task import Task
 from orchestrator.store.queue import Entry, Queue, entry_of
 
 
 def complete(queue: Queue, task_id: str, src: str, *, actor: str, reason: str | None = None,
-             event: str = "done", updates: dict | None = None, **details) -> bool:
-    """Move task_id from src/ to done/ and release what waited for it."""
+             event: str = "done", updates: dict | None = None,
+             before_move: Callable[[Task], dict[str, Any] | None] | None = None, **details: Any) -> bool:
+    """Move task_id from src/ to done/ and release what waited for it (before_move: see
+    Queue.transition). False when the task was not in src/."""
     moved = queue.transition(task_id, src, "done", actor=actor, reason=reason, event=event,
-                             updates=updates, **details)
+                             updates=updates, before_move=before_move, **details)
     if moved is None:
         return False
     release_waiting(queue, actor=actor, finished=task_id)

@@ -7,26 +7,41 @@ the same two functions (from settle), so both kinds of review behave the same.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from orchestrator.base.errors import StateError
+from orchestrator.base.faults import crash_point
 from orchestrator.flow import graph
+from orchestrator.formats.task import Task
+from orchestrator.git.merge import merge_into_base
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import Queue
 
 
 def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str, branch: str, merge: bool,
            actor: str, reviewer: str = "person") -> str:
-    """Move an accepted task to done/, merging its branch first when asked. Returns what was done."""
-    state = queue.locate(task_id)
-    if state != src:
+    """Move an accepted task to done/, merging its branch first when asked. Returns what was done.
+
+    The merge runs under the task's lock, after the task is seen in src/, and the task moves to
+    done/ before the lock is let go: a reject, cancel or runner that races the accept either
+    happens wholly before it (and the accept refuses, merging nothing) or waits until it is done.
+    A kill between the merge and the move leaves main merged and the task in src/; accepting again
+    finds it "already merged" and finishes."""
+    how = ["accepted"]
+
+    def merge_first(_task: Task) -> dict[str, Any] | None:
+        if not merge:
+            return None
+        how[0] = merge_into_base(repo, branch, base_branch, f"Merge {branch}: task {task_id}")  # or raises
+        crash_point("accept_after_merge")
+        return {"merged": how[0]}
+
+    if not graph.complete(queue, task_id, src, actor=actor, event="accepted", reason=f"accepted by {reviewer}",
+                          before_move=merge_first):
+        state = queue.locate(task_id)
         raise StateError(f"task '{task_id}' is in {state or 'no state'}/, not {src}/; only a task waiting "
-                         "for review can be accepted")
-    how = "accepted"
-    if merge:
-        how = repo.merge(branch, base_branch, f"Merge {branch}: task {task_id}")  # raises, changing nothing
-    graph.complete(queue, task_id, src, actor=actor, event="accepted", reason=f"accepted by {reviewer}",
-                   merged=how if merge else None)
-    return how
+                         "for review can be accepted (nothing was merged)")
+    return how[0]
 
 
 def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections: int, actor: str,
@@ -36,14 +51,14 @@ def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections:
     feedback = task.feedback + (f"review by {reviewer}: {reason}",)
     if len(feedback) >= max_rejections:
         history = "\n".join(feedback)
-        queue.transition(task_id, src, "failed", actor=actor, event="rejected", reason=reason,
-                         updates={"feedback": feedback, "retry_after": None,
-                                  "last_error": f"rejected {len(feedback)} times (max_rejections):\n{history}"})
-        return "failed"
-    # A rejection asks for new work: the attempt count starts again, the branch continues.
-    queue.transition(task_id, src, "incoming", actor=actor, event="rejected", reason=reason,
-                     updates={"feedback": feedback, "attempts": 0, "retry_after": None, "last_error": None})
-    return "incoming"
+        dst, updates = "failed", {"feedback": feedback, "retry_after": None,
+                                  "last_error": f"rejected {len(feedback)} times (max_rejections):\n{history}"}
+    else:  # a rejection asks for new work: the attempt count starts again, the branch continues
+        dst, updates = "incoming", {"feedback": feedback, "attempts": 0, "retry_after": None, "last_error": None}
+    if queue.transition(task_id, src, dst, actor=actor, event="rejected", reason=reason, updates=updates) is None:
+        state = queue.locate(task_id)
+        raise StateError(f"task '{task_id}' moved to {state or 'no state'}/ meanwhile; it was not rejected")
+    return dst
 
 
 def write_diff(repo: Repo, base_branch: str, branch: str, path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.base import log
 from orchestrator.base.clock import utcnow
-from orchestrator.base.errors import GitError, OrchestratorError
+from orchestrator.base.errors import GitError, MergeRefusedError, OrchestratorError
 from orchestrator.flow import enqueue, review
 from orchestrator.flow.outbox import read_outbox
 from orchestrator.formats.layout import StateDir
@@ -105,7 +105,7 @@ def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None
         review.accept(queue, Repo(Path(spec.repo)), spec.task_id, "claimed", base_branch=spec.base_branch,
                       branch=spec.branch, merge=spec.project.merge_on_accept, actor=common["actor"], reviewer=reviewer)
         return "done"
-    except GitError as exc:
+    except (GitError, MergeRefusedError) as exc:
         reason = (f"accepted by {reviewer}, but the merge was refused: {exc}. Resolve it, then "
                   f"'python -m orchestrator accept {spec.task_id} --merge'")
         queue.transition(spec.task_id, "claimed", "blocked", event="merge_refused", reason=reason,

@@ -126,45 +126,6 @@ class Repo:
         """What the branch changes relative to where it left base (what a reviewer reads)."""
         return self.git("diff", f"{base}...{branch}")
 
-    def merge(self, branch: str, base: str, message: str) -> str:
-        """Merge branch into base: fast-forward when possible, else a merge commit. Return how.
-
-        Refuses, changing nothing, when the merge would conflict or when base is checked out in
-        a worktree with uncommitted changes. Works whether or not base is checked out anywhere.
-        """
-        with self.metadata_lock():
-            if self.ok("merge-base", "--is-ancestor", branch, base):
-                return "already merged"
-            conflicts = self._conflicts(base, branch)
-            if conflicts:
-                raise GitError(["git", "merge", branch], 1, "", why=f"merging {branch} into {base} would conflict in: "
-                               f"{', '.join(conflicts[:10])}; nothing was changed (rebase the branch or merge by hand)")
-            checkout = next((p for p, b in self.worktrees().items() if b == base), None)
-            if checkout is not None:
-                if self.is_dirty(checkout):
-                    raise GitError(["git", "merge", branch], 1, "", why=f"base branch '{base}' has uncommitted changes "
-                                   f"in {checkout}; nothing was changed (commit or stash them, then accept again)")
-                self.git("merge", "--no-edit", "-m", message, branch, cwd=checkout, env=self._identity(checkout))
-                return f"merged in {checkout}"
-            old = self.head_commit(base)
-            if self.ok("merge-base", "--is-ancestor", base, branch):
-                self.git("update-ref", f"refs/heads/{base}", self.head_commit(branch), old)
-                return "fast-forward"
-            tree = self.git("merge-tree", "--write-tree", base, branch).split()[0]
-            commit = self.git("commit-tree", tree, "-p", old, "-p", self.head_commit(branch), "-m", message,
-                              env=self._identity(self.path)).strip()
-            self.git("update-ref", f"refs/heads/{base}", commit, old)
-            return "merge commit"
-
-    def _conflicts(self, base: str, branch: str) -> list[str]:
-        done = commands.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", base, branch],
-                        cwd=self.path, env=clean_env(), check=False, error=GitError)
-        if done.returncode == 0:
-            return []
-        if done.returncode == 1:
-            return [line for line in done.stdout.splitlines()[1:] if line.strip()]
-        raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
-
     def _identity(self, cwd: Path) -> dict | None:
         return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
 

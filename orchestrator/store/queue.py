@@ -193,11 +193,15 @@ class Queue:
         return task
 
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
-                   event: str | None = None, updates: dict | None = None, **details) -> Task | None:
+                   event: str | None = None, updates: dict | None = None,
+                   before_move: Callable[[Task], dict[str, Any] | None] | None = None, **details: Any) -> Task | None:
         """Move task_id from src/ to dst/, rewriting runtime fields first; None if it is not in src/.
 
         Updates are absolute values, never increments, so repeating a transition after a
-        crash between the rewrite and the rename gives the same file.
+        crash between the rewrite and the rename gives the same file. before_move runs under the
+        task's lock once the task is known to be in src/: what it does (a merge, say) happens only
+        if the task is still there, and nobody else can move the task until the move is done; if
+        it raises, nothing moves; what it returns is added to the journal event.
         """
         with self.task_lock(task_id):
             path = self.path(src, task_id)
@@ -205,6 +209,8 @@ class Queue:
                 task = self.read_file(path)
             except FileNotFoundError:
                 return None
+            if before_move is not None:
+                details.update(before_move(task) or {})
             new = task.with_updates(**updates) if updates else task
             if new != task:
                 self._rewrite(path, new)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from orchestrator.base import log
-from orchestrator.base.bounded import tail_lines
+from orchestrator.base.bounded import read_limited, tail_lines
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import GitError, OrchestratorError
 from orchestrator.base.faults import crash_point
@@ -34,7 +34,7 @@ from orchestrator.flow.review import write_diff
 from orchestrator.flow.settle import settle
 from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.formats.layout import StateDir
-from orchestrator.git import worktrees
+from orchestrator.git import guard, worktrees
 from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
@@ -131,6 +131,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
+    start = guard.snapshot(repo, spec.branch, spec.base_branch)
     _, task = queue.read(spec.task_id, "claimed")
     extra_env = {}
     if spec.phase == "review":
@@ -164,7 +165,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         return limited
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
-    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress)
+    return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
 
 
 def pool_dir(spec: Spec) -> Path:
@@ -257,9 +258,13 @@ def breakdown_depth(queue: Queue, task) -> int:
 
 
 def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool, task=None,
-             queue: Queue | None = None, progress: Progress | None = None) -> Result:
+             queue: Queue | None = None, progress: Progress | None = None,
+             start: guard.Heads | None = None) -> Result:
     now = iso(utcnow())
     worktree = Path(spec.worktree)
+    notes = check_refs(repo, spec, worktree, start) if start is not None and worktree.is_dir() else []
+    if notes and notes[0].startswith("!"):
+        return Result("failed", "; ".join(n.lstrip("!") for n in notes)[:4000], now, exit_code=exit_code)
     if timed_out:
         return Result("timeout", f"killed after {spec.timeout_seconds:g} s (timeout_seconds); "
                       f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
@@ -281,15 +286,47 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if commits == 0:
         return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch", now,
                       exit_code=0)
-    summary = str(said.get("summary") or f"{commits} commit(s) on {spec.branch}")[:2000]
-    return Result("success", summary, now, exit_code=0, commits=commits)
+    summary = str(said.get("summary") or f"{commits} commit(s) on {spec.branch}")
+    if notes:
+        summary += " (" + "; ".join(notes) + ")"
+    return Result("success", summary[:2000], now, exit_code=0, commits=commits)
+
+
+def check_refs(repo: Repo, spec: Spec, worktree: Path, start: guard.Heads) -> list[str]:
+    """What the agent did to refs it may not touch, undone where it can be (git/guard.py). A note
+    starting with "!" makes the attempt a failure: nothing of it may be committed or reviewed."""
+    notes: list[str] = []
+    base_note = guard.take_back_base(repo, worktree, spec.base_branch, start, spec.task_id, spec.attempt)
+    if base_note:
+        notes.append("!" + base_note)
+    switched = guard.back_on_branch(repo, worktree, spec.branch)
+    if switched and "failed" in switched:
+        notes.insert(0, "!" + switched)
+    elif switched:
+        notes.append(switched)
+    rewritten = guard.keep_rewritten(repo, spec.branch, start, spec.task_id, spec.attempt)
+    if rewritten:
+        notes.append(rewritten)
+    if any(n.startswith("!") for n in notes):
+        notes.sort(key=lambda n: not n.startswith("!"))
+    for note in notes:
+        _log.warning("agent_touched_refs", task=spec.task_id, attempt=spec.attempt, detail=note.lstrip("!"))
+    return notes
+
+
+AGENT_RESULT_MAX_BYTES = 65536
 
 
 def read_agent_result(attempt: Attempt) -> dict:
+    """The agent's own result file: read with a size limit and without blocking (it may be a link
+    to /dev/zero, a huge sparse file or a FIFO: base/bounded.py); anything unreadable says nothing."""
     try:
-        raw = attempt.agent_result_path.read_bytes()[:65536]
+        raw = read_limited(attempt.agent_result_path, AGENT_RESULT_MAX_BYTES)
         data = json.loads(raw)
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        _log.warning("agent_result_unreadable", path=str(attempt.agent_result_path), error=str(exc))
         return {}
     return data if isinstance(data, dict) else {}
 
