@@ -49,6 +49,7 @@ def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections:
     """Send a task back to incoming/ with the feedback, or to failed/ at the rejection limit."""
     _, task = queue.read(task_id, src)
     feedback = task.feedback + (f"review by {reviewer}: {reason}",)
+    updates: dict[str, Any]
     if len(feedback) >= max_rejections:
         history = "\n".join(feedback)
         dst, updates = "failed", {"feedback": feedback, "retry_after": None,

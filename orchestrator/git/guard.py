@@ -28,14 +28,20 @@ KEEP_PREFIX = "refs/orchestrator/kept"
 
 @dataclass(frozen=True)
 class Heads:
-    """The task branch's and the base branch's commits when the agent started."""
+    """The task branch's and the base branch's commits when the agent started, and the commits the
+    worktree's HEAD had already visited (a pooled worktree remembers earlier tasks' commits)."""
 
     branch: str | None
     base: str | None
+    visited: frozenset[str] = frozenset()
 
 
-def snapshot(repo: Repo, branch: str, base: str) -> Heads:
-    return Heads(_commit(repo, branch), _commit(repo, base))
+def snapshot(repo: Repo, branch: str, base: str, worktree: Path) -> Heads:
+    return Heads(_commit(repo, branch), _commit(repo, base), frozenset(_visited(repo, worktree)))
+
+
+def _visited(repo: Repo, worktree: Path) -> list[str]:
+    return repo.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split()
 
 
 def back_on_branch(repo: Repo, worktree: Path, branch: str) -> str | None:
@@ -56,7 +62,7 @@ def take_back_base(repo: Repo, worktree: Path, base: str, start: Heads, task_id:
     now = _commit(repo, base)
     if now is None or now == start.base or start.base is None:
         return None
-    own = set(repo.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split())
+    own = set(_visited(repo, worktree)) - start.visited  # where the agent's HEAD went during this attempt
     if now not in own:
         return None  # moved by somebody else (the person, a landing): not the agent's doing
     kept = f"{KEEP_PREFIX}/{task_id}/{attempt}/base"

@@ -131,7 +131,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
-    start = guard.snapshot(repo, spec.branch, spec.base_branch)
+    start = guard.snapshot(repo, spec.branch, spec.base_branch, worktree)
     _, task = queue.read(spec.task_id, "claimed")
     extra_env = {}
     if spec.phase == "review":
