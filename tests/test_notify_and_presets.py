@@ -80,12 +80,17 @@ def test_presets_run_the_tools_non_interactive_command_line(env, tmp_path, monke
     assert env.state_of("t1") == "provisional"
 
 
-def test_preset_keys_can_be_overridden_one_by_one(env):
+def test_preset_keys_can_be_overridden_one_by_one_and_lists_add_up(env):
     cfg = env.write_config([{"name": "c", "preset": "claude-code", "command": ["claude", "-p", "custom"],
-                             "env_passthrough": ["MY_KEY"]}])
+                             "env_passthrough": ["MY_KEY"]}], env_passthrough=["TEAM_TOKEN"])
     agent = cfg.agents[0]
-    assert agent.command == ("claude", "-p", "custom") and agent.env_passthrough == ("MY_KEY",)
-    assert agent.usage_limit_patterns == tuple(PRESETS["claude-code"]["usage_limit_patterns"])
+    assert agent.command == ("claude", "-p", "custom")
+    # Lists add up instead of replacing each other: the defaults (proxy and CA variables), the top
+    # level, the preset's, the agent's own.
+    assert {"HTTPS_PROXY", "SSL_CERT_FILE", "AWS_PROFILE", "TEAM_TOKEN", "MY_KEY"} <= set(agent.env_passthrough)
+    assert set(PRESETS["claude-code"]["env_passthrough"]) <= set(agent.env_passthrough)
+    assert "usage limit" in agent.usage_limit_patterns  # a default pattern the preset did not name
+    assert set(PRESETS["claude-code"]["usage_limit_patterns"]) <= set(agent.usage_limit_patterns)
 
 
 def test_init_with_an_agent_preset(tmp_path, repo):

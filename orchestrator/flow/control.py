@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -125,6 +126,10 @@ def stop_attempt(queue: Queue, runs: Runs, task_id: str, *, outcome: str = "canc
 
 
 def kill_leftovers(attempt: Attempt, spec: Spec) -> int:
-    """End every process the attempt's agent left, with the grace its spec froze."""
+    """End every process the attempt's agent left, with the grace its spec froze: its group, its
+    marker and, since its runner is dead (its orphans went to init), every process started since
+    the agent whose working directory is inside the worktree (one that cleared its environment)."""
     agent = attempt.agent_record() or {}
-    return tree.terminate(spec.token, agent.get("pgid"), float(agent.get("started") or 0), spec.kill_grace_seconds)
+    since = float(agent.get("started") or 0)
+    return tree.terminate(spec.token, agent.get("pgid"), since, spec.kill_grace_seconds,
+                          cwd_under=Path(spec.worktree) if since else None)

@@ -22,6 +22,7 @@ from orchestrator.formats.presets import PRESETS
 from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, parse_fields
 from orchestrator.formats.settings import (
     COMMAND_KEYS,
+    MERGED_KEYS,
     AgentIdentity,
     AgentSettings,
     ProjectSettings,
@@ -143,6 +144,8 @@ def parse(text: str, path: Path) -> Config:
             values[key] = _parse_command(values[key], where, key, placeholders=False)
     notify = _parse_notify(values.pop("notify"), where)
     defaults = {f.name: values.pop(f.name) for f in dataclasses.fields(AgentSettings)}
+    for key in MERGED_KEYS:  # the declared default, then what the top level adds
+        defaults[key] = _union(AgentSettings.__dataclass_fields__[key].default, defaults[key])
     agents = _parse_agents(values.pop("agents"), where, defaults)
     for key in PATH_KEYS:
         values[key] = (path.parent / values[key]).resolve()
@@ -159,6 +162,9 @@ def _parse_agents(data: Any, where: Located, defaults: dict[str, Any]) -> tuple[
         here = where.child("agents", index)
         values = parse_fields(item, AGENT_FIELDS, here, f"agent #{index + 1}")
         preset = values.pop("preset")
+        preset_values = presets.PRESETS[preset] if preset else {}
+        for key in MERGED_KEYS:  # lists that add up: defaults and top level, the preset, the agent
+            values[key] = _union(defaults[key], preset_values.get(key), values[key])
         if preset:
             values = presets.expand(preset, values)
         if values.get("command") is None:
@@ -178,6 +184,11 @@ def _parse_agents(data: Any, where: Located, defaults: dict[str, Any]) -> tuple[
                 values[key] = inherited
         agents.append(AgentConfig(**values))
     return tuple(agents)
+
+
+def _union(*lists: Any) -> tuple[str, ...]:
+    """The items of every list, first occurrence first."""
+    return tuple(dict.fromkeys(item for items in lists if items for item in items))
 
 
 NOTIFY_FIELDS = [

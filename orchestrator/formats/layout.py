@@ -32,6 +32,11 @@ class StateDir:
     journal = property(lambda self: self.root / "events.jsonl")
     logs = property(lambda self: self.root / "logs")
     log_file = property(lambda self: self.root / "logs" / "orchestrator.jsonl")
+    # rotated by size (base/log.py): <log>.1 the newest generation .. <log>.5; <log>.lock held while rotating
+    log_lock = property(lambda self: self.root / "logs" / "orchestrator.jsonl.lock")
+
+    def log_generation(self, n: int) -> Path:
+        return self.logs / f"orchestrator.jsonl.{n}"
 
     # locks
     locks = property(lambda self: self.root / "locks")

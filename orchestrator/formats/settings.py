@@ -26,14 +26,30 @@ from orchestrator.formats.schema import Field
 
 DAY = 86_400
 REVIEW_MODES = ("human", "agent", "none")
+# What the agent CLIs print when their provider says "not now" (HTTP 429, quota, plan limits), as
+# they really print it: Claude Code, Codex, Gemini CLI, opencode, aider (litellm) and the raw APIs.
+USAGE_LIMIT_MESSAGES = ("usage limit", "usage_limit_reached", "rate limit reached", "rate_limit_exceeded",
+                        "rate limit exceeded", "ratelimiterror", "429 too many requests", "too many requests",
+                        "you've hit your usage limit", "resource_exhausted", "quota exceeded", "exceeded your current quota",
+                        "insufficient_quota")
+# What the agent CLIs write for themselves into a repository (aider's chat history and its .gitignore
+# line, the CLIs' settings folders): a commit of only these is no work done.
+TOOL_NOISE = (".aider*", ".claude/*", ".codex/*", ".gemini/*", ".opencode/*", ".orchestrator-prompt.md")
+# Corporate networks and cloud providers: without these an agent cannot reach its model.
+PROXY_AND_CA_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                          "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+                          "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 def setting(default: Any = dataclasses.MISSING, *, kind: str, help: str = "", minimum: float | None = None,
             maximum: float | None = None, choices: tuple = (), check: Callable[[Any], str | None] | None = None,
-            required: bool = False) -> Any:
-    """Declare one setting: a dataclass field that also knows how agents.yaml spells and checks it."""
+            required: bool = False, merge: bool = False) -> Any:
+    """Declare one setting: a dataclass field that also knows how agents.yaml spells and checks it.
+
+    merge (lists only): every level adds to the list instead of replacing it: the declared
+    default, then the top level, then the agent's preset, then the agent itself."""
     meta = {"kind": kind, "help": help, "minimum": minimum, "maximum": maximum, "choices": choices,
-            "check": check, "required": required,
+            "check": check, "required": required, "merge": merge,
             "default": None if default is dataclasses.MISSING else default}
     if default is dataclasses.MISSING:  # filled by the parser (required, or derived)
         return field(metadata=meta)
@@ -50,8 +66,9 @@ def schema_fields(record: type, *, inherit: bool = False) -> list[Field]:
         if "kind" not in f.metadata:
             continue
         meta = dict(f.metadata)
-        default = None if inherit else meta.pop("default")
+        default = None if inherit or meta["merge"] else meta.pop("default")
         meta.pop("default", None)
+        meta.pop("merge")
         if meta["kind"] == "path":
             meta["kind"] = "str"
         fields.append(Field(f.name, default=default, **meta))
@@ -116,12 +133,21 @@ class AgentSettings:
     setup: tuple[str, ...] | None = setting(None, kind="command", help="run in a new worktree before the agent")
     setup_timeout_seconds: float = setting(600.0, kind="float", minimum=1, maximum=DAY)
     teardown: tuple[str, ...] | None = setting(None, kind="command", help="run in the worktree before it is removed")
-    env_passthrough: tuple[str, ...] = setting((), kind="strlist", help="variables kept from the daemon's environment")
+    env_passthrough: tuple[str, ...] = setting(PROXY_AND_CA_VARIABLES, kind="strlist", merge=True,
+                                               help="variables kept from the daemon's environment (names or "
+                                                    "patterns like AWS_*); adds to the defaults and the preset's")
     usage_limit_exit_codes: tuple[int, ...] = setting((75,), kind="intlist")
-    usage_limit_patterns: tuple[str, ...] = setting(("usage limit",), kind="strlist")
+    usage_limit_patterns: tuple[str, ...] = setting(USAGE_LIMIT_MESSAGES, kind="strlist", merge=True,
+                                                    help="output that means the provider's limit was hit; adds to "
+                                                         "the defaults and the preset's")
     usage_limit_cooldown_seconds: float = setting(1800.0, kind="float", minimum=1, maximum=7 * DAY)
     memory_limit_mb: int | None = setting(None, kind="int", minimum=16, maximum=1_000_000)
     cpu_limit_seconds: float | None = setting(None, kind="float", minimum=1, maximum=30 * DAY)
+    noise_paths: tuple[str, ...] = setting(TOOL_NOISE, kind="strlist", merge=True,
+                                           help="files agent tools write for themselves: commits that change only "
+                                                "these (or only such lines of .gitignore) are not work")
+    max_log_mb: int = setting(100, kind="int", minimum=1, maximum=1_000_000,
+                              help="agent.log keeps its start and newest output within this size")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,4 +159,5 @@ class AgentIdentity:
     paused: bool = setting(False, kind="bool", help="take no new tasks")
 
 
+MERGED_KEYS = tuple(f.name for f in dataclasses.fields(AgentSettings) if f.metadata["merge"])
 COMMAND_KEYS = tuple(f.name for f in dataclasses.fields(AgentSettings) if f.metadata["kind"] == "command")

@@ -100,6 +100,19 @@ class Repo:
     def branch_exists(self, branch: str) -> bool:
         return self.ok("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
 
+    def changes(self, base: str, branch: str) -> dict[str, list[str]]:
+        """What branch changes since it left base: path -> the lines it adds or removes ("+x", "-y")."""
+        out = self.git("diff", "--no-color", "--no-ext-diff", "--unified=0", f"{base}...{branch}")
+        changes: dict[str, list[str]] = {}
+        path = None
+        for line in out.splitlines():
+            if line.startswith("diff --git "):
+                path = line.split(" b/", 1)[-1]
+                changes[path] = []
+            elif path is not None and line[:1] in "+-" and not line.startswith(("+++", "---")):
+                changes[path].append(line)
+        return changes
+
     def commits_ahead(self, branch: str, base: str) -> int:
         return int(self.git("rev-list", "--count", f"{base}..{branch}").strip() or 0)
 

@@ -1,15 +1,20 @@
 """Running one supervised command (an agent, a setup or a teardown) to its end or its limit.
 
 The command runs in its own process group with the attempt's marker in its environment;
-its output goes to a log file (never through a pipe we must drain); the timeout counts with
-the monotonic clock; at the end, or at a limit, every process of the attempt is stopped.
+its output goes to a log file (never through a pipe we must drain), kept under max_log_mb
+while it runs (LogCap); the timeout counts with the monotonic clock; at the end, or at a
+limit, every process of the attempt is stopped. A runner supervises as a child subreaper
+(adopt_orphans): what the command orphans stays in the runner's tree, and ends with it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import select
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +36,20 @@ class Outcome:
 
 def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, timeout: float, token: str,
                    grace: float, record_path: Path | None = None, memory_limit_mb: int | None = None,
-                   cpu_limit_seconds: float | None = None) -> Outcome:
+                   cpu_limit_seconds: float | None = None, max_log_mb: int | None = None,
+                   adopt_orphans: bool = False) -> Outcome:
+    """Run argv to its end or its limit. adopt_orphans (a runner only: a long-lived process must
+    not become the parent of every orphan below it) makes this process a child subreaper first."""
+    if adopt_orphans:
+        tree.become_subreaper()
+    reaper = os.getpid() if tree.is_subreaper() else None  # its descendants are the command's
     with open(log_path, "ab") as out:
         try:
             child = start_detached(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
             out.write(f"orchestrator: could not start {argv[0]!r}: {exc}\n".encode())
             return Outcome(None, error=str(exc))
+        capped = LogCap(log_path, os.fstat(out.fileno()), max_log_mb * MB) if max_log_mb else None
     ident = tree.identity_of(child.pid)
     started = ident.started if ident else time.time()
     if record_path is not None:
@@ -50,22 +62,134 @@ def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, tim
     try:
         while outcome is None:
             now = time.monotonic()
-            if exited.wait(max(0.0, min(1.0, deadline - now, next_check - now if limited else 1.0))):
+            nap = LOG_BUSY_CHECK_SECONDS if capped is not None and capped.busy else 1.0
+            if exited.wait(max(0.0, min(nap, deadline - now, next_check - now if limited else nap))):
                 outcome = Outcome(child.returncode)
             elif time.monotonic() >= deadline:
-                tree.terminate(token, child.pid, started, grace)
+                tree.terminate(token, child.pid, started, grace, tree_of=reaper)
                 outcome = Outcome(child.wait(), timed_out=True)
             elif limited and time.monotonic() >= next_check:
                 next_check = time.monotonic() + LIMIT_CHECK_SECONDS
                 why = over_limit(child.pid, memory_limit_mb, cpu_limit_seconds)
                 if why:
-                    tree.terminate(token, child.pid, started, grace)
+                    tree.terminate(token, child.pid, started, grace, tree_of=reaper)
                     outcome = Outcome(child.wait(), limit=why)
+            if outcome is None and reaper is not None:
+                tree.reap_orphans(keep=child.pid)  # adopted orphans that exited: no zombies pile up
+            if capped is not None:
+                capped.check()
     finally:
         exited.close()
-    # Whatever it left behind (a dev server, a stuck grandchild) ends with it.
-    tree.terminate(token, child.pid, started, min(grace, 2.0))
+    # Whatever it left behind (a dev server, a stuck grandchild, a daemon it double-forked) ends with it.
+    tree.terminate(token, child.pid, started, min(grace, 2.0), tree_of=reaper)
+    if reaper is not None:
+        tree.reap_orphans()
+    if capped is not None:
+        capped.check()
     return outcome
+
+
+MB = 1024 * 1024
+LOG_BUSY_CHECK_SECONDS = 0.25  # how often the log is looked at while it is being cut
+MARKER_ROOM = 64  # bytes at least for the marker line ("... N bytes cut by max_log_mb ...")
+FALLOC_FL_COLLAPSE_RANGE = 0x08  # linux/falloc.h
+
+
+class LogCap:
+    """Keeps a log that a command appends to (O_APPEND, the file it inherited) under max_bytes:
+    the first quarter stays, then one marker line "... N bytes cut by max_log_mb ...", then
+    the newest output (half of max_bytes). The command is never stopped for talking.
+
+    The middle is cut with fallocate(COLLAPSE_RANGE) where the filesystem has it (ext4, XFS):
+    one atomic step under the inode lock, so an append racing the cut lands after it, whole.
+    Elsewhere the newest output is copied down and the file truncated behind it: an append in
+    the microseconds between the last look and the truncate can be lost. Only the very file
+    created for the command is cut (same device and inode, no symlink followed): an agent that
+    replaced it with a link to something else gets nothing cut.
+    """
+
+    def __init__(self, path: Path, created: os.stat_result, max_bytes: int, *, collapse: bool = True):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.file = (created.st_dev, created.st_ino)
+        self.collapse = collapse and sys.platform.startswith("linux")
+        self.cut = 0  # bytes of output cut so far (the marker says so)
+        self.marker = 0  # length of the marker now in the file, right after the head
+        self.busy = False  # the last look found it over the cap: look again sooner
+
+    def check(self) -> None:
+        try:
+            seen = os.stat(self.path, follow_symlinks=False)
+        except OSError:
+            return
+        self.busy = (seen.st_dev, seen.st_ino) == self.file and seen.st_size > self.max_bytes
+        if not self.busy:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == self.file:
+                self._cut(fd, max(st.st_blksize, 512))
+        except OSError:
+            return  # e.g. the disk is full: the log stays long, the command runs on
+        finally:
+            os.close(fd)
+
+    def _cut(self, fd: int, block: int) -> None:
+        head = max(block, self.max_bytes // 4 // block * block)
+        keep = self.max_bytes // 2
+        size = os.fstat(fd).st_size
+        length = (size - keep - head) // block * block
+        if length <= 0:
+            return
+        if self.collapse and _collapse(fd, head, length):
+            # The bytes now at head are the middle of some line: the marker overwrites up to its end.
+            after = os.pread(fd, 4096, head)
+            newline = after.find(b"\n", MARKER_ROOM - 1)
+            room = newline + 1 if newline >= 0 else MARKER_ROOM
+            self.cut += length - self.marker + room
+            os.pwrite(fd, self._marker_line(room), head)
+            self.marker = room
+            return
+        self.collapse = False
+        self._copy_down(fd, head, size - keep)
+
+    def _copy_down(self, fd: int, head: int, start: int) -> None:
+        self.cut += start - head - self.marker
+        marker = self._marker_line(0)
+        target = head + len(marker)
+        os.pwrite(fd, marker, head)
+        self.marker = len(marker)
+        chunk = min(MB, start - target)
+        while True:
+            data = os.pread(fd, chunk, start)
+            if not data:
+                break
+            os.pwrite(fd, data, target)
+            start += len(data)
+            target += len(data)
+        os.ftruncate(fd, target)
+
+    def _marker_line(self, room: int) -> bytes:
+        text = f"\n... {self.cut} bytes cut by max_log_mb ..."
+        return (text.ljust(room - 1) + "\n").encode() if room else (text + "\n").encode()
+
+
+def _collapse(fd: int, offset: int, length: int) -> bool:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return False
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+    if fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, offset, length) == 0:
+        return True
+    if ctypes.get_errno() not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return False
 
 
 class ExitWaiter:

@@ -2,19 +2,28 @@
 
 A PID alone is not an identity: PIDs are reused. An Identity is (pid, start time), and a
 zombie counts as dead. Agents run in their own process group and carry a marker variable
-in their environment, so a teardown finds every descendant, also those that left the group.
+in their environment; the runner is a child subreaper (Linux), so whatever an agent orphans
+(a double fork, `setsid`) is re-parented to the runner instead of init and stays in its tree,
+even with a cleared environment. A teardown ends the group, the marked processes, the
+runner's descendants and, when the runner is dead, every process whose working directory is
+inside the attempt's worktree; always only processes started since the attempt's agent.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 MARKER_VAR = "ORCH_RUN_TOKEN"
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+PR_GET_CHILD_SUBREAPER = 37
 
 
 @dataclass(frozen=True)
@@ -78,23 +87,81 @@ def usage(pid: int) -> Usage | None:
     return Usage(cpu, rss)
 
 
-def marked_processes(token: str, pgid: int | None = None, since: float = 0.0) -> list[psutil.Process]:
-    """Live processes of one attempt: those carrying its marker, or in its process group."""
+def _prctl(option: int, arg: int | ctypes.c_void_p) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, arg, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux 3.4+): a process whose
+    parent exits is re-parented to us instead of init, so it stays in our tree. Not inherited
+    by forked children. The caller reaps what it adopts (reap_orphans)."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def is_subreaper() -> bool:
+    flag = ctypes.c_int(0)
+    return _prctl(PR_GET_CHILD_SUBREAPER, ctypes.cast(ctypes.pointer(flag), ctypes.c_void_p)) and flag.value != 0
+
+
+def reap_orphans(keep: int | None = None) -> int:
+    """Reap the exited children a subreaper adopted; never `keep` (a child whose Popen will wait
+    for it: reaping it here would lose its exit code). Returns how many were reaped."""
+    reaped = 0
+    while True:
+        try:  # WNOWAIT: look at who exited without reaping, so `keep` is left to its Popen
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return reaped
+        if info is None or info.si_pid == 0 or info.si_pid == keep:
+            return reaped
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            pass
+        reaped += 1
+
+
+def marked_processes(token: str, pgid: int | None = None, since: float = 0.0, *, cwd_under: Path | None = None,
+                     tree_of: int | None = None) -> list[psutil.Process]:
+    """Live processes of one attempt, started since `since` (seconds since the epoch, with a second
+    of slack): those carrying its marker, in its process group, descendants of tree_of (a
+    subreaper runner: what the agent orphaned is there), or with their working directory inside
+    cwd_under (the worktree: what was orphaned to init when the runner died)."""
     found = []
     me = os.getpid()
+    descendants = _descendants(tree_of) if tree_of is not None else set()
+    root = os.path.realpath(cwd_under) if cwd_under is not None else None
     for process in psutil.process_iter(["pid"]):
         if process.pid == me:
             continue
         try:
-            young = process.create_time() >= since - 1  # cheap (from /proc/PID/stat): most processes are older
-            if pgid is not None and young and os.getpgid(process.pid) == pgid:
-                found.append(process)
+            if process.create_time() < since - 1:  # cheap (from /proc/PID/stat): most processes are older
                 continue
-            if young and process.environ().get(MARKER_VAR) == token:
+            # cheapest first: the group and the tree need no read of the process's own files
+            if ((pgid is not None and os.getpgid(process.pid) == pgid) or process.pid in descendants
+                    or process.environ().get(MARKER_VAR) == token
+                    or (root is not None and _inside(process.cwd(), root))):
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError, OSError):
             continue
     return [p for p in found if _running(p)]
+
+
+def _descendants(pid: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return set()
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _running(process: psutil.Process) -> bool:
@@ -104,9 +171,11 @@ def _running(process: psutil.Process) -> bool:
         return False
 
 
-def terminate(token: str, pgid: int | None = None, since: float = 0.0, grace: float = 5.0) -> int:
-    """SIGTERM every process of the attempt, SIGKILL what is left after grace; return how many."""
-    victims = marked_processes(token, pgid, since)
+def terminate(token: str, pgid: int | None = None, since: float = 0.0, grace: float = 5.0, *,
+              cwd_under: Path | None = None, tree_of: int | None = None) -> int:
+    """SIGTERM every process of the attempt (marked_processes), SIGKILL what is left after grace;
+    return how many."""
+    victims = marked_processes(token, pgid, since, cwd_under=cwd_under, tree_of=tree_of)
     if not victims:
         return 0
     _signal_all(victims, signal.SIGTERM)
@@ -117,7 +186,8 @@ def terminate(token: str, pgid: int | None = None, since: float = 0.0, grace: fl
         time.sleep(0.05)
     for _ in range(3):  # kill, then look again for processes forked meanwhile
         left = [p for p in victims if _running(p)] + [
-            p for p in marked_processes(token, pgid, since) if p not in victims]
+            p for p in marked_processes(token, pgid, since, cwd_under=cwd_under, tree_of=tree_of)
+            if p not in victims]
         if not left:
             break
         _signal_all(left, signal.SIGKILL)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import socket
 import sys
 import time
 import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from orchestrator.base import log
@@ -32,6 +31,7 @@ from orchestrator.base.redact import scrub, secret_values
 from orchestrator.flow.outbox import read_outbox
 from orchestrator.flow.review import write_diff
 from orchestrator.flow.settle import settle
+from orchestrator.formats.agent_output import error_line, find_limit, only_tool_noise, reset_time, strip_ansi
 from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.formats.layout import StateDir
 from orchestrator.git import guard, worktrees
@@ -154,13 +154,14 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     progress.mark("setup")
     ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
                          token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
-                         memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds)
+                         memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds,
+                         max_log_mb=spec.max_log_mb, adopt_orphans=True)
     progress.mark("agent")
     if ran.exit_code is None:
         return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
     if ran.limit:
         return Result("limit_exceeded", f"killed: {ran.limit}", iso(utcnow()), exit_code=ran.exit_code)
-    limited = usage_limit(attempt, spec, ran.exit_code)
+    limited = usage_limit(attempt, spec, ran.exit_code, made_progress(repo, spec, start))
     if limited is not None:
         return limited
     if spec.phase == "review":
@@ -191,7 +192,8 @@ def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: di
     if not spec.setup:
         return None
     ran = run_supervised(list(spec.setup), cwd=worktree, env=env, log_path=attempt.setup_log_path,
-                         timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds)
+                         timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds,
+                         max_log_mb=spec.max_log_mb, adopt_orphans=True)
     if ran.exit_code == 0 and not ran.timed_out:
         return None
     how = (f"timed out after {spec.setup_timeout_seconds:g} s" if ran.timed_out else
@@ -200,16 +202,34 @@ def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: di
                   f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
 
 
-def usage_limit(attempt: Attempt, spec: Spec, exit_code: int) -> Result | None:
-    """The agent hit its provider's usage limit: no verdict on the task, the agent must rest."""
-    text = tail(attempt.log_path, 4000)
-    pattern = next((p for p in spec.usage_limit_patterns if p.lower() in text.lower()), None)
+LIMIT_SCAN_BYTES = 256 * 1024  # how much of the agent's newest output is searched for a limit message
+
+
+def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, made_progress: bool) -> Result | None:
+    """The agent hit its provider's usage limit: no verdict on the task, the agent must rest.
+
+    The whole recent output is searched (a CLI may print more lines after the message), but a
+    message alone counts only when the attempt got nowhere: an agent that exits 0 having changed
+    something may well have printed "rate limit" while writing a rate limiter."""
+    lines = [strip_ansi(line) for line in tail_lines(attempt.log_path, LIMIT_SCAN_BYTES)]
+    text = "\n".join(lines)
+    pattern = find_limit(text, spec.usage_limit_patterns) if exit_code != 0 or not made_progress else None
     if exit_code not in spec.usage_limit_exit_codes and pattern is None:
         return None
     why = f"exit code {exit_code}" if exit_code in spec.usage_limit_exit_codes else f"output says {pattern!r}"
-    until = cooldown_end(text, spec.usage_limit_cooldown_seconds)
-    return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {text[-300:]}",
-                  iso(utcnow()), exit_code=exit_code, counts=False, resume_at=iso(until))
+    message = next((line for line in reversed(lines) if pattern and pattern.casefold() in line.casefold()),
+                   lines[-1] if lines else "")
+    now = utcnow()
+    until = reset_time(text, now) or now + timedelta(seconds=spec.usage_limit_cooldown_seconds)
+    return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {message[-300:]}",
+                  iso(now), exit_code=exit_code, counts=False, resume_at=iso(until))
+
+
+def made_progress(repo: Repo, spec: Spec, start: guard.Heads) -> bool:
+    """Did the attempt change anything: a new commit on its branch, or changes left to commit?"""
+    worktree = Path(spec.worktree)
+    head = repo.git("rev-parse", "--verify", "--quiet", "HEAD", cwd=worktree, check=False).strip()
+    return head != (start.branch or start.base) or (worktree.is_dir() and repo.is_dirty(worktree))
 
 
 def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: bool) -> Result:
@@ -280,16 +300,28 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if spec.role == BREAKDOWN_ROLE and exit_code == 0 and queue is not None:
         return evaluate_breakdown(attempt, spec, task, queue, now)
     commits = repo.commits_ahead(spec.branch, spec.base_branch)
+    output = tail_lines(attempt.log_path, LIMIT_SCAN_BYTES)
     if exit_code != 0:
-        return Result("failed", f"exit code {exit_code}; last output: {tail(attempt.log_path)}", now,
+        said_error = error_line(output)
+        return Result("failed", f"exit code {exit_code}: {said_error or tail(attempt.log_path)}", now,
                       exit_code=exit_code, commits=commits)
     if commits == 0:
-        return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch", now,
-                      exit_code=0)
+        return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch"
+                      + _said(output), now, exit_code=0)
+    if only_tool_noise(repo.changes(spec.base_branch, spec.branch), spec.noise_paths):
+        return Result("no_changes", "the agent exited 0, but its commits change only files its tool writes for "
+                      f"itself ({', '.join(spec.noise_paths[:4])}, ...)" + _said(output), now, exit_code=0,
+                      commits=commits)
     summary = str(said.get("summary") or f"{commits} commit(s) on {spec.branch}")
     if notes:
         summary += " (" + "; ".join(notes) + ")"
     return Result("success", summary[:2000], now, exit_code=0, commits=commits)
+
+
+def _said(output: list[str]) -> str:
+    """The agent's own error line, for a verdict's reason (aider exits 0 after its model call failed)."""
+    line = error_line(output)
+    return f"; it said: {line}" if line else ""
 
 
 def check_refs(repo: Repo, spec: Spec, worktree: Path, start: guard.Heads) -> list[str]:
@@ -331,26 +363,6 @@ def read_agent_result(attempt: Attempt) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-_IN = re.compile(r"\b(?:in|after)\s+(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)\b", re.I)
-_AT = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
-MAX_COOLDOWN = timedelta(days=7)
-
-
-def cooldown_end(text: str, default_seconds: float, now: datetime | None = None) -> datetime:
-    """When an agent may run again: the time its output names ("try again in 20 minutes",
-    "resets at 2026-11-22T15:00Z"), else now plus the configured cooldown; at most a week."""
-    now = now or utcnow()
-    until = now + timedelta(seconds=default_seconds)
-    if match := _AT.search(text):
-        try:
-            named = datetime.fromisoformat(match.group(1).replace("Z", "+00:00").replace(" ", "T"))
-            until = named if named.tzinfo else named.replace(tzinfo=UTC)
-        except ValueError:
-            pass
-    elif match := _IN.search(text):
-        unit = match.group(2).lower()[0]
-        until = now + timedelta(seconds=int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit])
-    return min(max(until, now), now + MAX_COOLDOWN)
 
 
 def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,

@@ -1,0 +1,125 @@
+"""Reading what agent CLIs print: usage-limit messages, when a limit resets, terminal escapes.
+
+Pure functions over text. The limit messages the CLIs really print are the defaults of the
+`usage_limit_patterns` setting (formats/settings.py); presets add their own.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+MAX_COOLDOWN = timedelta(days=7)
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def strip_ansi(text: str) -> str:
+    """Text without terminal escapes (colours, cursor moves, titles) and stray control characters."""
+    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
+
+
+def find_limit(text: str, patterns: tuple[str, ...]) -> str | None:
+    """The first pattern (case-insensitive substring) found in text, or None."""
+    folded = text.casefold()
+    return next((p for p in patterns if p.casefold() in folded), None)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RETRY_AFTER = re.compile(r"retry[-_ ]after[\"']?\s*[:=]?\s*[\"']?(\d+(?:\.\d+)?)\s*(s|sec|seconds?)?\b", re.I)
+_IN = re.compile(r"\b(?:in|after|wait)\s+(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?)\b",
+                 re.I)
+_ISO = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+_CLOCK = re.compile(r"\b(?:at|until|resets?(?:\s+at)?)\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?(?!\s*\d)", re.I)
+_EPOCH = re.compile(r"(?:\b(?:reset|resets_at|reset_at|resetsAt)[\"']?\s*[:=]?\s*[\"']?|limit reached\|)(1\d{9})\b",
+                    re.I)  # Claude Code prints "Claude AI usage limit reached|<unix time>"
+
+
+def reset_time(text: str, now: datetime, local_tz: timezone | None = None) -> datetime | None:
+    """When the limit the text reports lifts, in the forms the CLIs print: `Retry-After: 30`, `try
+    again in 20 minutes`, `try again at 10:15 PM` (the machine's local time), an ISO timestamp, a
+    Unix time (`resets_at: 1767225600`). None when the text names no time. Never more than a week
+    ahead, never in the past."""
+    found = _first_time(text, now, local_tz or _local_zone())
+    if found is None:
+        return None
+    return min(max(found, now), now + MAX_COOLDOWN)
+
+
+def _first_time(text: str, now: datetime, local_tz: timezone) -> datetime | None:
+    if match := _EPOCH.search(text):
+        return datetime.fromtimestamp(int(match.group(1)), tz=UTC)
+    if match := _ISO.search(text):
+        try:
+            named = datetime.fromisoformat(match.group(1).replace("Z", "+00:00").replace(" ", "T"))
+        except ValueError:
+            pass
+        else:
+            return named if named.tzinfo else named.replace(tzinfo=local_tz)
+    if match := _RETRY_AFTER.search(text):
+        return now + timedelta(seconds=float(match.group(1)))
+    if match := _IN.search(text):
+        return now + timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()[0]])
+    if match := _CLOCK.search(text):
+        return _next_clock_time(match, now, local_tz)
+    return None
+
+
+def _next_clock_time(match: re.Match[str], now: datetime, local_tz: timezone) -> datetime | None:
+    hour, minute, meridiem = int(match.group(1)), int(match.group(2) or 0), (match.group(3) or "").lower()
+    if meridiem.startswith("p") and hour < 12:
+        hour += 12
+    elif meridiem.startswith("a") and hour == 12:
+        hour = 0
+    if not meridiem and match.group(2) is None:
+        return None  # a bare number ("at 5") is too vague to be a time
+    if hour > 23 or minute > 59:
+        return None
+    local_now = now.astimezone(local_tz)
+    candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if candidate <= local_now:
+        candidate += timedelta(days=1)
+    return candidate.astimezone(UTC)
+
+
+def _local_zone() -> timezone:
+    offset = datetime.now().astimezone().utcoffset() or timedelta(0)
+    return timezone(offset)
+
+
+def only_tool_noise(changes: dict[str, list[str]], noise: tuple[str, ...]) -> bool:
+    """Do these changes (path -> changed lines, from Repo.changes) touch only what agent tools write
+    for themselves? A .gitignore counts as noise when every line it adds or removes names such a file
+    (aider adds `.aider*`), or is blank or a comment."""
+    if not changes:
+        return True
+    for path, lines in changes.items():
+        if _is_noise(path, noise):
+            continue
+        if path.rsplit("/", 1)[-1] == ".gitignore" and all(_noise_line(line[1:], noise) for line in lines):
+            continue
+        return False
+    return True
+
+
+def _is_noise(path: str, noise: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], p) for p in noise)
+
+
+def _noise_line(line: str, noise: tuple[str, ...]) -> bool:
+    entry = line.strip().lstrip("/")
+    return not entry or entry.startswith("#") or entry in noise or _is_noise(entry.rstrip("/*"), noise)
+
+
+_ERROR_LINE = re.compile(r"(\w*error\b|\w*exception\b|traceback|failed to|\bfatal\b)", re.I)
+
+
+def error_line(lines: list[str]) -> str | None:
+    """The agent's own last error line (a traceback's last line, `Error: ...`), without escapes."""
+    for line in reversed(lines):
+        clean = strip_ansi(line).strip()
+        if clean and _ERROR_LINE.search(clean):
+            return clean[:500]
+    return None

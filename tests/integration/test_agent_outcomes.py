@@ -1,0 +1,92 @@
+"""Limits and false success as the real CLIs produce them (their message forms, printed by scripts).
+
+Issue "Real agent CLIs, end to end", items 5 and 7; the same cases run against the real CLIs and a
+fake model server in tests/integration/test_real_clis.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from orchestrator.tick.scheduler import Scheduler
+
+
+def printing_agent(env, name: str, source: str) -> dict:
+    path = env.agents_dir / name
+    path.write_text(source)
+    return {"name": "impl-1", "command": [sys.executable, str(path)]}
+
+
+LIMIT_MESSAGES = {
+    "aider": "litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for gpt-4o. "
+             "Please try again in 20s.",
+    "codex": "ERROR: You've hit your usage limit. Upgrade to Pro, or try again at 10:15 PM.",
+    "claude-code": "Claude AI usage limit reached|{in_an_hour}",
+    "http": "Error: 429 Too Many Requests (Retry-After: 30)",
+}
+
+
+@pytest.mark.parametrize("cli", sorted(LIMIT_MESSAGES))
+def test_a_limit_message_rests_the_agent_and_spends_no_attempt_even_with_lines_after_it(env, cli):
+    message = LIMIT_MESSAGES[cli].format(in_an_hour=int(time.time()) + 3600)
+    env.write_config([printing_agent(env, "limited.py", f"""
+import sys
+print("working on it")
+print({message!r})
+for n in range(5):
+    print("cleanup line", n)   # the message is not among the last lines
+sys.exit(1)
+""")], max_attempts=1)
+    env.enqueue("t1")
+    scheduler = Scheduler(env.config)
+    scheduler.tick()
+    env.wait_until(lambda: env.queue.count("claimed") == 0, what="the attempt")
+    scheduler.tick()
+    assert env.state_of("t1") == "incoming" and env.read("t1").attempts == 0
+    agent = json.loads(env.cli("status", "--json").stdout)["agents"][0]
+    assert agent["paused"] and "cooling down until" in agent["paused_reason"]
+    assert scheduler.tick().started == []
+
+
+def test_a_successful_agent_that_mentions_rate_limits_is_not_resting(env):
+    env.write_config([printing_agent(env, "limiter.py", """
+import os, pathlib, subprocess
+pathlib.Path("limiter.py").write_text("# a rate limit exceeded handler\\n")
+print("Implemented: rate limit exceeded -> 429 Too Many Requests")
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    assert env.state_of("t1") == "provisional"
+
+
+def test_exit_0_with_only_aiders_gitignore_line_is_a_failure_with_its_error(env):
+    env.write_config([printing_agent(env, "aider_like.py", """
+import pathlib
+gi = pathlib.Path(".gitignore")
+gi.write_text((gi.read_text() if gi.exists() else "") + ".aider*\\n")
+print("litellm.APIConnectionError: OpenAIException - Connection error.")
+print("Tokens: 0 sent, 0 received.")
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    assert env.state_of("t1") == "failed"
+    error = env.read("t1").last_error
+    assert "change only files its tool writes" in error and "APIConnectionError" in error
+
+
+def test_the_agents_error_line_is_the_reason_without_terminal_colours(env):
+    env.write_config([printing_agent(env, "crash.py", """
+import sys
+print("\\x1b[31mTraceback (most recent call last):\\x1b[0m")
+print("\\x1b[1mValueError: the config is missing a key\\x1b[0m")
+print("bye")
+sys.exit(2)
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    error = env.read("t1").last_error
+    assert "ValueError: the config is missing a key" in error and "\x1b" not in error

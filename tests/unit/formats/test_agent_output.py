@@ -1,0 +1,59 @@
+"""What the agent CLIs print about limits, read as they really print it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from orchestrator.formats.agent_output import find_limit, reset_time, strip_ansi
+from orchestrator.formats.settings import USAGE_LIMIT_MESSAGES
+
+NOW = datetime(2026, 12, 2, 20, 0, tzinfo=timezone.utc)
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize("line", [
+    "Rate limit reached for gpt-4o in organization org-x on tokens per min. Please try again in 20s.",
+    "Error: 429 Too Many Requests",
+    "You've hit your usage limit. Upgrade to Pro or try again at 10:15 PM.",
+    '{"type":"error","error":{"code":"usage_limit_reached"}}',
+    "Claude AI usage limit reached|1796250000",
+    "[API Error: RESOURCE_EXHAUSTED: Quota exceeded for quota metric 'Generate Content API requests']",
+    "litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached",
+])
+def test_the_real_limit_messages_are_recognised(line):
+    assert find_limit(line, USAGE_LIMIT_MESSAGES) is not None
+
+
+def test_ordinary_output_is_not_a_limit():
+    assert find_limit("Implemented the login redirect; all 42 tests pass.", USAGE_LIMIT_MESSAGES) is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("429 Too Many Requests\nRetry-After: 30", NOW + timedelta(seconds=30)),
+    ("Please try again in 20s.", NOW + timedelta(seconds=20)),
+    ("try again in 5 minutes", NOW + timedelta(minutes=5)),
+    ("You've hit your usage limit. Try again at 10:15 PM.", datetime(2026, 12, 2, 22, 15, tzinfo=UTC)),
+    ("resets at 7am", datetime(2026, 12, 3, 7, 0, tzinfo=UTC)),  # 7am today has passed: tomorrow
+    ("Claude AI usage limit reached|1796250000", datetime.fromtimestamp(1796250000, tz=UTC)),
+    ("limit resets at 2026-12-02T22:30:00Z", datetime(2026, 12, 2, 22, 30, tzinfo=UTC)),
+])
+def test_reset_times_in_the_forms_the_clis_print(text, expected):
+    assert reset_time(text, NOW, UTC) == expected
+
+
+def test_no_time_named_and_absurd_times_are_bounded():
+    assert reset_time("usage limit reached", NOW, UTC) is None
+    assert reset_time("at 5 we stop", NOW, UTC) is None
+    assert reset_time("try again in 90 days", NOW, UTC) == NOW + timedelta(days=7)
+    assert reset_time("limit resets at 2020-01-01T00:00:00Z", NOW, UTC) == NOW
+
+
+def test_a_local_clock_time_is_read_in_the_machines_zone():
+    cet = timezone(timedelta(hours=1))
+    assert reset_time("try again at 10:15 PM", NOW, cet) == datetime(2026, 12, 2, 21, 15, tzinfo=UTC)
+
+
+def test_terminal_escapes_are_stripped():
+    assert strip_ansi("\x1b[1;31mError:\x1b[0m boom\x1b]0;title\x07\r\n") == "Error: boom\n"
