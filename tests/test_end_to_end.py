@@ -198,7 +198,7 @@ def test_agent_environment_and_placeholders(env, tmp_path, monkeypatch):
     env.drain()
     seen = json.loads((record_dir / "t1.json").read_text())
     worktree = str(env.config.state_dir / "worktrees" / "t1")
-    prompt = str(env.config.state_dir / "runs" / "t1" / "1" / "prompt.md")
+    prompt = str(env.config.state_dir / "worktrees" / "t1" / ".orchestrator-prompt.md")  # inside the worktree
     assert seen["argv"][1:] == ["t1", title, "agent/t1", "1", "impl-1", worktree, prompt]
     assert seen["cwd"] == worktree
     e = seen["env"]

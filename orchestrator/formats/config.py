@@ -35,7 +35,7 @@ CONFIG_ENV = "ORCHESTRATOR_CONFIG"
 DEFAULT_CONFIG_NAME = "agents.yaml"
 REVIEW_ROLE = "review"  # agents of this role review provisional tasks when review: agent
 BREAKDOWN_ROLE = "breakdown"  # agents of this role split a task into subtasks through the outbox
-PLACEHOLDERS = ("task_id", "title", "prompt_file", "worktree", "branch", "attempt", "agent")
+PLACEHOLDERS = ("task_id", "title", "prompt", "prompt_file", "worktree", "branch", "attempt", "agent")
 NOTIFY_KINDS = ("needs_review", "failed", "blocked", "agent_paused", "config_invalid")
 PATH_KEYS = tuple(f.name for f in dataclasses.fields(ProjectSettings) if f.metadata["kind"] == "path")
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# The prompt's copy inside the task's worktree, where CLIs confined to their workspace can read it;
+# git never sees it (info/exclude) and the runner deletes it when the agent is done.
+WORKTREE_PROMPT_NAME = ".orchestrator-prompt.md"
+
 
 class StateDir:
     def __init__(self, root: Path | str):

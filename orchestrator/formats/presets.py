@@ -1,16 +1,27 @@
-"""Agent presets: `preset: claude-code` in agents.yaml expands to the tool's non-interactive command line.
+"""Agent presets: `preset: NAME` in agents.yaml expands to the tool's non-interactive command line.
 
-Every key a preset sets can be overridden on the agent, key by key. The instruction points the
-tool at the prompt file (task text never passes through a shell or a command-line string of
-ours). Written against each tool's documented flags as of November 2026:
+Every key a preset sets can be overridden on the agent, key by key; list settings (env_passthrough,
+usage_limit_patterns, noise_paths) and env add up instead. The instruction points the tool at the
+prompt file, which lies inside the worktree (CLIs confined to their workspace can read it) and is
+never committed; task text never passes through a shell. docs/presets/ has one page per preset.
 
-- claude-code: Claude Code 2.x, print mode (`claude -p`), `--permission-mode bypassPermissions`
-  (edits and commands without asking; Claude Code refuses this as root outside a sandbox).
-- codex: OpenAI Codex CLI, `codex exec` with `--sandbox workspace-write` (the replacement for the
-  deprecated `--full-auto`).
-- aider: aider 0.8x, `--message-file` (one message, then exit), `--yes-always`; aider commits itself.
-- gemini: Gemini CLI, headless `-p` with `--approval-mode yolo` (`--yolo` is deprecated).
-- opencode: OpenCode, `opencode run`.
+Verified flag by flag against the installed CLI and our fake model server (tests/integration/
+test_real_clis.py; versions pinned in .ci/agent-clis.txt):
+- gemini: Gemini CLI 0.61.0: headless `-p`, `--approval-mode yolo` (without it the request offers
+  no write or shell tools), `--skip-trust` (a fresh worktree is untrusted: exit 55 otherwise),
+  `--output-format json` (token figures in `stats`).
+- opencode: opencode 1.18.33: `opencode run --auto` (without it a permission is auto-rejected and
+  the run exits 0 having done nothing), `--format json` (per-step tokens and cost); update checks,
+  the models.dev fetch, LSP downloads, sharing and default plugins off by environment.
+
+Written from the tools' documentation, not yet run here (their CLIs could not be proven in this
+workplace yet; docs/presets/ says so):
+- claude-code: Claude Code 2.x, print mode (`claude -p`), `--dangerously-skip-permissions`
+  (refused as root unless IS_SANDBOX=1, which the preset sets), `--output-format json`.
+- codex: Codex CLI, `codex exec` with `--dangerously-bypass-approvals-and-sandbox` (its
+  workspace-write sandbox cannot write a linked worktree's index in the main repository and blocks
+  loopback) and `--skip-git-repo-check`.
+- aider: aider 0.86, `--message-file` (one message, then exit), `--yes-always`, no .gitignore edit.
 """
 
 from __future__ import annotations
@@ -20,37 +31,46 @@ INSTRUCTION = ("Read the task in {prompt_file} and carry it out in this reposito
 
 PRESETS: dict[str, dict] = {
     "claude-code": {
-        "command": ["claude", "-p", INSTRUCTION, "--permission-mode", "bypassPermissions", "--output-format", "text"],
+        "command": ["claude", "-p", INSTRUCTION, "--dangerously-skip-permissions", "--output-format", "json"],
+        "env": {"IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
         "env_passthrough": ["ANTHROPIC_API_KEY", "ANTHROPIC_*", "CLAUDE_CODE_*", "CLAUDE_CONFIG_DIR"],
         "usage_limit_patterns": ["usage limit reached", "Claude AI usage limit"],
     },
     "codex": {
-        "command": ["codex", "exec", "--sandbox", "workspace-write", INSTRUCTION],
-        "env_passthrough": ["OPENAI_API_KEY", "OPENAI_*", "CODEX_HOME"],
+        "command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check",
+                    INSTRUCTION],
+        "env_passthrough": ["OPENAI_API_KEY", "OPENAI_*", "CODEX_HOME", "CODEX_*"],
         "usage_limit_patterns": ["usage limit", "rate limit reached"],
     },
     "aider": {
-        "command": ["aider", "--message-file", "{prompt_file}", "--yes-always", "--no-pretty", "--no-stream"],
-        "env_passthrough": ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AIDER_*", "OPENROUTER_API_KEY"],
+        "command": ["aider", "--message-file", "{prompt_file}", "--yes-always", "--no-pretty", "--no-stream",
+                    "--no-gitignore", "--no-check-update", "--no-show-release-notes", "--analytics-disable"],
+        "env_passthrough": ["OPENAI_API_KEY", "OPENAI_API_BASE", "ANTHROPIC_API_KEY", "AIDER_*",
+                            "OPENROUTER_API_KEY"],
         "usage_limit_patterns": ["RateLimitError", "usage limit"],
     },
     "gemini": {
-        "command": ["gemini", "-p", INSTRUCTION, "--approval-mode", "yolo"],
-        "env_passthrough": ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_*"],
-        "usage_limit_patterns": ["quota exceeded", "RESOURCE_EXHAUSTED"],
+        "command": ["gemini", "-p", INSTRUCTION, "--approval-mode", "yolo", "--skip-trust", "--output-format", "json"],
+        "env_passthrough": ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_*", "GEMINI_*"],
+        "usage_limit_patterns": ["exceeded your current quota", "exhausted your daily quota", "RESOURCE_EXHAUSTED"],
     },
     "opencode": {
-        "command": ["opencode", "run", INSTRUCTION],
-        "env_passthrough": ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_*"],
-        "usage_limit_patterns": ["usage limit", "rate limit"],
+        "command": ["opencode", "run", "--auto", "--format", "json", INSTRUCTION],
+        "env": {"OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_MODELS_FETCH": "1",
+                "OPENCODE_DISABLE_LSP_DOWNLOAD": "1", "OPENCODE_DISABLE_SHARE": "1"},
+        "env_passthrough": ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENCODE_*", "XDG_CONFIG_HOME", "XDG_DATA_HOME"],
+        "usage_limit_patterns": ["rate limit", "exceeded your current quota"],
     },
 }
 
 
 def expand(preset: str, agent: dict) -> dict:
-    """The agent's mapping with the preset's keys filled in wherever the agent does not set them."""
+    """The agent's mapping with the preset's keys filled in wherever the agent does not set them;
+    env adds up (the agent's own values win)."""
     merged = dict(agent)
     for key, value in PRESETS[preset].items():
-        if merged.get(key) is None:
+        if key == "env":
+            merged["env"] = {**value, **(merged.get("env") or {})}
+        elif merged.get(key) is None:
             merged[key] = tuple(value) if isinstance(value, list) else value
     return merged

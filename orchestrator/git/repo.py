@@ -100,6 +100,21 @@ class Repo:
     def branch_exists(self, branch: str) -> bool:
         return self.ok("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
 
+    def exclude(self, pattern: str) -> None:
+        """Make git ignore pattern in every worktree of this repository (the common info/exclude),
+        adding the line once; the person's own lines stay as they are."""
+        path = self.common_dir / "info" / "exclude"
+        with self.metadata_lock():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                text = ""
+            if pattern in text.splitlines():
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(("" if not text or text.endswith("\n") else "\n") + pattern + "\n")
+
     def changes(self, base: str, branch: str) -> dict[str, list[str]]:
         """What branch changes since it left base: path -> the lines it adds or removes ("+x", "-y")."""
         out = self.git("diff", "--no-color", "--no-ext-diff", "--unified=0", f"{base}...{branch}")

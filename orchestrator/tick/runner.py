@@ -33,7 +33,7 @@ from orchestrator.flow.review import write_diff
 from orchestrator.flow.settle import settle
 from orchestrator.formats.agent_output import error_line, find_limit, only_tool_noise, reset_time, strip_ansi
 from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
-from orchestrator.formats.layout import StateDir
+from orchestrator.formats.layout import WORKTREE_PROMPT_NAME, StateDir
 from orchestrator.git import guard, worktrees
 from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
@@ -139,15 +139,17 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
     if spec.port_count:
         extra_env.update(ORCH_PORT_BASE=str(spec.port_base), ORCH_PORT_COUNT=str(spec.port_count))
-    attempt.prompt_path.write_text(render_prompt(task.title, task.body, spec.feedback, spec, attempt),
-                                   encoding="utf-8")
+    prompt = render_prompt(task.title, task.body, spec.feedback, spec, attempt)
+    attempt.prompt_path.write_text(prompt, encoding="utf-8")  # the record
+    repo.exclude(WORKTREE_PROMPT_NAME)
+    worktree_prompt(spec).write_text(prompt, encoding="utf-8")  # where a confined CLI can read it
     attempt.outbox.mkdir(exist_ok=True)
     env = attempt_environment(spec, attempt, extra_env)
     if not reused:
         problem = make_ready(attempt, spec, repo, worktree, env)
         if problem is not None:
             return problem
-    values = {"task_id": spec.task_id, "title": spec.title, "prompt_file": str(attempt.prompt_path),
+    values = {"task_id": spec.task_id, "title": spec.title, "prompt": prompt, "prompt_file": str(worktree_prompt(spec)),
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
     argv = expand_command(spec.command, values)
     crash_point("runner_before_agent")
@@ -157,6 +159,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
                          memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds,
                          max_log_mb=spec.max_log_mb, adopt_orphans=True)
     progress.mark("agent")
+    worktree_prompt(spec).unlink(missing_ok=True)  # never part of the agent's work
     if ran.exit_code is None:
         return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
     if ran.limit:
@@ -169,13 +172,17 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
 
 
+def worktree_prompt(spec: Spec) -> Path:
+    return Path(spec.worktree) / WORKTREE_PROMPT_NAME
+
+
 def pool_dir(spec: Spec) -> Path:
     return StateDir(spec.state_dir).pool
 
 
 def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:
     return agent_environment(os.environ, spec.env_passthrough, spec.env, {
-        "ORCH_TASK_ID": spec.task_id, "ORCH_TASK_TITLE": spec.title, "ORCH_PROMPT_FILE": str(attempt.prompt_path),
+        "ORCH_TASK_ID": spec.task_id, "ORCH_TASK_TITLE": spec.title, "ORCH_PROMPT_FILE": str(worktree_prompt(spec)),
         "ORCH_WORKTREE": spec.worktree, "ORCH_BRANCH": spec.branch, "ORCH_BASE_BRANCH": spec.base_branch,
         "ORCH_AGENT": spec.agent, "ORCH_ROLE": spec.role, "ORCH_ATTEMPT": str(spec.attempt),
         "ORCH_RESULT_FILE": str(attempt.agent_result_path), "ORCH_OUTBOX": str(attempt.outbox),
