@@ -1,0 +1,150 @@
+"""Real agent CLIs through the orchestrator against a plain shell loop, side by side, one run.
+
+    python benchmarks/real_cli.py [--tasks 8] [--cli gemini --cli opencode]
+
+For each installed CLI (pinned in .ci/agent-clis.txt; ORCH_TEST_AGENT_CLIS or the default cache),
+against our fake model server making one edit per task:
+- shell loop: per task `git worktree add`, the prompt file, the CLI's command exactly as the preset
+  expands it, `git add -A && git commit`, `git worktree remove` — what a person would script;
+- orchestrator: the same tasks enqueued, then `--drain` with max_running 1 until the last task is in
+  provisional/ (the time counts from the drain's start, as the shell loop's from its first task).
+Rounds alternate the order. Prints each side's wall time per task, the difference (the orchestrator's
+cost per task) and failures. Target: under 50 ms per task added, 0 failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from orchestrator.formats.config import expand_command, parse  # noqa: E402
+from tests.fakemodel.server import FakeModelServer  # noqa: E402
+
+DEFAULT_BIN = Path.home() / ".cache" / "orchestrator-agent-clis" / "npm" / "node_modules" / ".bin"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "bench@example.com")
+    git(path, "config", "user.name", "Bench")
+    (path / "README.md").write_text("bench\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "init")
+    return path
+
+
+def endpoint_env(cli: str, fake: FakeModelServer, scratch: Path) -> dict[str, str]:
+    """What the tests' users add to reach the fake (see tests/integration/test_real_clis.py)."""
+    if cli == "gemini":
+        home = scratch / "gemini-home"
+        (home / ".gemini").mkdir(parents=True, exist_ok=True)
+        (home / ".gemini" / "settings.json").write_text(json.dumps({
+            "security": {"auth": {"selectedType": "gemini-api-key"}}, "telemetry": {"enabled": False},
+            "privacy": {"usageStatisticsEnabled": False},
+            "general": {"enableAutoUpdate": False, "maxAttempts": 1}}))
+        return {"GOOGLE_GEMINI_BASE_URL": fake.url, "GEMINI_API_KEY": "fake-key", "GEMINI_CLI_HOME": str(home)}
+    config = scratch / "opencode.json"
+    config.write_text(json.dumps({
+        "autoupdate": False, "share": "disabled", "model": "fake/fake-model", "small_model": "fake/fake-model",
+        "provider": {"fake": {"npm": "@ai-sdk/openai-compatible", "name": "Fake",
+                              "options": {"baseURL": f"{fake.url}/v1", "apiKey": "fake-key"},
+                              "models": {"fake-model": {"name": "Fake"}}}}}))
+    home = scratch / "opencode-home"
+    return {"OPENCODE_CONFIG": str(config), **{f"XDG_{d}_HOME": str(home / d.lower())
+                                                for d in ("CONFIG", "DATA", "CACHE", "STATE")}}
+
+
+def shell_loop(cli: str, bin_dir: Path, scratch: Path, tasks: int, extra_env: dict[str, str]) -> tuple[float, int]:
+    repo = make_repo(scratch / "shell-repo")
+    agent = parse(yaml.safe_dump({"agents": [{"name": "a", "preset": cli}]}), scratch / "agents.yaml").agents[0]
+    env = {**os.environ, **agent.env, **extra_env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    failures = 0
+    started = time.monotonic()
+    for n in range(tasks):
+        wt = scratch / "shell-wt" / f"t{n}"
+        git(repo, "worktree", "add", "-q", "-b", f"shell/t{n}", str(wt), "main")
+        prompt = wt / ".orchestrator-prompt.md"
+        prompt.write_text(f"# Task {n}\n\nAdd a file.\n")
+        argv = expand_command(agent.command, {"prompt_file": str(prompt), "prompt": prompt.read_text()})
+        ran = subprocess.run(argv, cwd=wt, env={**env, "PWD": str(wt)},  # as a shell's cd sets it; opencode reads it
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        prompt.unlink()
+        subprocess.run(["git", "add", "-A"], cwd=wt, check=True)
+        committed = subprocess.run(["git", "commit", "-q", "-m", f"task {n}"], cwd=wt, capture_output=True)
+        if ran.returncode != 0 or committed.returncode != 0:
+            failures += 1
+            print(f"  shell loop, task {n}: exit {ran.returncode}; commit: {committed.stdout.decode()[-200:]} "
+                  f"{ran.stdout.decode()[-300:]}", file=sys.stderr)
+        git(repo, "worktree", "remove", "--force", str(wt))
+    return time.monotonic() - started, failures
+
+
+def orchestrated(cli: str, bin_dir: Path, scratch: Path, tasks: int, extra_env: dict[str, str]) -> tuple[float, int]:
+    repo = make_repo(scratch / "orch-repo")
+    config = scratch / "orch-agents.yaml"
+    config.write_text(yaml.safe_dump({
+        "repo": str(repo), "queue_dir": str(scratch / "queue"), "state_dir": str(scratch / "state"),
+        "max_running": 1, "max_attempts": 1,
+        "agents": [{"name": "a", "preset": cli, "env": extra_env}]}))
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "orchestrator", "--config", str(config)]
+    for n in range(tasks):
+        subprocess.run([*cmd, "enqueue", f"Task {n}", "--body", "Add a file.", "--id", f"t{n}"], env=env, check=True,
+                       capture_output=True, cwd=ROOT)
+    started = time.monotonic()  # from a queue of waiting tasks, as the shell loop starts from a list
+    subprocess.run([*cmd, "--drain", "--timeout", "1200"], env=env, capture_output=True, cwd=ROOT)
+    seconds = time.monotonic() - started
+    done = len(list((scratch / "queue" / "provisional").glob("*.md")))
+    return seconds, tasks - done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--cli", action="append", choices=["gemini", "opencode"])
+    args = parser.parse_args()
+    bin_dir = Path(os.environ.get("ORCH_TEST_AGENT_CLIS") or DEFAULT_BIN)
+    print(f"cores: {os.cpu_count()}  tasks per side and round: {args.tasks}  rounds: {args.rounds}  bin: {bin_dir}")
+    for cli in args.cli or ["gemini", "opencode"]:
+        if not (bin_dir / cli).exists():
+            print(f"{cli}: not installed in {bin_dir}; skipped")
+            continue
+        per_task = {"shell loop": [], "orchestrator": []}
+        failures = {"shell loop": 0, "orchestrator": 0}
+        for round_no in range(args.rounds):
+            sides = [("shell loop", shell_loop), ("orchestrator", orchestrated)]
+            for name, side in sides if round_no % 2 == 0 else reversed(sides):
+                with tempfile.TemporaryDirectory(prefix="orch-realcli-") as tmp, \
+                        FakeModelServer(script=["edit"], opts={"path": "FAKE_EDIT.md"}) as fake:
+                    scratch = Path(tmp)
+                    seconds, failed = side(cli, bin_dir, scratch, args.tasks, endpoint_env(cli, fake, scratch))
+                per_task[name].append(seconds / args.tasks)
+                failures[name] += failed
+        shell, orch = statistics.median(per_task["shell loop"]), statistics.median(per_task["orchestrator"])
+        print(json.dumps({"cli": cli, "seconds_per_task": {k: [round(v, 3) for v in vs] for k, vs in per_task.items()},
+                          "median_shell_loop_s": round(shell, 3), "median_orchestrator_s": round(orch, 3),
+                          "orchestrator_adds_ms_per_task": round((orch - shell) * 1000, 1),
+                          "ratio": round(orch / shell, 3), "failures": failures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
