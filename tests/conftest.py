@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,9 +13,9 @@ import pytest
 import yaml
 
 from orchestrator.formats import config as configmod
+from orchestrator.formats.task import Task
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import Queue
-from orchestrator.formats.task import Task
 
 AGENT_SCRIPTS = {
     # Writes a file named after the task and commits it itself.

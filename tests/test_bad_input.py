@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orchestrator.store.queue import Queue
 from orchestrator.tick.scheduler import Scheduler
@@ -286,8 +287,9 @@ def test_fuzzed_task_files_never_crash_a_tick_or_get_lost(env, files):
                                              "env_passthrough", "setup"]), frontmatter_values, max_size=6))
 def test_fuzzed_configs_fail_only_with_config_errors(tmp_path_factory, data):
     import yaml
-    from orchestrator.formats import config as configmod
+
     from orchestrator.base.errors import ConfigError
+    from orchestrator.formats import config as configmod
     path = tmp_path_factory.mktemp("cfg") / "agents.yaml"
     path.write_text(yaml.safe_dump(data))
     try:

@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
-from orchestrator.formats import config as configmod
 from orchestrator.base.errors import ConfigError
+from orchestrator.formats import config as configmod
 
 
 def write(tmp_path, text):

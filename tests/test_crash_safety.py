@@ -14,11 +14,11 @@ import textwrap
 import time
 
 import pytest
-
 from conftest import processes_with
+
 from orchestrator.process import tree
-from orchestrator.store.queue import STATES
 from orchestrator.store.attempts import Runs
+from orchestrator.store.queue import STATES
 from orchestrator.tick.scheduler import Scheduler
 
 # Attempt 1 starts a grandchild in its group and one that escapes into its own session, then

@@ -11,14 +11,14 @@ import os
 import signal
 import site
 import subprocess
-from pathlib import Path
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import processes_with
+
 from orchestrator.store.attempts import Runs
 
 

@@ -9,8 +9,6 @@ import subprocess
 
 import pytest
 
-from orchestrator.tick.scheduler import Scheduler
-
 
 @pytest.fixture
 def tiny_fs(tmp_path):

@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import processes_with
+
 from orchestrator.tick.scheduler import Scheduler
 
 

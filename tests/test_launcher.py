@@ -15,12 +15,12 @@ import time
 
 import psutil
 import pytest
-
-from orchestrator.tick.launcher import Launcher
-from orchestrator.store.attempts import Runs
-from orchestrator.process.wake import WakeListener, _send, poke, wake_path
 from conftest import processes_with
 from test_daemon import DaemonProcess
+
+from orchestrator.process.wake import WakeListener, _send, poke, wake_path
+from orchestrator.store.attempts import Runs
+from orchestrator.tick.launcher import Launcher
 
 pytestmark = pytest.mark.timeout(120)
 

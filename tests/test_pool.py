@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
-from orchestrator.git.repo import Repo
 from orchestrator.git.pool import slots, take_slot
+from orchestrator.git.repo import Repo
 
 
 def test_a_pooled_worktree_is_reused_clean_and_on_the_right_branch(env):

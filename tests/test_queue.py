@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.formats import task as taskfmt
 from orchestrator.base.errors import StateError
+from orchestrator.formats import task as taskfmt
+from orchestrator.formats.task import Task
 from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import Queue
-from orchestrator.formats.task import Task
 
 
 @pytest.fixture

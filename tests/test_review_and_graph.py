@@ -7,8 +7,8 @@ import textwrap
 import time
 
 import pytest
-
 from conftest import processes_with
+
 from orchestrator.store.attempts import Runs
 from orchestrator.tick.scheduler import Scheduler
 
@@ -201,8 +201,8 @@ def test_unknown_dependency_and_cycles_are_refused(env):
     env.write_config([env.agent("impl-1")])
     out = env.cli("enqueue", "x", "--depends-on", "ghost")
     assert out.returncode == 2 and "no such task" in out.stderr
-    from orchestrator.flow import enqueue
     from orchestrator.base.errors import StateError
+    from orchestrator.flow import enqueue
     from orchestrator.formats.task import Task
     loop = [Task(id="a", title="A", depends_on=("c",)), Task(id="b", title="B", depends_on=("a",)),
             Task(id="c", title="C", depends_on=("b",))]

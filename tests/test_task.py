@@ -1,9 +1,9 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.formats import task as taskfmt
 from orchestrator.base.errors import TaskFileError
+from orchestrator.formats import task as taskfmt
 
 
 def parse(text, file_id="t1", trusted=True):
@@ -13,8 +13,8 @@ def parse(text, file_id="t1", trusted=True):
 def test_round_trip_keeps_every_field():
     original = taskfmt.Task(id="t1", title="A title: with colon", body="Body\n\nwith lines\n", role="docs",
                             priority="P0", depends_on=("a", "b"), agent="impl-1", max_attempts=5,
-                            created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), parent="p",
-                            attempts=2, retry_after=datetime(2026, 1, 2, 4, 0, tzinfo=timezone.utc),
+                            created=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), parent="p",
+                            attempts=2, retry_after=datetime(2026, 1, 2, 4, 0, tzinfo=UTC),
                             last_error="boom", feedback=("do better",), blocked_reason="waiting")
     assert parse(taskfmt.render(original)) == original
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from orchestrator.formats.agent_output import find_limit, reset_time, strip_ansi
 from orchestrator.formats.settings import USAGE_LIMIT_MESSAGES
 
-NOW = datetime(2026, 12, 2, 20, 0, tzinfo=timezone.utc)
-UTC = timezone.utc
+NOW = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
+UTC = UTC
 
 
 @pytest.mark.parametrize("line", [
