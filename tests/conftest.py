@@ -1,4 +1,9 @@
-"""Fixtures: a real git repository in tmp_path, real agent scripts, a config that points only there."""
+"""The shared fixtures: a real git repository in tmp_path, real agent scripts, a config that points only there.
+
+Tiers: tests/unit runs no orchestrator process (real git and real queue directories, the tick driven
+as tick(now) with a recording launcher) and is the fast tier, `pytest -m "not slow"`; everything
+under tests/integration and tests/acceptance starts real runners, daemons or CLIs and is marked slow
+here, by its folder."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,7 @@ from orchestrator.formats import config as configmod
 from orchestrator.formats.task import Task
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import Queue
+from tests.support import DaemonProcess
 
 AGENT_SCRIPTS = {
     # Writes a file named after the task and commits it itself.
@@ -141,6 +148,18 @@ class Env:
             time.sleep(0.05)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
+    def wait_for_a_tick(self, timeout: float = 10.0) -> None:
+        """Wait until a tick has started after this call: what it would do, it has done."""
+        since = datetime.now(UTC)
+        path = self.config.state_dir / "last_tick.json"
+
+        def ticked() -> bool:
+            try:
+                return datetime.fromisoformat(json.loads(path.read_text())["at"]) > since
+            except (OSError, ValueError, KeyError):
+                return False
+        self.wait_until(ticked, timeout=timeout, what="a tick after this moment")
+
     def drain(self, timeout: float = 60.0) -> None:
         from orchestrator.tick.drain import drain
         from orchestrator.tick.scheduler import Scheduler
@@ -157,19 +176,20 @@ def env(tmp_path: Path, repo: Path, agents_dir: Path, monkeypatch) -> Env:
     return Env(tmp_path, repo, agents_dir)
 
 
-def processes_with(tag: str) -> list:
-    """Live processes whose command line mentions tag (to prove nothing was left running)."""
-    import psutil
-    found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if process.info["status"] != psutil.STATUS_ZOMBIE and tag in " ".join(process.info["cmdline"] or []):
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
+@pytest.fixture
+def daemon(env):
+    d = DaemonProcess(env)
+    yield d
+    d.stop()
 
 
 @pytest.fixture(autouse=True)
 def _no_inherited_config(monkeypatch):
     monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    unit = Path(__file__).parent / "unit"
+    for item in items:
+        if unit not in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)

@@ -57,9 +57,9 @@ class FileLock:
         return self._fd is not None
 
     @contextmanager
-    def attempt(self) -> Iterator[bool]:
-        """Try once without waiting; yields whether the lock is held inside the block."""
-        got = self.acquire(timeout=0)
+    def attempt(self, timeout: float = 0) -> Iterator[bool]:
+        """Try without waiting (or up to timeout seconds); yields whether the lock is held inside the block."""
+        got = self.acquire(timeout=timeout)
         try:
             yield got
         finally:

@@ -39,6 +39,10 @@ MAX_BYTES = 20 * 1024 * 1024  # a generation of the JSON log
 KEEP = 5  # rotated generations kept besides the live file
 
 
+HARD_LIMIT_FACTOR = 1.25  # a file this far past max_bytes makes its writers wait for the rotation
+HARD_LIMIT_WAIT_SECONDS = 5.0  # then they write anyway: a line is never dropped for the limit's sake
+
+
 class SharedFileHandler(logging.handlers.WatchedFileHandler):
     """A file handler that many processes share, rotating the file by size (see the module's doc)."""
 
@@ -50,13 +54,17 @@ class SharedFileHandler(logging.handlers.WatchedFileHandler):
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)  # reopens if rotated meanwhile, then one write() of the whole line
         try:
-            if self.stream is not None and os.fstat(self.stream.fileno()).st_size >= self.max_bytes:
-                self.rotate()
+            size = os.fstat(self.stream.fileno()).st_size if self.stream is not None else 0
+            if size >= self.max_bytes:
+                # Past the soft limit a writer rotates only if nobody else is; past the hard one it
+                # waits for the rotation under way (shifting many generations takes a while) instead
+                # of growing the new file without bound meanwhile.
+                self.rotate(wait=HARD_LIMIT_WAIT_SECONDS if size >= self.max_bytes * HARD_LIMIT_FACTOR else 0)
         except OSError:
             self.handleError(record)
 
-    def rotate(self) -> None:
-        with FileLock(self.lock_path).attempt() as got:
+    def rotate(self, wait: float = 0) -> None:
+        with FileLock(self.lock_path).attempt(timeout=wait) as got:
             if not got:
                 return  # another process is rotating it right now
             try:

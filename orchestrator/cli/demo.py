@@ -20,6 +20,8 @@ from orchestrator.git.repo import Repo
 from orchestrator.git.view import RepoView
 from orchestrator.observe import views
 from orchestrator.store.queue import Queue
+from orchestrator.tick.drain import drain
+from orchestrator.tick.scheduler import Scheduler
 
 WRITER = textwrap.dedent('''\
     """Example agent: reads its prompt and writes a note into the worktree; the orchestrator commits it."""
@@ -86,9 +88,6 @@ def write_demo(root: Path) -> Path:
 
 
 def run_demo(keep: Path | None = None) -> int:
-    from orchestrator.tick.drain import drain
-    from orchestrator.tick.scheduler import Scheduler
-
     root = keep.absolute() if keep else Path(tempfile.mkdtemp(prefix="orchestrator-demo-"))
     config_path = write_demo(root)
     cfg = configmod.load(config_path)

@@ -14,6 +14,7 @@ from typing import TextIO
 from orchestrator.base import durable
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import iso, parse_iso, utcnow
+from orchestrator.flow import graph
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
@@ -184,7 +185,6 @@ def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
 
 def blocked_by_failed(queue: Queue) -> int:
     """Blocked tasks that wait for a task in failed/: they need a person."""
-    from orchestrator.flow import graph
     return sum(1 for e in graph.blocked_entries(queue) if graph.failed_dependencies(queue, e.waits_for))
 
 

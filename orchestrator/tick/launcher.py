@@ -23,19 +23,20 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-import orchestrator
 from orchestrator.base import log
 from orchestrator.base.commands import start_detached
 from orchestrator.process import tree
 
 _log = log.get("orchestrator.launcher")
 REPLY_TIMEOUT_SECONDS = 10.0
+# The directory holding the orchestrator package (this file is orchestrator/tick/launcher.py).
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def runner_environment() -> dict[str, str]:
     """The daemon's environment, with this package importable whatever the runner's working directory."""
     env = dict(os.environ)
-    package_root = str(Path(orchestrator.__file__).resolve().parent.parent)
+    package_root = str(PACKAGE_ROOT)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return env
 

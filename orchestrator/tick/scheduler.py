@@ -96,9 +96,10 @@ class Scheduler:
         try:
             self._reap_children()
             self._prepare_launcher()
-            self.book.reload()
             rec = reconcile(self.queue, self.runs, now,
                             ownerless_grace=self.ownerless_grace)
+            # After reconcile: settling a result it found may have rested an agent (usage limit).
+            self.book.reload()
             report.running, report.recovered = rec.running, rec.recovered
             # Each directory is listed once per tick (again only if a release changed incoming/).
             blocked, blocked_broken = self.index.scan("blocked")

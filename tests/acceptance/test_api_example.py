@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "enqueue_drain_accept.py"
+from tests.support import DOCS
+
+EXAMPLE = DOCS / "examples" / "enqueue_drain_accept.py"
 
 
 def test_the_api_example_enqueues_drains_and_merges(env):

@@ -15,12 +15,11 @@ import time
 
 import psutil
 import pytest
-from conftest import processes_with
-from test_daemon import DaemonProcess
 
 from orchestrator.process.wake import WakeListener, _send, poke, wake_path
 from orchestrator.store.attempts import Runs
 from orchestrator.tick.launcher import Launcher
+from tests.support import processes_with
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,13 +43,6 @@ def all_gone(processes: list[psutil.Process]) -> bool:
         except psutil.NoSuchProcess:
             continue
     return True
-
-
-@pytest.fixture
-def daemon(env):
-    d = DaemonProcess(env)
-    yield d
-    d.stop()
 
 
 def owner_of(env, task_id: str) -> dict:

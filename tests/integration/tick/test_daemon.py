@@ -15,39 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
-from conftest import processes_with
 
 from orchestrator.store.attempts import Runs
-
-
-class DaemonProcess:
-    def __init__(self, env):
-        self.env = env
-        self.proc = None
-
-    def start(self, extra_env=None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.env.config_path),
-                                      "--daemon"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(extra_env or {})}, cwd=self.env.root)
-        pid_file = self.env.config.state_dir / "daemon.pid"
-        self.env.wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid),
-                            what="the daemon to start")
-        return self
-
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            return self.proc.wait(timeout=timeout)
-        return self.proc.returncode if self.proc else None
-
-
-@pytest.fixture
-def daemon(env):
-    d = DaemonProcess(env)
-    yield d
-    d.stop()
+from tests.support import processes_with
 
 
 def started_at(env, task_id):
@@ -60,7 +31,7 @@ def started_at(env, task_id):
 def test_enqueued_and_dropped_tasks_start_within_a_second_or_two(env, daemon):
     env.write_config([env.agent("impl-1", max_concurrent=2)], max_running=2)
     daemon.start()
-    time.sleep(0.5)
+    env.wait_for_a_tick()
     t0 = time.monotonic()
     assert env.cli("enqueue", "Via the CLI", "--id", "cli").returncode == 0
     env.wait_until(lambda: started_at(env, "cli"), timeout=10, what="the CLI task to start")
@@ -89,7 +60,7 @@ def test_hot_reload_adds_an_agent_and_an_invalid_file_keeps_the_last_good_one(en
     env.write_config([env.agent("impl-1")])
     daemon.start()
     env.enqueue("docs-task", role="docs")
-    time.sleep(1)
+    env.wait_for_a_tick()
     assert env.state_of("docs-task") == "incoming"
     data = yaml.safe_load(env.config_path.read_text())
     data["agents"].append(env.agent("docs-1", role="docs"))
@@ -147,13 +118,13 @@ def test_pause_and_resume(env, daemon):
     daemon.start()
     assert env.cli("pause").returncode == 0
     env.enqueue("t1")
-    time.sleep(1.5)
+    env.wait_for_a_tick()
     assert env.state_of("t1") == "incoming" and "ALL PAUSED" in env.cli("status").stdout
     assert env.cli("resume").returncode == 0
     env.wait_until(lambda: env.state_of("t1") == "provisional", timeout=10, what="work after resume")
     assert env.cli("pause", "docs-1").returncode == 0
     env.enqueue("d1", role="docs")
-    time.sleep(1.5)
+    env.wait_for_a_tick()
     assert env.state_of("d1") == "incoming" and "docs-1 paused: paused by person" in env.cli("status").stdout
     env.cli("resume", "docs-1")
     env.wait_until(lambda: env.state_of("d1") == "provisional", timeout=10, what="the agent after resume")
@@ -169,8 +140,7 @@ def test_stop_with_kill_agents_requeues_without_spending_an_attempt(env, daemon)
     assert out.returncode == 0 and "stopped the daemon" in out.stdout and "t1" in out.stdout
     assert daemon.proc.wait(10) == 0
     assert env.state_of("t1") == "incoming" and env.read("t1").attempts == 0
-    time.sleep(0.2)
-    assert processes_with("time.sleep(600)") == []
+    env.wait_until(lambda: processes_with("time.sleep(600)") == [], timeout=5, what="the agent's processes to end")
     assert env.cli("stop").stdout.strip() == "no daemon was running"
 
 

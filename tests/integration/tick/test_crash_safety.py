@@ -14,12 +14,12 @@ import textwrap
 import time
 
 import pytest
-from conftest import processes_with
 
 from orchestrator.process import tree
 from orchestrator.store.attempts import Runs
 from orchestrator.store.queue import STATES
 from orchestrator.tick.scheduler import Scheduler
+from tests.support import processes_with
 
 # Attempt 1 starts a grandchild in its group and one that escapes into its own session, then
 # hangs; later attempts commit. Every process of attempt 1 carries the TAG in its command line.

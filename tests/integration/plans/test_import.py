@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "samples"
+from tests.support import SHARED_SAMPLES as SAMPLES
+
 SPEC_KIT = SAMPLES / "001_3f61e939b0153087.txt"
 TRACKER = SAMPLES / "000_89b66ae88aa5945f.txt"
 needs_samples = pytest.mark.skipif(not SPEC_KIT.exists(), reason=f"the shared samples are not at {SAMPLES}")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 
 import pytest
-from conftest import processes_with
 
 from orchestrator.store.attempts import Runs
 from orchestrator.tick.scheduler import Scheduler
+from tests.support import processes_with
 
 REVIEWER = textwrap.dedent("""
     import json, os, pathlib, sys
@@ -238,8 +237,7 @@ def test_cancel_a_running_task_kills_its_tree(env, agents_dir):
     out = env.cli("cancel", "t1")
     assert out.returncode == 0, out.stderr
     assert env.state_of("t1") == "failed" and "cancelled" in env.read("t1").last_error
-    time.sleep(0.2)
-    assert processes_with("cancel-me-tree") == []
+    env.wait_until(lambda: processes_with("cancel-me-tree") == [], timeout=5, what="the cancelled tree to end")
     assert env.cli("cancel", "t1").returncode == 1
 
 

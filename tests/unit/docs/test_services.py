@@ -4,11 +4,12 @@ import plistlib
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parent.parent / "docs" / "services"
+from tests.support import DOCS
+
+SERVICES = DOCS / "services"
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed here")

@@ -6,14 +6,12 @@ import json
 import shutil
 import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from orchestrator.web.dashboard import serve_in_background
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def get(port, path):

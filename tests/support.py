@@ -1,0 +1,49 @@
+"""Helpers the tests share that are not fixtures (those live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DOCS = PROJECT_ROOT / "docs"
+SHARED_SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+
+
+def processes_with(tag: str) -> list:
+    """Live processes whose command line mentions tag (to prove nothing was left running)."""
+    import psutil
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and tag in " ".join(process.info["cmdline"] or []):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+class DaemonProcess:
+    """A real `--daemon` process for one test's config; started and stopped by the test."""
+
+    def __init__(self, env):
+        self.env = env
+        self.proc = None
+
+    def start(self, extra_env=None):
+        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.env.config_path),
+                                      "--daemon"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(extra_env or {})}, cwd=self.env.root)
+        pid_file = self.env.config.state_dir / "daemon.pid"
+        self.env.wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid),
+                            what="the daemon to start")
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            return self.proc.wait(timeout=timeout)
+        return self.proc.returncode if self.proc else None
