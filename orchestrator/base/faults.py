@@ -16,7 +16,7 @@ import signal
 CRASH_VAR = "ORCHESTRATOR_CRASH_AT"
 POINTS = (
     "tick_after_claim",  # the claim rename is done, the runner is not started
-    "enqueue_before_publish",  # the temporary file is written, not yet linked into the queue
+    "enqueue_before_publish",  # the temporary file is written, not yet linked (a task; agents.yaml by init)
     "runner_before_agent",  # owner.json written, the agent not started
     "runner_after_agent",  # the agent exited, no result record yet
     "runner_after_result",  # result record written, the task not moved

@@ -80,10 +80,12 @@ def cmd_logs(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
-    from orchestrator.tick.checks import validate
+    from orchestrator.tick.checks import layout_warnings, validate
     problems = validate(orch.config)
     for problem in problems:
         print(problem)
+    for warning in layout_warnings(orch.config):
+        print(f"warning: {warning}")
     if problems:
         return 1
     print(f"{orch.config.path}: ok ({len(orch.config.agents)} agents)")

@@ -122,7 +122,7 @@ def _reading_commands(sub: Any) -> None:
 
 def _setup_commands(sub: Any) -> None:
     """init, validate, demo"""
-    p = sub.add_parser("init", help="scaffold agents.yaml, queue/ and a .gitignore entry")
+    p = sub.add_parser("init", help="write agents.yaml (kept if there is one) and make the queue and state directories in .git")
     p.add_argument("directory", nargs="?", default=".")
     p.add_argument("--agent", metavar="PRESET", help="write an agent from a preset (claude-code, codex, aider, "
                                                        "gemini, opencode)")
@@ -183,12 +183,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
-    from orchestrator.tick.checks import check_repository, command_warnings
+    from orchestrator.tick.checks import check_repository, command_warnings, layout_warnings
     from orchestrator.tick.drain import drain
     from orchestrator.tick.scheduler import Scheduler
     check_repository(cfg)
     for warning in command_warnings(cfg):
         log.get().warning("agent_command_missing", detail=warning)
+    for warning in layout_warnings(cfg):
+        log.get().warning("queue_in_working_tree", detail=warning)
     if args.daemon:
         from orchestrator.tick.daemon import Daemon
         return Daemon(Scheduler(cfg, persist_index=False, long_lived=True)).run()

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.base.errors import ConfigError
 from orchestrator.formats import presets
+from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.formats.presets import PRESETS
 from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, parse_fields
 from orchestrator.formats.settings import (
@@ -130,9 +131,29 @@ def stand_in(path: str | Path, problem: str) -> Config:
     values: dict[str, Any] = {}
     for key in PATH_KEYS:
         match = re.search(rf"^{key}:\s*['\"]?([^'\"#\n]+?)['\"]?\s*(?:#.*)?$", text, re.MULTILINE)
-        default = ProjectSettings.__dataclass_fields__[key].default
-        values[key] = (path.parent / (match.group(1) if match else str(default))).resolve()
+        values[key] = match.group(1) if match else ProjectSettings.__dataclass_fields__[key].default
+    try:
+        values.update(resolve_paths(path, values))
+    except ConfigError:  # no repository to hold the state: show what there is, nothing more
+        values.update({key: path.parent / key for key in PATH_KEYS})
     return Config(path=path, problem=problem, **values)
+
+
+def resolve_paths(path: Path, values: dict[str, Any]) -> dict[str, Path]:
+    """The path settings as absolute paths: relative to agents.yaml, {git_common_dir} expanded for
+    the configured repository."""
+    repo = (path.parent / str(values["repo"])).resolve()
+    resolved = {}
+    for key in PATH_KEYS:
+        raw = str(values[key])
+        if GIT_COMMON_DIR in raw:
+            common = git_common_dir(repo)
+            if common is None:
+                raise ConfigError(f"{path}: {key}: {raw} names the repository's git directory, but {repo} is "
+                                  f"not a git repository (run 'git init' there, or set {key} to a directory)")
+            raw = raw.replace(GIT_COMMON_DIR, str(common))
+        resolved[key] = (path.parent / raw).resolve()
+    return resolved
 
 
 def parse(text: str, path: Path) -> Config:
@@ -147,8 +168,7 @@ def parse(text: str, path: Path) -> Config:
     for key in MERGED_KEYS:  # the declared default, then what the top level adds
         defaults[key] = _union(AgentSettings.__dataclass_fields__[key].default, defaults[key])
     agents = _parse_agents(values.pop("agents"), where, defaults)
-    for key in PATH_KEYS:
-        values[key] = (path.parent / values[key]).resolve()
+    values.update(resolve_paths(path, values))
     return Config(path=path, agents=agents, notify=notify, **values)
 
 

@@ -12,6 +12,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# In a path setting: the repository's common git directory (.git of the main checkout). Queue and state
+# live there by default, where no routine git command (stash -u, clean -fdx, checkout ., reset --hard,
+# gc) looks, and where `git status` never lists them.
+GIT_COMMON_DIR = "{git_common_dir}"
+
+
+def git_common_dir(directory: Path) -> Path | None:
+    """The common git directory of the repository that holds directory, read from the files git keeps
+    (no git process: config loading stays fast): <top>/.git when it is a directory; in a linked
+    worktree .git is a file naming its private git directory, whose `commondir` names the common one."""
+    for top in (directory, *directory.parents):
+        dot = top / ".git"
+        if dot.is_dir():
+            return dot.resolve()
+        if dot.is_file():
+            text = dot.read_text(errors="replace").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            private = (top / text.removeprefix("gitdir:").strip()).resolve()
+            common = private / "commondir"
+            if common.is_file():
+                return (private / common.read_text().strip()).resolve()
+            return private
+    return None
+
+
 # The prompt's copy inside the task's worktree, where CLIs confined to their workspace can read it;
 # git never sees it (info/exclude) and the runner deletes it when the agent is done.
 WORKTREE_PROMPT_NAME = ".orchestrator-prompt.md"

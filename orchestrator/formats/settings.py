@@ -90,9 +90,12 @@ def _check_branch_prefix(value: str) -> str | None:
 class ProjectSettings:
     repo: Path = setting(".", kind="path", help="the target git repository, relative to agents.yaml")
     base_branch: str = setting("main", kind="str", help="where task branches start and land")
-    queue_dir: Path = setting("queue", kind="path", help="the queue directories, relative to agents.yaml")
-    state_dir: Path = setting(".orchestrator", kind="path",
-                              help="runs, logs, worktrees, locks, the event journal (keep it out of git)")
+    queue_dir: Path = setting("{git_common_dir}/orchestrator/queue", kind="path",
+                              help="the queue directories, relative to agents.yaml ({git_common_dir}: the "
+                                   "repository's .git, where no git command deletes them)")
+    state_dir: Path = setting("{git_common_dir}/orchestrator/state", kind="path",
+                              help="runs, logs, worktrees, locks, the event journal (keep it out of the "
+                                   "working tree)")
     tick_seconds: float = setting(60.0, kind="float", minimum=0.05, maximum=DAY,
                                   help="the daemon's safety-net interval")
     max_running: int = setting(4, kind="int", minimum=1, maximum=1000, help="attempts running at once, in all")

@@ -84,16 +84,35 @@ class Queue:
 
     def check_dirs(self) -> None:
         """Every state directory must be a real directory inside the queue: a symbolic link planted
-        in its place would make us read and move files elsewhere."""
+        in its place would make us read and move files elsewhere. And the queue and the state
+        directory must share one filesystem: tasks move by rename, which cannot cross one."""
+        devices = {}
         for state in STATES + (INVALID,):
-            path = self.dir(state)
+            info = self._check_dir(state)
+            if info is not None:
+                devices[self.dir(state)] = info.st_dev
+        for path in (self.root, self.state_dir):
             try:
-                info = os.lstat(path)
+                devices[path] = os.stat(path).st_dev
             except FileNotFoundError:
                 continue
-            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-                raise StateError(f"{path} is not a plain directory (it is a symbolic link or a file); "
-                                 f"replace it with a directory: nothing in the queue is touched until then")
+        home = devices.get(self.root)
+        apart = [str(path) for path, device in devices.items() if home is not None and device != home]
+        if apart:
+            raise StateError(f"{', '.join(apart)} {'is' if len(apart) == 1 else 'are'} on another filesystem than "
+                             f"{self.root}: tasks move between them by rename, which cannot cross filesystems; "
+                             "put queue_dir and state_dir on one filesystem (nothing was moved)")
+
+    def _check_dir(self, state: str) -> os.stat_result | None:
+        path = self.dir(state)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise StateError(f"{path} is not a plain directory (it is a symbolic link or a file); "
+                             f"replace it with a directory: nothing in the queue is touched until then")
+        return info
 
     def locate(self, task_id: str) -> str | None:
         """The state task_id is in now, or None."""
@@ -204,6 +223,8 @@ class Queue:
         it raises, nothing moves; what it returns is added to the journal event.
         """
         with self.task_lock(task_id):
+            for state in {src, dst}:  # a link planted since the tick looked would move the task elsewhere
+                self._check_dir(state)
             path = self.path(src, task_id)
             try:
                 task = self.read_file(path)

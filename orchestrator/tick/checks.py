@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator.base.errors import ConfigError, TaskFileError
 from orchestrator.formats.config import REVIEW_ROLE, Config
+from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import STATES, SUFFIX, Queue
 
@@ -84,6 +85,22 @@ def validate(cfg: Config) -> list[str]:
     for name, reason in queue.invalid_files():
         problems.append(f"{queue.dir('invalid') / name}: quarantined: {reason}")
     return problems
+
+
+def layout_warnings(cfg: Config) -> list[str]:
+    """Queue or state inside the repository's working tree: routine git commands there delete them."""
+    git_dir = git_common_dir(cfg.repo)
+    warnings = []
+    for key, path, holds in (("queue_dir", cfg.queue_dir, "every task"), ("state_dir", cfg.state_dir,
+                                                                           "the runs, logs and journal")):
+        inside_tree = path == cfg.repo or cfg.repo in path.parents
+        inside_git = git_dir is not None and (path == git_dir or git_dir in path.parents)
+        if inside_tree and not inside_git:
+            name = key.removesuffix("_dir")
+            warnings.append(f"{cfg.path}: {key} {path} is inside the working tree of {cfg.repo}: 'git stash -u' "
+                            f"or 'git clean -fdx' there deletes {holds}; move it out (the default, "
+                            f"\"{GIT_COMMON_DIR}/orchestrator/{name}\", keeps it in .git)")
+    return warnings
 
 
 def command_warnings(cfg: Config) -> list[str]:

@@ -115,18 +115,6 @@ def test_config_from_environment_variable(env):
     assert out.returncode == 0 and env.state_of("via-env") == "incoming"
 
 
-def test_init_scaffolds_a_project(tmp_path, repo):
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "init", str(repo)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert (repo / "agents.yaml").exists() and (repo / "queue" / "incoming" / ".gitkeep").exists()
-    assert ".orchestrator/" in (repo / ".gitignore").read_text()
-    validated = subprocess.run([sys.executable, "-m", "orchestrator", "--config", str(repo / "agents.yaml"),
-                                "validate"], capture_output=True, text=True)
-    assert validated.returncode == 0, validated.stdout + validated.stderr
-    again = subprocess.run([sys.executable, "-m", "orchestrator", "init", str(repo)], capture_output=True, text=True)
-    assert again.returncode == 2 and "already exists" in again.stderr
-
-
 def test_console_script_is_installed():
     import shutil
     assert shutil.which("orchestrator"), "pip install -e . installs the 'orchestrator' console script"

@@ -176,8 +176,9 @@ def test_dependency_released_the_moment_it_is_done(env):
     scheduler = Scheduler(env.config)
     scheduler.tick()
     env.wait_until(lambda: env.state_of("a") == "done", what="a to finish")
-    # Released by the transition that completed a, before any tick ran.
-    assert env.state_of("b") == "incoming"
+    # Released by the runner that completed a, right after its move to done/, before any tick ran
+    # (no tick runs here until the drain below).
+    env.wait_until(lambda: env.state_of("b") == "incoming", timeout=10, what="b to be released")
     released = [e for e in env.events("b") if e["event"] == "released"]
     assert released and released[0]["actor"] == "runner"
     env.drain()

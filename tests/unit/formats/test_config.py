@@ -1,3 +1,4 @@
+import subprocess
 import textwrap
 
 import pytest
@@ -12,17 +13,36 @@ def write(tmp_path, text):
     return path
 
 
-def test_defaults_live_in_one_place_and_paths_are_relative_to_the_file(tmp_path):
-    cfg = configmod.load(write(tmp_path, """
-        agents:
-          - name: a
-            command: my-agent --prompt {prompt_file}
-    """))
-    assert cfg.repo == tmp_path and cfg.queue_dir == tmp_path / "queue" and cfg.state_dir == tmp_path / ".orchestrator"
+MINIMAL = """
+    agents:
+      - name: a
+        command: my-agent --prompt {prompt_file}
+"""
+
+
+def test_defaults_live_in_one_place_and_paths_are_relative_to_the_file(repo):
+    cfg = configmod.load(write(repo, MINIMAL))
+    # Queue and state default to the repository's .git, out of reach of stash -u and clean -fdx.
+    git_dir = repo / ".git" / "orchestrator"
+    assert cfg.repo == repo and cfg.queue_dir == git_dir / "queue" and cfg.state_dir == git_dir / "state"
     assert (cfg.tick_seconds, cfg.max_running, cfg.max_attempts, cfg.review, cfg.branch_prefix) == (60, 4, 3, "human", "agent/")
     agent = cfg.agents[0]
     assert agent.command == ("my-agent", "--prompt", "{prompt_file}")
     assert (agent.role, agent.max_concurrent, agent.timeout_seconds, agent.paused) == ("implement", 1, 3600, False)
+
+
+def test_in_a_linked_worktree_the_default_state_is_the_main_repositorys(repo, tmp_path):
+    linked = tmp_path / "linked"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", "-b", "side", str(linked)], check=True)
+    cfg = configmod.load(write(linked, MINIMAL))
+    assert cfg.repo == linked and cfg.queue_dir == repo / ".git" / "orchestrator" / "queue"
+
+
+def test_the_default_layout_outside_a_repository_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match=r"queue_dir: .* is not a git repository \(run 'git init' there"):
+        configmod.load(write(tmp_path, MINIMAL))
+    explicit = configmod.load(write(tmp_path, "queue_dir: q\nstate_dir: s\n" + textwrap.dedent(MINIMAL)))
+    assert explicit.queue_dir == tmp_path / "q"
 
 
 @pytest.mark.parametrize("text, message", [
