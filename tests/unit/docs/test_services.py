@@ -36,4 +36,4 @@ def test_cron_line_has_five_time_fields_and_a_log():
     fields = lines[0].split(None, 5)
     field = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*"
     assert all(re.fullmatch(field, f) for f in fields[:5]), fields[:5]
-    assert "--once" in fields[5] and ">> .orchestrator/logs/cron.log 2>&1" in fields[5]
+    assert "--once" in fields[5] and ">> .git/orchestrator/cron.log 2>&1" in fields[5]
