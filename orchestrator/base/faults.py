@@ -21,6 +21,7 @@ POINTS = (
     "runner_after_agent",  # the agent exited, no result record yet
     "runner_after_result",  # result record written, the task not moved
     "settle_after_rewrite",  # the task file rewritten in claimed/, not yet renamed
+    "stop_before_kill",  # cancel/stop wrote the attempt's result, the runner not yet killed
 )
 
 

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestrator.base.durable import storage_error
+
 POLL_SECONDS = 0.01
 
 
@@ -29,8 +31,11 @@ class FileLock:
         waits up to that many seconds and returns False when someone else held it throughout."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path}: this FileLock is held already")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, self.path, "create the lock") from exc
         if timeout is None:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._fd = fd

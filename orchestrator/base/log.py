@@ -126,9 +126,16 @@ def configure(log_file: Path | None = None, *, verbose: bool = False, to_termina
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog_processor,
     ]
+    file_handler = None
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = SharedFileHandler(log_file, max_bytes=max_bytes, keep=keep)
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            file_handler = SharedFileHandler(log_file, max_bytes=max_bytes, keep=keep)
+        except OSError as exc:
+            # A read-only or full state directory: read-only commands still work, and a command that
+            # must write fails at its own write with the one clear storage error.
+            print(f"orchestrator: cannot write the log {log_file}: {exc.strerror}", file=sys.stderr)
+    if file_handler is not None:
         file_handler.setFormatter(structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                         structlog.processors.format_exc_info,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--once", action="store_true", help="run one tick and return; agents keep running")
     mode.add_argument("--daemon", action="store_true", help="tick every tick_seconds until SIGTERM or SIGINT")
     mode.add_argument("--drain", action="store_true", help="tick until nothing is runnable or running")
-    parser.add_argument("--timeout", type=float, help="with --drain: give up after this many seconds (exit 1)")
+    parser.add_argument("--timeout", type=float, help="with --drain: give up after this many seconds (exit 1; exit 4 at once if all that is left retries later)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_task_commands, _decision_commands, _control_commands, _reading_commands, _setup_commands):
         add(sub)
@@ -184,7 +185,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
     from orchestrator.tick.checks import check_repository, command_warnings, layout_warnings
-    from orchestrator.tick.drain import drain
+    from orchestrator.tick.drain import ONLY_LATER, drain_report
     from orchestrator.tick.scheduler import Scheduler
     check_repository(cfg)
     for warning in command_warnings(cfg):
@@ -201,11 +202,15 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         return 0
     scheduler = Scheduler(cfg, long_lived=True)
     try:
-        code = drain(scheduler, args.timeout)
+        done = drain_report(scheduler, args.timeout)
     finally:
         scheduler.close()
-    if code:
+    if done.code == ONLY_LATER and done.retry_at is not None:
+        at = datetime.fromtimestamp(done.retry_at, UTC).isoformat(timespec="seconds")
+        print(f"orchestrator: --drain: nothing is running, and what is left waits for a retry after the "
+              f"--timeout of {args.timeout:g} s (the first: {done.waiting_task} at {at})", file=sys.stderr)
+    elif done.code:
         print(f"orchestrator: --drain gave up after {args.timeout:g} s with work left", file=sys.stderr)
-    return code
+    return done.code
 
 

@@ -11,6 +11,7 @@ import psutil
 from orchestrator.base import durable
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import NotFoundError, StateError
+from orchestrator.base.faults import crash_point
 from orchestrator.flow import graph
 from orchestrator.flow.settle import release_worktree
 from orchestrator.formats.config import Config
@@ -74,10 +75,12 @@ def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
 
 def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") -> str:
     """Stop a task wherever it is short of done/ or failed/; a running attempt's processes are killed."""
-    for _ in range(5):  # the task may move while we stop it (a runner finishing): follow it
+    for round_ in range(5):  # the task may move while we stop it (a runner finishing): follow it
         state = queue.locate(task_id)
         if state is None:
             raise NotFoundError(f"no task '{task_id}' in {queue.root}")
+        if state == "failed" and round_ > 0:
+            return "failed"  # a tick settled our cancel's result first
         if state in TERMINAL:
             raise StateError(f"task '{task_id}' is already in {state}/; nothing to cancel")
         if state == "claimed":
@@ -106,6 +109,11 @@ def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
     return stopped
 
 
+# The outcomes only a stop writes (cancel, stop --kill-agents), never a runner: a result of these
+# while the runner still lives is a stop cut short, which the next tick finishes (reconcile).
+STOP_OUTCOMES = ("cancelled", "stopped")
+
+
 def stop_attempt(queue: Queue, runs: Runs, task_id: str, *, outcome: str = "cancelled",
                  reason: str = "cancelled by a person") -> None:
     """Kill the runner of the task's current attempt, then every process of its agent."""
@@ -113,16 +121,24 @@ def stop_attempt(queue: Queue, runs: Runs, task_id: str, *, outcome: str = "canc
     spec = attempt.spec() if attempt else None
     if attempt is None or spec is None:
         return
+    # The result first: if this process is killed half-way, reconcile finds the runner dead and this
+    # result, and finishes the stop as asked, the attempt uncounted (not as a runner that died).
+    if attempt.result() is None:
+        attempt.write_result(Result(outcome, reason, iso(utcnow()), counts=False))
+    crash_point("stop_before_kill")
+    kill_runner(attempt)
+    kill_leftovers(attempt, spec)
+    release_worktree(spec)
+
+
+def kill_runner(attempt: Attempt) -> None:
+    """SIGKILL the attempt's runner if it still lives (its agent's processes are left to kill_leftovers)."""
     owner = tree.Identity.from_record(attempt.owner())
     if owner is not None and tree.is_alive(owner):
         try:
             psutil.Process(owner.pid).send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
-    kill_leftovers(attempt, spec)
-    if attempt.result() is None:
-        attempt.write_result(Result(outcome, reason, iso(utcnow()), counts=False))
-    release_worktree(spec)
 
 
 def kill_leftovers(attempt: Attempt, spec: Spec) -> int:

@@ -1,8 +1,10 @@
-"""The daemon: a loop over Scheduler.tick(), woken early by news.
+"""The daemon: a loop over `iteration(now)`, woken early by news.
 
-APScheduler owns the interval (one job, max_instances=1, coalesce, misfire_grace_time=None
-so a late tick runs rather than being dropped); the job only sets an event. News wakes the
-loop at once: a datagram on the wake socket from a runner or CLI command (wake.py), file
+The interval is kept on the monotonic clock (the next tick is due tick_seconds after the last one
+began), so a wall-clock step, backward or forward, or a laptop's sleep never stalls or bunches the
+ticks; the wall clock only stamps them (`clock`, injectable for tests). (APScheduler 3, used here
+before, schedules on the wall clock: after a one-hour step back its next run was an hour away.)
+News wakes the loop at once: a datagram on the wake socket from a runner or CLI command (wake.py), file
 events (watchfiles) on queue/incoming/, agents.yaml and the wake file. A cheap stat of those
 paths once a second stands in if file events are unavailable. Signal handlers only set flags. agents.yaml is re-read when
 it changes and on SIGHUP; an invalid file is reported and the last good one stays in force.
@@ -14,9 +16,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from orchestrator.base import durable, log
 from orchestrator.base.clock import iso, utcnow
@@ -27,7 +29,7 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.process.instance import AlreadyRunning, daemon_lock_path, daemon_pid_path
 from orchestrator.process.wake import WakeListener, wake_path
 from orchestrator.tick.checks import consumer_warnings
-from orchestrator.tick.scheduler import Scheduler
+from orchestrator.tick.scheduler import Scheduler, TickReport
 
 _log = log.get("orchestrator.daemon")
 FALLBACK_POLL_SECONDS = 1.0
@@ -38,8 +40,10 @@ def config_status_path(state_dir: Path) -> Path:
 
 
 class Daemon:
-    def __init__(self, scheduler: Scheduler):
+    def __init__(self, scheduler: Scheduler, *, clock: Callable[[], datetime] = utcnow):
         self.scheduler = scheduler
+        self.clock = clock  # the wall clock that stamps each tick; intervals use time.monotonic()
+        self.next_tick = 0.0  # monotonic: when the interval next asks for a tick
         state_dir = scheduler.config.state_dir
         self.lock = FileLock(daemon_lock_path(state_dir))
         self.pid_file = daemon_pid_path(state_dir)
@@ -74,10 +78,6 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGHUP, self.request_reload)
-        interval = BackgroundScheduler(daemon=True)
-        interval.add_job(self.request_tick, "interval", seconds=self.scheduler.config.tick_seconds,
-                         max_instances=1, coalesce=True, misfire_grace_time=None, id="tick")
-        interval.start()
         watcher = threading.Thread(target=self._watch, name="file-events", daemon=True)
         watcher.start()
         listener = WakeListener(self.scheduler.config.state_dir, self.wake.set)
@@ -86,11 +86,10 @@ class Daemon:
         for warning in consumer_warnings(self.scheduler.config, self.scheduler.queue):
             _log.warning("nobody_consumes", detail=warning)
         try:
-            self._serve(interval)
+            self._serve()
         finally:
             self._watcher_stop.set()
             listener.close()
-            interval.shutdown(wait=False)
             self.scheduler.close()
             try:
                 self.pid_file.unlink()
@@ -100,23 +99,31 @@ class Daemon:
             _log.info("daemon_stopped", pid=os.getpid())
         return 0
 
-    def _serve(self, interval: BackgroundScheduler) -> None:
-        self.wake.set()
+    def _serve(self) -> None:
         while not self.stopping:
-            if not (self.wake.wait(FALLBACK_POLL_SECONDS) or self._news()):
+            wait = min(FALLBACK_POLL_SECONDS, max(0.0, self.next_tick - time.monotonic()))
+            woken = self.wake.wait(wait)
+            if not (woken or time.monotonic() >= self.next_tick or self._news()):
                 continue
             self.wake.clear()
             if self.stopping:
                 break
-            if self.reload_requested or _mark(self.scheduler.config.path) != self._config_mark:
-                self._reload(interval)
-            try:
-                self.scheduler.tick()
-            except OrchestratorError as exc:
-                _log.error("tick_failed", error=str(exc))
-            except Exception:
-                _log.exception("tick_crashed")
-                time.sleep(1.0)  # do not spin on a persistent bug
+            self.iteration(self.clock())
+
+    def iteration(self, now: datetime) -> TickReport | None:
+        """One pass of the loop: re-read agents.yaml if it changed or SIGHUP asked, then one tick
+        stamped `now`; the interval's next tick is due tick_seconds (monotonic) from here."""
+        if self.reload_requested or _mark(self.scheduler.config.path) != self._config_mark:
+            self._reload()
+        self.next_tick = time.monotonic() + self.scheduler.config.tick_seconds
+        try:
+            return self.scheduler.tick(now)
+        except OrchestratorError as exc:
+            _log.error("tick_failed", error=str(exc))
+        except Exception:
+            _log.exception("tick_crashed")
+            time.sleep(1.0)  # do not spin on a persistent bug
+        return None
 
     # ---- news ------------------------------------------------------------------------
 
@@ -154,7 +161,7 @@ class Daemon:
 
     # ---- configuration ----------------------------------------------------------------
 
-    def _reload(self, interval: BackgroundScheduler) -> None:
+    def _reload(self) -> None:
         self.reload_requested = False
         old = self.scheduler.config
         self._config_mark = _mark(old.path)
@@ -169,8 +176,6 @@ class Daemon:
             self.scheduler.queue.journal.append("config_invalid", actor="daemon", reason=str(exc))
             return
         self.scheduler.config = new
-        if new.tick_seconds != old.tick_seconds:
-            interval.reschedule_job("tick", trigger="interval", seconds=new.tick_seconds)
         self._record_config(None)
         self.scheduler.queue.journal.append("config_reloaded", actor="daemon", agents=[a.name for a in new.agents])
         _log.info("config_reloaded", agents=[a.name for a in new.agents])

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from orchestrator.tick.scheduler import Scheduler
 
+DRAINED, TIMED_OUT, ONLY_LATER = 0, 1, 4  # the exit codes of --drain (docs/CLI.md)
+
+
+@dataclass(frozen=True)
+class Drained:
+    code: int
+    waiting_task: str | None = None  # ONLY_LATER: the task whose retry comes first,
+    retry_at: float | None = None  # and when (epoch seconds)
+
 
 def drain(scheduler: Scheduler, timeout: float | None, poll: float = 0.2) -> int:
-    """0 once nothing runs and nothing runnable waits; 1 when timeout seconds passed first."""
+    """DRAINED once nothing runs and nothing runnable waits; TIMED_OUT when timeout seconds passed
+    first; ONLY_LATER at once when nothing runs and every task left waits for a retry due after the
+    timeout (waiting would only end in TIMED_OUT)."""
+    return drain_report(scheduler, timeout, poll).code
+
+
+def drain_report(scheduler: Scheduler, timeout: float | None, poll: float = 0.2) -> Drained:
     deadline = time.monotonic() + timeout if timeout else None
     while True:
         report = scheduler.tick()
         if not report.skipped and not scheduler.has_work(report):
-            return 0
-        if deadline and time.monotonic() > deadline:
-            return 1
+            return Drained(DRAINED)
+        if deadline is not None and not report.skipped:
+            later = scheduler.next_retry(report)
+            left = deadline - time.monotonic()
+            if later is not None and later[0] - report.at.timestamp() > left:
+                return Drained(ONLY_LATER, later[1], later[0])
+        if deadline is not None and time.monotonic() > deadline:
+            return Drained(TIMED_OUT)
         time.sleep(poll)

@@ -2,7 +2,8 @@
 
 For each claimed task, its newest attempt decides:
 - result.json exists and the runner is gone: roll forward (settle the result);
-- owner.json names a live runner (same PID and start time, not a zombie): leave it;
+- owner.json names a live runner (same PID and start time, not a zombie): leave it, unless a
+  cancel or stop wrote the result and was cut short before it killed the runner: finish that;
 - owner.json names a dead runner: kill what is left of its agent, record runner_died,
   settle (requeue with the attempt counted and backoff, or failed/ after the last);
 - no owner.json, and neither the runner the tick launched nor the claiming process is
@@ -24,7 +25,7 @@ from orchestrator.base import log
 from orchestrator.base.clock import iso, parse_iso, utcnow
 from orchestrator.base.durable import TMP_PREFIX
 from orchestrator.base.errors import GitError
-from orchestrator.flow.control import kill_leftovers
+from orchestrator.flow.control import STOP_OUTCOMES, kill_leftovers, kill_runner
 from orchestrator.flow.settle import settle
 from orchestrator.formats.task import id_problem
 from orchestrator.git import worktrees
@@ -88,7 +89,9 @@ def _check_claimed(queue: Queue, runs: Runs, task_id: str, dirent: os.DirEntry, 
     result = attempt.result()
     runner = tree.Identity.from_record(owner)
     if owner and not owner.get("abandoned") and tree.is_alive(runner):
-        return "running", spec.agent
+        if result is None or result.outcome not in STOP_OUTCOMES:
+            return "running", spec.agent
+        kill_runner(attempt)  # a cancel or stop recorded its result, then was cut short: finish it
     killed = kill_leftovers(attempt, spec) if owner and not owner.get("abandoned") else 0
     if result is None:
         result = _result_for_missing(attempt, spec, owner, now, killed, ownerless_grace)

@@ -11,6 +11,7 @@ import os
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,6 +22,7 @@ from orchestrator.base.errors import GitError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.locks import FileLock
 from orchestrator.flow import graph
+from orchestrator.flow.settle import MAX_BACKOFF_SECONDS
 from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.settings import AgentSettings, values_of
@@ -235,8 +237,8 @@ class Scheduler:
                 entry = pinned.pop()
             else:
                 entry = shared.pop()
-            if entry.retry_after > now_ts:
-                continue  # still backing off
+            if now_ts < entry.retry_after <= now_ts + MAX_BACKOFF_SECONDS:
+                continue  # still backing off (further off than any backoff: the clock was set back; due)
             if entry.state == "incoming" and entry.depends_on and graph.unmet(self.queue, entry.depends_on):
                 # Dropped in by hand before its dependencies were done: it waits in blocked/.
                 self.queue.transition(entry.id, "incoming", "blocked", actor="tick", event="blocked",
@@ -302,23 +304,39 @@ class Scheduler:
     def has_work(self, report: TickReport) -> bool:
         """Is anything running (a claimed task, or a runner of ours still finishing), or waiting in
         incoming/ for an agent that is not paused?"""
-        self._reap_children()
-        if report.running or self.children or self.launcher.alive():
+        if self._busy(report):
             return True
-        now = report.at
         if StateDir(self.config.state_dir).pause_file.exists():
             return False
         reviewers = [a for a in self.config.agents if a.role == REVIEW_ROLE and not a.paused]
         if self.config.review == "agent" and reviewers and self.queue.count("provisional"):
             return True
+        return any(True for _ in self._runnable(report.at))
+
+    def next_retry(self, report: TickReport) -> tuple[float, str] | None:
+        """When nothing runs and every runnable task is backing off: the soonest retry (epoch
+        seconds) and its task; None otherwise."""
+        if self._busy(report) or StateDir(self.config.state_dir).pause_file.exists():
+            return None
+        waits = [(e.retry_after, e.id) for e in self._runnable(report.at)]
+        if not waits or min(waits)[0] <= report.at.timestamp():
+            return None
+        return min(waits)
+
+    def _busy(self, report: TickReport) -> bool:
+        self._reap_children()
+        return bool(report.running or self.children or self.launcher.alive())
+
+    def _runnable(self, now: datetime) -> Iterator[Entry]:
+        """Tasks in incoming/ that an agent which is not paused may take (backing off or not)."""
         entries, _ = self.index.scan("incoming")
         for entry in entries:
             for agent in self.config.agents:
                 if agent.paused or self.book.paused(agent.name, now):
                     continue
                 if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
-                    return True
-        return False
+                    yield entry
+                    break
 
 
 def _by_pin_or_role(entry: Entry) -> tuple:

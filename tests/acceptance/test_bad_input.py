@@ -215,7 +215,7 @@ def test_read_only_filesystem(env, tmp_path):
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
-        env.write_config([env.agent("impl-1")], queue_dir=str(mount / "queue"))
+        env.write_config([env.agent("impl-1")], queue_dir=str(mount / "queue"), state_dir=str(mount / "state"))
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         out = env.cli("enqueue", "x")
         assert out.returncode == 3 and "Read-only file system" in out.stderr, out.stderr

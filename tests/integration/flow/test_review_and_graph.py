@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -240,6 +243,24 @@ def test_cancel_a_running_task_kills_its_tree(env, agents_dir):
     assert env.state_of("t1") == "failed" and "cancelled" in env.read("t1").last_error
     env.wait_until(lambda: processes_with("cancel-me-tree") == [], timeout=5, what="the cancelled tree to end")
     assert env.cli("cancel", "t1").returncode == 1
+
+
+def test_a_cancel_killed_half_way_is_finished_by_the_next_tick_and_costs_no_attempt(env):
+    env.write_config([env.agent("impl-1", "hang.py")], max_attempts=2)
+    env.enqueue("t1")
+    Scheduler(env.config).tick()
+    env.wait_until(lambda: len(processes_with("time.sleep(600)")) >= 2, what="the hanging agent")
+    killed = subprocess.run([sys.executable, "-m", "orchestrator", "--config", str(env.config_path), "cancel", "t1"],
+                            env={**os.environ, "ORCHESTRATOR_CRASH_AT": "stop_before_kill"}, cwd=env.root,
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -9  # killed after it wrote the result, before it killed anything
+    assert env.state_of("t1") == "claimed"
+    # The runner still runs; the next tick sees the cancel's result and finishes the cancel.
+    env.wait_until(lambda: Scheduler(env.config).tick() and env.state_of("t1") == "failed", timeout=30,
+                   what="the cancel to be finished")
+    task = env.read("t1")
+    assert task.attempts == 0 and "cancelled" in task.last_error
+    env.wait_until(lambda: processes_with("time.sleep(600)") == [], timeout=10, what="the agent to be gone")
 
 
 def test_cancel_a_waiting_task(env):

@@ -135,3 +135,25 @@ def test_a_paused_agent_is_given_nothing(env, world):
     world.configure([env.agent("a", paused=True), env.agent("b")])
     env.enqueue("t1")
     assert world.tick().started == [("t1", "b")]
+
+
+def test_a_retry_further_off_than_any_backoff_is_due_the_clock_was_set_back(env, world):
+    world.configure([env.agent("a")], max_attempts=3, retry_backoff_seconds=100)
+    env.enqueue("t1")
+    world.tick()
+    world.finish("t1", "failed", reason="exit code 3", exit_code=3)
+    world.tick(1)
+    assert env.read("t1").retry_after > T0
+    # The wall clock steps back an hour: the retry now looks an hour and more away, further than
+    # any backoff could be, so it is due rather than stalled for the hour.
+    assert world.tick(-3600).started == [("t1", "a")]
+
+
+def test_drain_says_at_once_when_all_that_is_left_retries_after_its_timeout(env, world):
+    from orchestrator.base.clock import utcnow
+    from orchestrator.tick.drain import ONLY_LATER, drain_report
+    world.configure([env.agent("a")])
+    env.enqueue("t1", retry_after=utcnow() + timedelta(seconds=200))
+    done = drain_report(world.scheduler, timeout=30, poll=0.01)
+    assert (done.code, done.waiting_task) == (ONLY_LATER, "t1"), "not TIMED_OUT after waiting 30 s"
+    assert env.state_of("t1") == "incoming" and world.launcher.launched == []
