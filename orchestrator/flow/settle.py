@@ -201,7 +201,7 @@ def release_worktree(spec: Spec, *, delete_files: bool = True, checked_clean: bo
             Repo(Path(spec.repo)), Path(spec.worktree), spec.branch,
             pool_dir=StateDir(spec.state_dir).pool if spec.project.worktree_pool else None,
             pool_size=spec.project.worktree_pool, base=spec.base_branch, delete_files=delete_files,
-            checked_clean=checked_clean and not spec.teardown)
+            checked_clean=checked_clean and not spec.teardown, ignoring=spec.noise_paths)
     except GitError as exc:
         kept = f"could not remove worktree {spec.worktree}: {exc}"
     if kept:

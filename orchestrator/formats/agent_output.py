@@ -23,13 +23,14 @@ def strip_ansi(text: str) -> str:
 
 def find_limit(text: str, patterns: tuple[str, ...]) -> str | None:
     """The first pattern (case-insensitive substring) found in text, or None."""
-    folded = text.casefold()
+    folded = text.replace("\u2019", "'").casefold()  # codex prints "You\u2019ve hit your usage limit"
     return next((p for p in patterns if p.casefold() in folded), None)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RETRY_AFTER = re.compile(r"retry[-_ ]after[\"']?\s*[:=]?\s*[\"']?(\d+(?:\.\d+)?)\s*(s|sec|seconds?)?\b", re.I)
-_IN = re.compile(r"\b(?:in|after|wait)\s+(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?)\b",
+# Not "Retrying in 4.0 seconds": that is the CLI's own retry (aider prints it), not the provider's reset.
+_IN = re.compile(r"(?<!retrying )\b(?:in|after|wait)\s+(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?)\b",
                  re.I)
 _ISO = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 _CLOCK = re.compile(r"\b(?:at|until|resets?(?:\s+at)?)\s+(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?(?!\s*\d)", re.I)

@@ -34,20 +34,27 @@ PRESETS: dict[str, dict] = {
         "command": ["claude", "-p", INSTRUCTION, "--dangerously-skip-permissions", "--output-format", "json"],
         "env": {"IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
         "env_passthrough": ["ANTHROPIC_API_KEY", "ANTHROPIC_*", "CLAUDE_CODE_*", "CLAUDE_CONFIG_DIR"],
-        "usage_limit_patterns": ["usage limit reached", "Claude AI usage limit"],
+        # As printed by claude 2.1.332: plan limits, API credit and spend limits (exit 1, is_error true).
+        "usage_limit_patterns": ["usage limit reached", "Claude AI usage limit", "Credit balance is too low",
+                                 "API usage limits", "rate_limit_error"],
     },
     "codex": {
+        # --json: one event per line, with the turn's token usage (turn.completed) for the attempt's result.
         "command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check",
-                    INSTRUCTION],
+                    "--json", INSTRUCTION],
         "env_passthrough": ["OPENAI_API_KEY", "OPENAI_*", "CODEX_HOME", "CODEX_*"],
-        "usage_limit_patterns": ["usage limit", "rate limit reached"],
+        # codex 0.171.0: "Quota exceeded. Check your plan...", "You've hit your usage limit... try again at
+        # 7:01 AM" (ChatGPT plans), "exceeded retry limit, last status: 429 Too Many Requests".
+        "usage_limit_patterns": ["usage limit", "rate limit reached", "Quota exceeded", "last status: 429"],
     },
     "aider": {
         "command": ["aider", "--message-file", "{prompt_file}", "--yes-always", "--no-pretty", "--no-stream",
                     "--no-gitignore", "--no-check-update", "--no-show-release-notes", "--analytics-disable"],
+        # aider wraps its messages at the terminal's width, which would split a limit message in two.
+        "env": {"COLUMNS": "400"},
         "env_passthrough": ["OPENAI_API_KEY", "OPENAI_API_BASE", "ANTHROPIC_API_KEY", "AIDER_*",
-                            "OPENROUTER_API_KEY"],
-        "usage_limit_patterns": ["RateLimitError", "usage limit"],
+                            "OPENROUTER_API_KEY", "LITELLM_*"],
+        "usage_limit_patterns": ["RateLimitError", "usage limit", "exceeded your current quota"],
     },
     "gemini": {
         "command": ["gemini", "-p", INSTRUCTION, "--approval-mode", "yolo", "--skip-trust", "--output-format", "json"],

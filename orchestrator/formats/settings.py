@@ -126,6 +126,10 @@ class ProjectSettings:
 class AgentSettings:
     timeout_seconds: float = setting(3600.0, kind="float", minimum=1, maximum=7 * DAY,
                                      help="the agent's own running time before it is stopped")
+    stall_seconds: float | None = setting(600.0, kind="float", minimum=1, maximum=7 * DAY,
+                                          help="stop an agent that printed nothing and changed no file in its "
+                                               "worktree for this long (a model call that never answers); "
+                                               "null: never")
     kill_grace_seconds: float = setting(5.0, kind="float", minimum=0, maximum=600,
                                         help="between SIGTERM and SIGKILL when an attempt is stopped")
     auto_commit: bool = setting(True, kind="bool", help="commit what the agent left uncommitted")

@@ -157,13 +157,21 @@ class Repo:
     def _identity(self, cwd: Path) -> dict | None:
         return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
 
-    def is_dirty(self, worktree: Path) -> bool:
-        return bool(self.git("status", "--porcelain", "--untracked-files=all", cwd=worktree).strip())
+    def is_dirty(self, worktree: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
+        """Anything uncommitted in worktree, besides paths matching the `ignoring` patterns?"""
+        return bool(self.git("status", "--porcelain", "--untracked-files=all", "--", ".", *_excluding(ignoring),
+                             cwd=worktree).strip())
 
-    def commit_all(self, worktree: Path, message: str) -> bool:
-        """Commit everything the agent left in worktree; False when there was nothing."""
-        if not self.is_dirty(worktree):
+    def commit_all(self, worktree: Path, message: str, *, ignoring: tuple[str, ...] = ()) -> bool:
+        """Commit everything the agent left in worktree but paths matching `ignoring` (what agent tools
+        write for themselves: aider's chat history, say); False when there was nothing."""
+        if not self.is_dirty(worktree, ignoring=ignoring):
             return False
-        self.git("add", "--all", cwd=worktree)
+        self.git("add", "--all", "--", ".", *_excluding(ignoring), cwd=worktree)
         self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=self._identity(worktree))
         return True
+
+
+def _excluding(patterns: tuple[str, ...]) -> list[str]:
+    """Pathspecs leaving out the patterns (fnmatch-like, from the worktree's top; `*` crosses `/`)."""
+    return [f":(top,exclude){pattern}" for pattern in patterns]

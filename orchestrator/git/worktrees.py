@@ -55,19 +55,21 @@ def prune_worktrees(repo: Repo) -> None:
 
 
 def remove_worktree(repo: Repo, path: Path, branch: str, *, pool_dir: Path | None = None, pool_size: int = 0,
-                    base: str = "", delete_files: bool = True, checked_clean: bool = False) -> str | None:
+                    base: str = "", delete_files: bool = True, checked_clean: bool = False,
+                    ignoring: tuple[str, ...] = ()) -> str | None:
     """Remove a task's worktree unless that would lose work (or pool it); return why it was kept, or None.
 
     The directory is moved aside and unregistered under the lock; its files are deleted
     outside it, at once or (delete_files=False) later by delete_moved_aside(), so that a
     runner can hand its task on first. The sweep deletes whatever a crash left moved aside.
+    ignoring: paths that are no work (what agent tools write for themselves), deleted with the tree.
     checked_clean: the caller has just seen it clean (its auto-commit) with nothing running
     there since, so the status check is skipped: on a tree checked out within the same
     second it re-reads every file (git's racy-timestamp rule), ~40 ms on 5,000 files.
     """
     # The agent is gone and the task is ours: nothing changes this worktree while we look,
     # so its (slow, whole-tree) status check need not hold up other runners at the lock.
-    if not checked_clean and (path / ".git").is_file() and repo.is_dirty(path):
+    if not checked_clean and (path / ".git").is_file() and repo.is_dirty(path, ignoring=ignoring):
         return f"worktree {path} has uncommitted changes; kept"
     with repo.metadata_lock():
         if not path.exists():

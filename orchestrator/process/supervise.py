@@ -24,6 +24,8 @@ from orchestrator.base.commands import start_detached
 from orchestrator.process import tree
 
 LIMIT_CHECK_SECONDS = 2.0
+STALL_LOOK_SECONDS = 15.0  # how often a quiet agent's output and worktree are looked at (at most)
+STALL_WALK_LIMIT = 200_000  # entries of the worktree walked per look (a huge tree: its newest part)
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,16 @@ class Outcome:
     timed_out: bool = False
     limit: str | None = None  # why it was killed for a resource limit
     error: str | None = None  # why it could not start
+    stalled: bool = False  # killed: no output and no file change for stall_seconds
 
 
 def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, timeout: float, token: str,
                    grace: float, record_path: Path | None = None, memory_limit_mb: int | None = None,
                    cpu_limit_seconds: float | None = None, max_log_mb: int | None = None,
-                   adopt_orphans: bool = False) -> Outcome:
+                   adopt_orphans: bool = False, stall_seconds: float | None = None) -> Outcome:
     """Run argv to its end or its limit. adopt_orphans (a runner only: a long-lived process must
-    not become the parent of every orphan below it) makes this process a child subreaper first."""
+    not become the parent of every orphan below it) makes this process a child subreaper first.
+    stall_seconds: stop it when neither its output nor any file under cwd changed for that long."""
     if adopt_orphans:
         tree.become_subreaper()
     reaper = os.getpid() if tree.is_subreaper() else None  # its descendants are the command's
@@ -59,15 +63,21 @@ def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, tim
     limited = memory_limit_mb is not None or cpu_limit_seconds is not None
     outcome: Outcome | None = None
     exited = ExitWaiter(child)
+    quiet = Quiet(log_path, cwd, stall_seconds) if stall_seconds else None
     try:
         while outcome is None:
             now = time.monotonic()
             nap = LOG_BUSY_CHECK_SECONDS if capped is not None and capped.busy else 1.0
+            if quiet is not None:
+                nap = min(nap, max(0.0, quiet.next_look - now))
             if exited.wait(max(0.0, min(nap, deadline - now, next_check - now if limited else nap))):
                 outcome = Outcome(child.returncode)
             elif time.monotonic() >= deadline:
                 tree.terminate(token, child.pid, started, grace, tree_of=reaper)
                 outcome = Outcome(child.wait(), timed_out=True)
+            elif quiet is not None and quiet.stalled(time.monotonic()):
+                tree.terminate(token, child.pid, started, grace, tree_of=reaper)
+                outcome = Outcome(child.wait(), stalled=True)
             elif limited and time.monotonic() >= next_check:
                 next_check = time.monotonic() + LIMIT_CHECK_SECONDS
                 why = over_limit(child.pid, memory_limit_mb, cpu_limit_seconds)
@@ -190,6 +200,66 @@ def _collapse(fd: int, offset: int, length: int) -> bool:
     if ctypes.get_errno() not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
     return False
+
+
+class Quiet:
+    """Tells a stalled command: no output and no file change under its directory for `seconds`.
+
+    The log's size is looked at on every look (a talking agent is never stalled); the directory is
+    walked (newest mtime of files and directories, .git left out) only while the log is quiet,
+    so an agent that works without printing (Claude Code's JSON mode) is not stalled either."""
+
+    def __init__(self, log_path: Path, directory: Path, seconds: float):
+        self.log_path, self.directory, self.seconds = log_path, directory, seconds
+        self.every = min(STALL_LOOK_SECONDS, seconds / 4)
+        now = time.monotonic()
+        self.active_at, self.next_look = now, now + self.every
+        self._log_mark = _size(log_path)
+        self._tree_mark = newest_change(directory)
+
+    def stalled(self, now: float) -> bool:
+        if now < self.next_look:
+            return False
+        self.next_look = now + self.every
+        log_mark = _size(self.log_path)
+        if log_mark != self._log_mark:
+            self._log_mark, self.active_at = log_mark, now
+            return False
+        tree_mark = newest_change(self.directory)
+        if tree_mark != self._tree_mark:
+            self._tree_mark, self.active_at = tree_mark, now
+            return False
+        return now - self.active_at >= self.seconds
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return -1
+
+
+def newest_change(directory: Path, limit: int = STALL_WALK_LIMIT) -> tuple[int, int]:
+    """(newest mtime in ns, entries seen) under directory, without .git; at most `limit` entries."""
+    newest, seen, stack = 0, 0, [str(directory)]
+    while stack and seen < limit:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.name == ".git":
+                    continue
+                seen += 1
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                newest = max(newest, info.st_mtime_ns)
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return newest, seen
 
 
 class ExitWaiter:

@@ -41,7 +41,7 @@ from orchestrator.process import tree
 from orchestrator.process.agentenv import agent_environment
 from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
-from orchestrator.store.attempts import Attempt, Result, Spec
+from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.queue import Queue
 
 _log = log.get("orchestrator.runner")
@@ -157,7 +157,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
                          token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
                          memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds,
-                         max_log_mb=spec.max_log_mb, adopt_orphans=True)
+                         max_log_mb=spec.max_log_mb, adopt_orphans=True, stall_seconds=spec.stall_seconds)
     progress.mark("agent")
     worktree_prompt(spec).unlink(missing_ok=True)  # never part of the agent's work
     if ran.exit_code is None:
@@ -167,6 +167,8 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     limited = usage_limit(attempt, spec, ran.exit_code, made_progress(repo, spec, start))
     if limited is not None:
         return limited
+    if ran.stalled:
+        return stalled(attempt, spec)
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
@@ -209,6 +211,7 @@ def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: di
                   f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
 
 
+MIN_REST_SECONDS = 60.0  # the shortest rest after a limit ended an attempt
 LIMIT_SCAN_BYTES = 256 * 1024  # how much of the agent's newest output is searched for a limit message
 
 
@@ -228,15 +231,29 @@ def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, made_progress: boo
                    lines[-1] if lines else "")
     now = utcnow()
     until = reset_time(text, now) or now + timedelta(seconds=spec.usage_limit_cooldown_seconds)
+    until = max(until, now + timedelta(seconds=MIN_REST_SECONDS))  # "retry in 2 s": the CLI had its chance
     return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {message[-300:]}",
                   iso(now), exit_code=exit_code, counts=False, resume_at=iso(until))
+
+
+def stalled(attempt: Attempt, spec: Spec) -> Result:
+    """A stall is retried without counting the attempt; a second in a row needs a person (blocked)."""
+    why = (f"stalled: no output and no file change in the worktree for {spec.stall_seconds:g} s "
+           f"(stall_seconds); last output: {tail(attempt.log_path, 300)}")
+    previous = Runs(Path(spec.state_dir)).get(spec.task_id, attempt.number - 1)
+    before = previous.result() if previous is not None else None
+    if before is not None and before.outcome == "stalled":
+        return Result("blocked", f"stalled twice in a row; check the agent's model endpoint and network, then "
+                      f"'python -m orchestrator retry {spec.task_id}'. {why}"[:2000], iso(utcnow()), counts=False)
+    return Result("stalled", why[:2000], iso(utcnow()), counts=False)
 
 
 def made_progress(repo: Repo, spec: Spec, start: guard.Heads) -> bool:
     """Did the attempt change anything: a new commit on its branch, or changes left to commit?"""
     worktree = Path(spec.worktree)
     head = repo.git("rev-parse", "--verify", "--quiet", "HEAD", cwd=worktree, check=False).strip()
-    return head != (start.branch or start.base) or (worktree.is_dir() and repo.is_dirty(worktree))
+    return head != (start.branch or start.base) or (worktree.is_dir() and
+                                                     repo.is_dirty(worktree, ignoring=spec.noise_paths))
 
 
 def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: bool) -> Result:
@@ -297,7 +314,8 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
                       f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
     if spec.auto_commit and exit_code == 0 and worktree.is_dir():
         repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
-                                  f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.")
+                                  f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.",
+                        ignoring=spec.noise_paths)
         if progress is not None:  # the agent's processes are gone: nothing can dirty it before removal
             progress.worktree_clean = True
     said = read_agent_result(attempt)

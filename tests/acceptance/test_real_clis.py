@@ -1,4 +1,4 @@
-"""The real agent CLIs, installed from their registries, driven end to end through the orchestrator
+"""The five real agent CLIs, installed from their registries, driven end to end through the orchestrator
 against our own fake model server (tests/fakemodel/).
 
 Each test writes the preset exactly as `init --agent NAME` does, adds only what a user needs to
@@ -21,14 +21,16 @@ import yaml
 
 from tests.fakemodel.server import FakeModelServer
 
-DEFAULT_CLIS = Path.home() / ".cache" / "orchestrator-agent-clis" / "npm" / "node_modules" / ".bin"
+DEFAULT_CLIS = Path.home() / ".cache" / "orchestrator-agent-clis"
+DEFAULT_DIRS = [DEFAULT_CLIS / "npm" / "node_modules" / ".bin", DEFAULT_CLIS / "bin"]
 
 
 def cli_bin(name: str) -> Path:
     """The directory holding the CLI's executable, or skip."""
-    for directory in (os.environ.get("ORCH_TEST_AGENT_CLIS"), str(DEFAULT_CLIS)):
-        if directory and (Path(directory) / name).exists():
-            return Path(directory)
+    listed = [Path(d) for d in os.environ.get("ORCH_TEST_AGENT_CLIS", "").split(os.pathsep) if d]
+    for directory in listed + DEFAULT_DIRS:
+        if (directory / name).exists():
+            return directory
     found = shutil.which(name)
     if found:
         return Path(found).parent
@@ -148,3 +150,182 @@ def test_opencode_preset_runs_a_task_to_review(tmp_path, repo):
     assert git(repo, "show", "agent/t1:FAKE_EDIT.md") == "from opencode\n"
     # The instruction reached the model and names the prompt file inside the worktree.
     assert any(".orchestrator-prompt.md" in json.dumps(r["body"]) for r in fake.main_turns())
+
+
+# ---- shared checks ---------------------------------------------------------------------------
+
+def assert_task_on_its_branch(config: Path, bin_dir: Path, repo: Path, content: str, path: str = "FAKE_EDIT.md"):
+    task = show(config, bin_dir, "t1")
+    assert task["state"] == "provisional", task
+    assert git(repo, "show", f"agent/t1:{path}") == content
+    assert ".orchestrator-prompt.md" not in git(repo, "ls-tree", "-r", "--name-only", "agent/t1")
+    return task
+
+
+def assert_rested_without_spending_an_attempt(config: Path, bin_dir: Path) -> None:
+    task = show(config, bin_dir, "t1")
+    assert task["state"] == "incoming" and task["attempts"] == 0, task
+    status = json.loads(run(config, bin_dir, "status", "--json").stdout)
+    assert status["agents"][0]["paused"] and "cooling down" in status["agents"][0]["paused_reason"], status
+
+
+def drain_one(config: Path, bin_dir: Path, title: str = "Add a file") -> subprocess.CompletedProcess:
+    assert run(config, bin_dir, "enqueue", title, "--id", "t1").returncode == 0
+    return run(config, bin_dir, "--drain", "--timeout", "240")
+
+
+# ---- Claude Code -----------------------------------------------------------------------------
+
+def claude_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[Path, Path]:
+    """A user's own Anthropic-compatible endpoint: ANTHROPIC_BASE_URL and a key. No retries, so a
+    limit shows at once (a user may leave claude's own 10)."""
+    bin_dir = cli_bin("claude")
+    config = init_with_preset(repo, "claude-code")
+    reach_endpoint(config, {"ANTHROPIC_BASE_URL": fake.url, "ANTHROPIC_API_KEY": "fake-key",
+                            "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config"),
+                            "CLAUDE_CODE_MAX_RETRIES": "0"}, max_attempts=1)
+    return config, bin_dir
+
+
+def test_claude_code_preset_runs_a_task_to_review_as_root_too(tmp_path, repo):
+    # Running as root (CI, containers) is a supported case: the preset sets IS_SANDBOX=1 for it.
+    with FakeModelServer(script=["edit"], opts={"path": "FAKE_EDIT.md", "content": "from claude\n"}) as fake:
+        config, bin_dir = claude_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_task_on_its_branch(config, bin_dir, repo, "from claude\n")
+
+
+@pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
+def test_claude_code_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode):
+    with FakeModelServer(script=[mode]) as fake:
+        config, bin_dir = claude_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_rested_without_spending_an_attempt(config, bin_dir)
+
+
+# ---- Codex -----------------------------------------------------------------------------------
+
+CODEX_CONFIG = """\
+model = "gpt-5.5"
+model_provider = "local"
+check_for_update_on_startup = false
+
+[features]
+plugins = false
+
+[analytics]
+enabled = false
+
+[model_providers.local]
+name = "local"
+base_url = "{base_url}/v1"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+"""
+
+
+def codex_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[Path, Path]:
+    """A user's own Responses-API endpoint, as codex configures one: a provider in $CODEX_HOME/config.toml."""
+    bin_dir = cli_bin("codex")
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(CODEX_CONFIG.format(base_url=fake.url))
+    config = init_with_preset(repo, "codex")
+    reach_endpoint(config, {"CODEX_HOME": str(home), "OPENAI_API_KEY": "fake-key"}, max_attempts=1)
+    return config, bin_dir
+
+
+def test_codex_preset_runs_a_task_to_review(tmp_path, repo):
+    opts = {"path": "FAKE_EDIT.md", "content": "from codex\n", "commit": True}
+    with FakeModelServer(script=["edit"], opts=opts) as fake:
+        config, bin_dir = codex_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_task_on_its_branch(config, bin_dir, repo, "from codex\n")
+
+
+@pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
+def test_codex_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode):
+    with FakeModelServer(script=[mode]) as fake:
+        config, bin_dir = codex_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_rested_without_spending_an_attempt(config, bin_dir)
+
+
+# ---- Aider -----------------------------------------------------------------------------------
+
+def aider_setup(tmp_path: Path, repo: Path, fake: FakeModelServer, **settings: object) -> tuple[Path, Path]:
+    """A user's own OpenAI-compatible endpoint for aider: OPENAI_API_BASE, a model, and the model's
+    metadata (without it aider fetches litellm's price list from GitHub on every run)."""
+    bin_dir = cli_bin("aider")
+    home = tmp_path / "aider-home"
+    home.mkdir()
+    metadata = home / "models.json"
+    metadata.write_text(json.dumps({"openai/fake-model": {
+        "max_input_tokens": 128000, "max_output_tokens": 16384, "input_cost_per_token": 2.5e-06,
+        "output_cost_per_token": 1e-05, "litellm_provider": "openai", "mode": "chat"}}))
+    config = init_with_preset(repo, "aider")
+    reach_endpoint(config, {"OPENAI_API_BASE": f"{fake.url}/v1", "OPENAI_API_KEY": "fake-key",
+                            "AIDER_MODEL": "openai/fake-model", "AIDER_MODEL_METADATA_FILE": str(metadata),
+                            "AIDER_SHOW_MODEL_WARNINGS": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                            "HOME": str(home)}, max_attempts=1, **settings)
+    return config, bin_dir
+
+
+def test_aider_preset_runs_a_task_to_review(tmp_path, repo):
+    opts = {"path": "FAKE_EDIT.md", "content": "from aider\n"}
+    with FakeModelServer(script=["edit"], opts=opts) as fake:
+        config, bin_dir = aider_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_task_on_its_branch(config, bin_dir, repo, "from aider\n")
+
+
+def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo):
+    # Without --no-gitignore aider adds `.aider*` to .gitignore; when the model then does nothing,
+    # auto_commit's one-line commit is no work: the attempt fails (it used to reach provisional/).
+    with FakeModelServer(script=["text"]) as fake:
+        config, bin_dir = aider_setup(tmp_path, repo, fake)
+        data = yaml.safe_load(config.read_text())
+        data["agents"][0]["command"] = [a for a in init_command("aider") if a != "--no-gitignore"]
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    task = show(config, bin_dir, "t1")
+    assert task["state"] == "failed", task
+    assert "no_changes" in task["last_error"] or "tool noise" in task["last_error"], task["last_error"]
+
+
+def test_aider_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo):
+    # aider retries on its own for about a minute, then exits 0: the quota message in its output
+    # (not the exit code) is what rests the agent.
+    with FakeModelServer(script=["usage_limit"]) as fake:
+        config, bin_dir = aider_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert out.returncode == 0, out.stderr
+    assert_rested_without_spending_an_attempt(config, bin_dir)
+
+
+def init_command(preset: str) -> list[str]:
+    from orchestrator.formats.presets import PRESETS
+    return list(PRESETS[preset]["command"])
+
+
+def test_a_model_call_that_never_answers_is_stopped_as_a_stall(tmp_path, repo):
+    with FakeModelServer(script=["hang"], hang_seconds=120) as fake:
+        config, bin_dir = claude_setup(tmp_path, repo, fake)
+        data = yaml.safe_load(config.read_text())
+        data["agents"][0]["stall_seconds"] = 4
+        data["max_attempts"] = 3
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
+        out = run(config, bin_dir, "--drain", "--timeout", "120")
+    assert out.returncode == 0, out.stderr
+    task = show(config, bin_dir, "t1")
+    assert task["state"] == "blocked" and task["attempts"] == 0, task
+    assert [r["outcome"] for r in task["runs"]] == ["stalled", "blocked"], task["runs"]

@@ -9,6 +9,9 @@ build agent (tools: bash, edit, glob, grep, read, skill, task, todowrite, webfet
 opencode does NOT call GET /v1/models (models come from opencode.json); the listing below is only
 for completeness / other clients.
 
+aider (aider-chat 0.86.2, through litellm) also comes here: aider.py tells its requests apart and
+answers in the edit format it asked for (see that module for what aider sends).
+
 `respond_chat(method, path, body, mode, opts)` answers one request in the given scripted mode
 (edit, text, rate_limit, usage_limit, hang, error500) with OpenAI's real bodies.
 """
@@ -19,6 +22,7 @@ import re
 import time
 import uuid
 
+from . import aider
 from .gemini import Reply
 
 DEFAULT_EDIT_PATH = "FAKE_EDIT.md"
@@ -69,6 +73,8 @@ def _tools(body: dict) -> set:
 
 def plan(body: dict, mode: str, opts: dict) -> dict:
     """{'text': str} or {'tool': name, 'args': dict} for this turn."""
+    if aider.is_aider_request(body):          # aider edits through text blocks, never tool calls
+        return {"text": aider.respond_text(body, mode, opts)}
     tools = _tools(body)
     if mode != "edit" or not tools:           # title generator has no tools: give it a title
         if not tools:

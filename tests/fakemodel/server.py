@@ -2,18 +2,24 @@
 
     with FakeModelServer(script=["edit"], opts={"commit": True}) as fake:
         ... point the CLI at fake.url ...
-    fake.requests    # every request: method, path, headers (keys redacted), JSON body, mode
+    fake.requests    # every request: method, path, headers (keys redacted), JSON body, mode, main,
+                     # t (time.monotonic() on arrival)
 
-It speaks the Gemini API (generateContent / streamGenerateContent, gemini.py) and OpenAI Chat
-Completions (openai_chat.py). A script is a list of modes, one taken per *main* turn (the CLIs make
-side calls of their own: gemini's JSON-schema utility calls, opencode's title call; those are
+It speaks the Gemini API (generateContent / streamGenerateContent, gemini.py), OpenAI Chat
+Completions (openai_chat.py; aider's edit formats in aider.py), the OpenAI Responses API
+(openai_responses.py, for Codex) and the Anthropic Messages API (anthropic.py, for Claude Code).
+A script is a list of modes, one taken per *main* turn (the CLIs make side calls of their own:
+gemini's JSON-schema utility calls, opencode's title call, aider's commit-message and summary
+calls, Claude Code's tool-less calls; those are
 answered normally so a scripted failure reaches the agent's own turn); the last mode repeats:
 
     edit         make the edit opts names (path, content; commit: also `git commit` through the CLI's
-                 shell tool), through the CLI's own tools, then a closing text turn
+                 shell tool), through the CLI's own tools, then a closing text turn; for aider, one
+                 block in the edit format it asked for, and aider commits by itself
     text         just answer
     rate_limit   HTTP 429 with the vendor's real per-minute limit body (and Retry-After)
-    usage_limit  HTTP 429 with the vendor's real quota / plan-limit body
+    usage_limit  HTTP 429 with the vendor's real quota / plan-limit body (variants: see each module)
+    overloaded   (Anthropic only) HTTP 529 overloaded_error
     hang         accept the request and never answer (until the client gives up or the server stops)
     error500     HTTP 500 with the vendor's real body
 """
@@ -23,11 +29,12 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import gemini, openai_chat
+from . import aider, anthropic, gemini, openai_chat, openai_responses
 
 SECRET_HEADERS = {"authorization", "x-goog-api-key", "x-api-key"}
 
@@ -80,9 +87,14 @@ class FakeModelServer:
         headers = {k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in handler.headers.items()}
         with self._lock:
             self.requests.append({"method": handler.command, "path": handler.path, "headers": headers,
-                                  "body": body, "mode": mode, "main": main})
+                                  "body": body, "mode": mode, "main": main, "t": time.monotonic()})
 
-    def _reply(self, method: str, path: str, query: dict, body: Any, mode: str) -> gemini.Reply:
+    def _reply(self, method: str, path: str, query: dict, body: Any, mode: str,
+               headers: Any = None) -> gemini.Reply:
+        if _is_anthropic(path, headers):
+            return anthropic.respond_messages(method, path, body, mode, self.opts)
+        if path.rstrip("/") == "/v1/responses" or path.startswith("/v1/responses/"):
+            return openai_responses.respond_responses(method, path, body, mode, self.opts)
         if path.startswith("/v1/chat/") or path.rstrip("/") == "/v1/models":
             opts = dict(self.opts)
             opts.setdefault("path_abs", _workdir_path(body, opts.get("path", openai_chat.DEFAULT_EDIT_PATH)))
@@ -103,10 +115,10 @@ class FakeModelServer:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = None
-                main = _is_main_turn(url.path, body)
+                main = _is_main_turn(url.path, body, self.headers)
                 mode = fake._mode_for(main)
                 fake._record(self, body, mode, main)
-                reply = fake._reply(self.command, url.path, parse_qs(url.query), body, mode)
+                reply = fake._reply(self.command, url.path, parse_qs(url.query), body, mode, self.headers)
                 if reply.hang:
                     fake._stopping.wait(fake.hang_seconds)  # holds the socket, sends nothing
                     self.close_connection = True
@@ -134,8 +146,21 @@ class FakeModelServer:
         return Handler
 
 
-def _is_main_turn(path: str, body: Any) -> bool:
+def _is_anthropic(path: str, headers: Any = None) -> bool:
+    """Claude Code's requests: /v1/messages..., or anything carrying an anthropic-version header."""
+    return path.startswith("/v1/messages") or bool(headers is not None and headers.get("anthropic-version"))
+
+
+def _is_main_turn(path: str, body: Any, headers: Any = None) -> bool:
+    if _is_anthropic(path, headers):
+        return path.rstrip("/") == "/v1/messages" and anthropic.is_main_turn(body)
+    if path.rstrip("/") == "/v1/responses":
+        return openai_responses.is_main_turn(body)
+    if path.startswith("/v1/responses/"):
+        return False  # e.g. /v1/responses/compact
     if path.startswith("/v1/chat/"):
+        if aider.is_aider_request(body):  # aider: its coder's turns; not commit messages, summaries
+            return aider.is_main_turn(body)
         return bool((body or {}).get("tools"))  # opencode's title call offers no tools
     if path.rstrip("/") == "/v1/models":
         return False

@@ -57,3 +57,9 @@ def test_a_local_clock_time_is_read_in_the_machines_zone():
 
 def test_terminal_escapes_are_stripped():
     assert strip_ansi("\x1b[1;31mError:\x1b[0m boom\x1b]0;title\x07\r\n") == "Error: boom\n"
+
+
+def test_a_clis_own_retry_is_not_the_providers_reset_time():
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    assert reset_time("Retrying in 4.0 seconds...", now) is None  # aider's own backoff
+    assert reset_time("Please retry in 20s.", now) == now + timedelta(seconds=20)  # gemini's quota reset

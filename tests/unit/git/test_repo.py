@@ -70,3 +70,17 @@ def test_sweep_removes_clean_worktrees_of_finished_tasks_and_keeps_dirty_ones(re
     assert not (worktrees / "clean").exists()
     assert (worktrees / "dirty" / "wip.txt").read_text() == "keep me"
     assert len(kept) == 1 and "uncommitted changes" in kept[0]
+
+
+def test_commit_all_leaves_out_what_agent_tools_write_for_themselves(repo):
+    r = Repo(repo)
+    (repo / ".aider.chat.history.md").write_text("# aider chat\n")
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.local.json").write_text("{}\n")
+    noise = (".aider*", ".claude/*")
+    assert not r.is_dirty(repo, ignoring=noise) and r.is_dirty(repo)
+    assert r.commit_all(repo, "nothing real", ignoring=noise) is False
+    (repo / "real.txt").write_text("work\n")
+    assert r.commit_all(repo, "real work", ignoring=noise) is True
+    committed = r.git("show", "--name-only", "--format=", "HEAD").split()
+    assert committed == ["real.txt"], committed
