@@ -64,6 +64,10 @@ class AttemptRecord:
     outcome: str | None
     reason: str | None
     finished_at: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    model: str | None
     log: str
 
 
@@ -78,6 +82,8 @@ class TaskDetail(TaskRecord):
     runs: tuple[AttemptRecord, ...]
     parent: str | None
     subtasks: tuple[str, ...]
+    cost_usd: float  # every attempt's cost as its CLI reported it (0 where it said nothing)
+    tokens: int
     waiting_for: tuple[dict[str, Any], ...]
     failed_dependencies: tuple[str, ...] = ()
 

@@ -17,7 +17,9 @@ HIDDEN = "***"
 
 
 def redact(value: Any, key: str | None = None, depth: int = 0) -> Any:
-    if key is not None and SECRET_NAME.search(key) and value not in (None, "", [], {}):
+    # A number under a secret-looking name is a count (input_tokens), not a secret.
+    counted = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key is not None and SECRET_NAME.search(key) and value not in (None, "", [], {}) and not counted:
         return HIDDEN
     if depth > 6:
         return value

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from orchestrator.base import log
-from orchestrator.base.clock import utcnow
+from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import GitError, MergeRefusedError, OrchestratorError
 from orchestrator.flow import enqueue, review
 from orchestrator.flow.outbox import read_outbox
@@ -62,7 +62,9 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         return None
     kept = release_worktree(spec, delete_files=delete_files, checked_clean=checked_clean)
     note_agent_health(queue, spec, result, actor)
-    common: dict[str, Any] = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome)
+    note_spend(queue, spec, result, actor, now)
+    common: dict[str, Any] = dict(actor=actor, attempt=spec.attempt, agent=spec.agent, outcome=result.outcome,
+                                  **usage_details(result))
     if spec.phase == "review":
         return _settle_review(queue, spec, result, now, common)
     if result.outcome == "broken_down":
@@ -82,6 +84,9 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     elif result.succeeded:
         dst = "done" if spec.project.review == "none" else "provisional"
         updates, event = dict(last_error=None, retry_after=None), "succeeded"
+    elif (over := over_budget(spec)) is not None and result.outcome != "cancelled":
+        dst, updates, event = "blocked", dict(blocked_reason=over, retry_after=None,
+                                              last_error=_error_text(spec, result)), "over_budget"
     else:
         attempts = spec.attempts_before + (1 if result.counts else 0)
         updates = dict(attempts=attempts, last_error=_error_text(spec, result))
@@ -158,6 +163,56 @@ def rest_agent(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
     AgentBook(Path(spec.state_dir)).update(spec.agent, pause)
     queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=result.reason,
                          until=result.resume_at)
+
+
+def usage_details(result: Result) -> dict[str, Any]:
+    """The tokens and cost an attempt reported, for its journal event (what stats add up)."""
+    fields = {"input_tokens": result.input_tokens, "output_tokens": result.output_tokens,
+              "cost_usd": result.cost_usd, "model": result.model}
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def task_cost(state_dir: Path, task_id: str) -> float:
+    """What every attempt of the task cost so far, as the CLIs reported it (unknown counts as 0)."""
+    total = 0.0
+    for attempt in Runs(state_dir).attempts(task_id):
+        result = attempt.result()
+        total += (result.cost_usd or 0.0) if result is not None else 0.0
+    return total
+
+
+def over_budget(spec: Spec) -> str | None:
+    """Why the task must wait for a person: its attempts reached max_cost_usd; None while within it."""
+    if spec.max_cost_usd is None:
+        return None
+    spent = task_cost(Path(spec.state_dir), spec.task_id)
+    if spent < spec.max_cost_usd:
+        return None
+    return (f"spent ${spent:.2f} of max_cost_usd ${spec.max_cost_usd:.2f} over {spec.attempt} attempt(s); "
+            f"raise max_cost_usd or 'python -m orchestrator retry {spec.task_id}' to allow more")
+
+
+def note_spend(queue: Queue, spec: Spec, result: Result, actor: str, now: datetime) -> None:
+    """Add the attempt's cost to its agent's day; at daily_budget_usd the agent rests until midnight UTC."""
+    if not result.cost_usd:
+        return
+    day = now.astimezone(UTC).date()
+    midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+    paused: list[str] = []
+
+    def add(state) -> None:
+        if state.spent_day != day.isoformat():
+            state.spent_day, state.spent_usd = day.isoformat(), 0.0
+        state.spent_usd += result.cost_usd or 0.0
+        budget = spec.daily_budget_usd
+        if budget is not None and state.spent_usd >= budget and not (state.paused_until and state.paused_until >= iso(midnight)):
+            state.paused_until = iso(midnight)
+            state.paused_reason = (f"daily budget reached: ${state.spent_usd:.2f} of daily_budget_usd ${budget:.2f} "
+                                   f"spent today; resting until midnight UTC (or raise it and resume)")
+            paused.append(state.paused_reason)
+    AgentBook(Path(spec.state_dir)).update(spec.agent, add)
+    for reason in paused:
+        queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=reason, until=iso(midnight))
 
 
 def note_agent_health(queue: Queue, spec: Spec, result: Result, actor: str) -> None:

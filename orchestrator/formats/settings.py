@@ -155,6 +155,12 @@ class AgentSettings:
                                                 "these (or only such lines of .gitignore) are not work")
     max_log_mb: int = setting(100, kind="int", minimum=1, maximum=1_000_000,
                               help="agent.log keeps its start and newest output within this size")
+    max_cost_usd: float | None = setting(None, kind="float", minimum=0, maximum=1_000_000,
+                                         help="a task whose attempts cost this much in all (as the CLI reports "
+                                              "it) is held in blocked/ for a person instead of run again")
+    daily_budget_usd: float | None = setting(None, kind="float", minimum=0, maximum=1_000_000,
+                                             help="an agent that spent this much today (UTC) rests until "
+                                                  "midnight, under 'needs you'")
 
 
 @dataclass(frozen=True, kw_only=True)

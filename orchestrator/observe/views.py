@@ -66,6 +66,9 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
             "claimed_at": spec.claimed_at if spec else None, "runner_pid": owner.get("pid"),
             "outcome": result.outcome if result else None, "reason": result.reason if result else None,
             "finished_at": result.finished_at if result else None,
+            "input_tokens": result.input_tokens if result else None,
+            "output_tokens": result.output_tokens if result else None,
+            "cost_usd": result.cost_usd if result else None, "model": result.model if result else None,
             "log": str(attempt.log_path),
         })
     return rows
@@ -75,9 +78,12 @@ def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     state, task = queue.read(task_id)
     row = task_row(task, state)
     worktree = StateDir(cfg.state_dir).worktree(task_id)
+    row_runs = attempt_rows(Runs(cfg.state_dir), task_id)
     row.update(body=task.body, branch=cfg.branch_of(task_id), file=str(queue.path(state, task_id)),
-               worktree=str(worktree) if worktree.exists() else None, runs=attempt_rows(Runs(cfg.state_dir), task_id),
+               worktree=str(worktree) if worktree.exists() else None, runs=row_runs,
                parent=task.parent, subtasks=list(task.subtasks),
+               cost_usd=round(sum(r["cost_usd"] or 0.0 for r in row_runs), 6),
+               tokens=sum((r["input_tokens"] or 0) + (r["output_tokens"] or 0) for r in row_runs),
                waiting_for=[{"id": d, "state": queue.locate(d)} for d in task.depends_on + task.subtasks
                             if queue.locate(d) != "done"] if state == "blocked" else [])
     return row
@@ -100,11 +106,17 @@ def render_show(d: dict) -> str:
         lines.append(f"  waiting for {w['id']}{why}")
     if d["last_error"]:
         lines.append(f"  last error: {d['last_error']}")
+    if d.get("tokens"):
+        lines.append(f"  used:      {d['tokens']} tokens, ${d['cost_usd']:.4f} (as the agent CLIs report it)")
     if d["runs"]:
         lines.append("  runs:")
         for r in d["runs"]:
             lines.append(f"    #{r['attempt']} {r['agent'] or '?'} claimed {r['claimed_at'] or '?'}: "
                          f"{r['outcome'] or 'running'}" + (f" ({r['reason']})" if r["reason"] else ""))
+            if r.get("input_tokens") is not None:
+                cost = f", ${r['cost_usd']:.4f}" if r.get("cost_usd") is not None else ""
+                lines.append(f"       used: {r['input_tokens']} tokens in, {r['output_tokens']} out{cost}"
+                             + (f" ({r['model']})" if r.get("model") else ""))
             lines.append(f"       log: {r['log']}")
     return "\n".join(lines)
 
@@ -132,7 +144,7 @@ def status(cfg: Config, queue: Queue) -> dict:
     pause = StateDir(cfg.state_dir).pause_file
     config_status = durable.read_json(StateDir(cfg.state_dir).config_status) or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
-            "needs_you": needs_you(queue),
+            "needs_you": needs_you(queue) + agents_needing_you(cfg, book, now),
             "blocked_by_failed": blocked_by_failed(queue),
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
@@ -161,6 +173,17 @@ def agent_tree_usage(attempt) -> dict:
 def last_line(path: Path) -> str | None:
     lines = tail_lines(path, 2048)
     return lines[-1][:200] if lines else None
+
+
+def agents_needing_you(cfg: Config, book: AgentBook, now) -> list[dict]:
+    """Agents stopped until a person acts: a spent daily budget, a command that keeps failing to start.
+    (A usage-limit cooldown ends by itself; a pause a person made, they know about.)"""
+    rows = []
+    for agent in cfg.agents:
+        reason = book.paused(agent.name, now)
+        if reason and ("daily budget" in reason or "starts in a row failed" in reason):
+            rows.append({"task": f"agent {agent.name}", "state": "paused", "title": agent.name, "why": reason})
+    return rows
 
 
 def needs_you(queue: Queue, limit: int = 10) -> list[dict]:

@@ -76,6 +76,11 @@ class Result:
     counts: bool = True  # does this attempt use up one of max_attempts?
     kept_worktree: str | None = None
     resume_at: str | None = None  # for usage_limit: when the agent may run again
+    # What the agent's CLI reported it used (formats/usage.py); None where it said nothing.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    model: str | None = None
 
     @property
     def succeeded(self) -> bool:

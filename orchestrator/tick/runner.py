@@ -34,6 +34,7 @@ from orchestrator.flow.settle import settle
 from orchestrator.formats.agent_output import error_line, find_limit, only_tool_noise, reset_time, strip_ansi
 from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.formats.layout import WORKTREE_PROMPT_NAME, StateDir
+from orchestrator.formats.usage import usage_of
 from orchestrator.git import guard, worktrees
 from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
@@ -84,6 +85,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
         result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
         (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
+    result = with_usage(result, attempt)
     secrets = secret_values(attempt_environment(spec, attempt, {}))
     if secrets:  # what the agent printed may quote its own keys: keep them out of our records
         result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
@@ -92,6 +94,17 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     progress.mark("evaluate")
     finish(queue, spec, attempt, result, progress)
     return 0
+
+
+def with_usage(result: Result, attempt: Attempt) -> Result:
+    """The result with the tokens and cost the agent's CLI reported, if it did."""
+    if not attempt.log_path.exists():
+        return result
+    used = usage_of([strip_ansi(line) for line in tail_lines(attempt.log_path, USAGE_SCAN_BYTES)])
+    if used is None:
+        return result
+    return dataclasses.replace(result, input_tokens=used.input_tokens, output_tokens=used.output_tokens,
+                               cost_usd=used.cost_usd, model=used.model)
 
 
 def finish(queue: Queue, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
@@ -211,6 +224,7 @@ def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: di
                   f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
 
 
+USAGE_SCAN_BYTES = 8 * 1024 * 1024  # of the newest output, searched for the CLI's token reports
 MIN_REST_SECONDS = 60.0  # the shortest rest after a limit ended an attempt
 LIMIT_SCAN_BYTES = 256 * 1024  # how much of the agent's newest output is searched for a limit message
 

@@ -33,7 +33,9 @@ async function refreshBoard() {
     const row = el("div", "bar"); row.append(el("span", "name", name));
     const ok = el("span", "ok"); ok.style.width = `${r.successes * 12}px`; row.append(ok);
     const ko = el("span", "bad"); ko.style.width = `${bad * 12}px`; row.append(ko);
-    row.append(el("span", "dim", `${r.successes} ok, ${bad} failed, median ${r.duration_seconds.median ?? "-"}s`));
+    const tokens = r.input_tokens + r.output_tokens;
+    row.append(el("span", "dim", `${r.successes} ok, ${bad} failed, median ${r.duration_seconds.median ?? "-"}s` +
+      (tokens ? `, ${tokens} tokens, $${r.cost_usd.toFixed(2)}` : "")));
     stats.append(row);
   }
 }
@@ -47,14 +49,18 @@ async function refreshTask(id) {
   document.getElementById("task-id").textContent = t.id;
   document.getElementById("task-state").textContent = t.state;
   document.getElementById("task-title").textContent = t.title;
-  document.getElementById("task-meta").textContent = `${t.priority} · ${t.role} · branch ${t.branch} · ${t.attempts} counted attempts` + (t.last_error ? ` · last error: ${t.last_error}` : "");
+  document.getElementById("task-meta").textContent = `${t.priority} · ${t.role} · branch ${t.branch} · ${t.attempts} counted attempts` + (t.tokens ? ` · ${t.tokens} tokens, $${t.cost_usd.toFixed(4)}` : "") + (t.last_error ? ` · last error: ${t.last_error}` : "");
   const hist = document.getElementById("history"); hist.replaceChildren();
   for (const e of t.history) {
     const tr = el("tr"); tr.append(el("td", "dim", e.ts), el("td", null, e.event), el("td", null, e.from ? `${e.from} → ${e.to}` : (e.to || "")),
       el("td", null, e.actor + (e.agent ? ` (${e.agent})` : "")), el("td", null, e.reason || "")); hist.append(tr);
   }
   const runs = document.getElementById("runs"); runs.replaceChildren();
-  for (const r of t.runs) runs.append(el("div", null, `#${r.attempt} ${r.agent || "?"}: ${r.outcome || "running"}${r.reason ? " — " + r.reason : ""}`));
+  for (const r of t.runs) {
+    const used = r.input_tokens == null ? "" : ` · ${r.input_tokens} in / ${r.output_tokens} out tokens` +
+      (r.cost_usd == null ? "" : `, $${r.cost_usd.toFixed(4)}`) + (r.model ? ` (${r.model})` : "");
+    runs.append(el("div", null, `#${r.attempt} ${r.agent || "?"}: ${r.outcome || "running"}${used}${r.reason ? " — " + r.reason : ""}`));
+  }
   const latest = t.runs.length ? t.runs[t.runs.length - 1].attempt : null;
   if (latest !== logAttempt) { logAttempt = latest; logOffset = 0; document.getElementById("log").textContent = ""; }
   if (latest) {

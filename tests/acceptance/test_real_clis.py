@@ -96,10 +96,7 @@ def test_gemini_preset_runs_a_task_to_review(tmp_path, repo):
         assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
         out = run(config, bin_dir, "--drain", "--timeout", "240")
     assert out.returncode == 0, out.stderr
-    task = show(config, bin_dir, "t1")
-    assert task["state"] == "provisional", task
-    assert git(repo, "show", "agent/t1:FAKE_EDIT.md") == "from gemini\n"
-    assert ".orchestrator-prompt.md" not in git(repo, "ls-tree", "-r", "--name-only", "agent/t1")
+    assert_task_on_its_branch(config, bin_dir, repo, "from gemini\n", reports_cost=False)
     # The model asked the CLI to read the prompt file (inside its workspace, so allowed): the task's
     # title came back to the model in the tool's answer.
     assert any("Add a file" in json.dumps(r["body"]) for r in fake.main_turns())
@@ -145,20 +142,26 @@ def test_opencode_preset_runs_a_task_to_review(tmp_path, repo):
         assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
         out = run(config, bin_dir, "--drain", "--timeout", "240")
     assert out.returncode == 0, out.stderr
-    task = show(config, bin_dir, "t1")
-    assert task["state"] == "provisional", task
-    assert git(repo, "show", "agent/t1:FAKE_EDIT.md") == "from opencode\n"
+    assert_task_on_its_branch(config, bin_dir, repo, "from opencode\n", reports_cost=True)
     # The instruction reached the model and names the prompt file inside the worktree.
     assert any(".orchestrator-prompt.md" in json.dumps(r["body"]) for r in fake.main_turns())
 
 
 # ---- shared checks ---------------------------------------------------------------------------
 
-def assert_task_on_its_branch(config: Path, bin_dir: Path, repo: Path, content: str, path: str = "FAKE_EDIT.md"):
+def assert_task_on_its_branch(config: Path, bin_dir: Path, repo: Path, content: str, path: str = "FAKE_EDIT.md",
+                              *, reports_cost: bool):
     task = show(config, bin_dir, "t1")
     assert task["state"] == "provisional", task
     assert git(repo, "show", f"agent/t1:{path}") == content
     assert ".orchestrator-prompt.md" not in git(repo, "ls-tree", "-r", "--name-only", "agent/t1")
+    # The tokens (and, where the CLI says, the cost) it reported, in show and in stats.
+    run_ = task["runs"][-1]
+    assert run_["input_tokens"] > 0 and run_["output_tokens"] > 0, run_
+    assert (run_["cost_usd"] is not None) == reports_cost, run_
+    stats = json.loads(run(config, bin_dir, "stats", "--json").stdout)
+    (agent,) = stats["agents"].values()
+    assert agent["input_tokens"] == run_["input_tokens"], stats
     return task
 
 
@@ -193,7 +196,7 @@ def test_claude_code_preset_runs_a_task_to_review_as_root_too(tmp_path, repo):
         config, bin_dir = claude_setup(tmp_path, repo, fake)
         out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
-    assert_task_on_its_branch(config, bin_dir, repo, "from claude\n")
+    assert_task_on_its_branch(config, bin_dir, repo, "from claude\n", reports_cost=True)
 
 
 @pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
@@ -245,7 +248,7 @@ def test_codex_preset_runs_a_task_to_review(tmp_path, repo):
         config, bin_dir = codex_setup(tmp_path, repo, fake)
         out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
-    assert_task_on_its_branch(config, bin_dir, repo, "from codex\n")
+    assert_task_on_its_branch(config, bin_dir, repo, "from codex\n", reports_cost=False)
 
 
 @pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
@@ -283,7 +286,7 @@ def test_aider_preset_runs_a_task_to_review(tmp_path, repo):
         config, bin_dir = aider_setup(tmp_path, repo, fake)
         out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
-    assert_task_on_its_branch(config, bin_dir, repo, "from aider\n")
+    assert_task_on_its_branch(config, bin_dir, repo, "from aider\n", reports_cost=True)
 
 
 def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo):
