@@ -130,6 +130,9 @@ class AgentSettings:
                                           help="stop an agent that printed nothing and changed no file in its "
                                                "worktree for this long (a model call that never answers); "
                                                "null: never")
+    prompt_on_stdin: bool = setting(False, kind="bool",
+                                    help="give the prompt on the agent's standard input (else it reads nothing); "
+                                         "the prompt is also {prompt} and the file {prompt_file}")
     kill_grace_seconds: float = setting(5.0, kind="float", minimum=0, maximum=600,
                                         help="between SIGTERM and SIGKILL when an attempt is stopped")
     auto_commit: bool = setting(True, kind="bool", help="commit what the agent left uncommitted")

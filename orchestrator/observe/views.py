@@ -15,6 +15,7 @@ from orchestrator.base import durable
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import iso, parse_iso, utcnow
 from orchestrator.flow import graph
+from orchestrator.formats.agent_output import strip_ansi
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
@@ -171,7 +172,7 @@ def agent_tree_usage(attempt) -> dict:
 
 
 def last_line(path: Path) -> str | None:
-    lines = tail_lines(path, 2048)
+    lines = [clean for line in tail_lines(path, 2048) if (clean := strip_ansi(line).strip())]
     return lines[-1][:200] if lines else None
 
 

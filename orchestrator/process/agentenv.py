@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Mapping
 
@@ -42,3 +43,19 @@ def agent_environment(base: Mapping[str, str], passthrough: Iterable[str], extra
     env.update(extra)
     env.update(orch)
     return env
+
+
+def resolve_program(program: str, env: Mapping[str, str]) -> str | None:
+    """Where the agent's program is: on the PATH the agent gets, else in the daemon's own virtualenv
+    (a CLI installed there, beside the orchestrator, runs by its full path: the virtualenv itself
+    stays off the agent's PATH). A path with a slash is the caller's to check. None: not found."""
+    if "/" in program:
+        return program
+    found = shutil.which(program, path=env.get("PATH", ""))
+    if found:
+        return found
+    venv_bin = _daemon_venv_bin()
+    candidate = os.path.join(venv_bin, program) if venv_bin else None
+    if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        return candidate
+    return None

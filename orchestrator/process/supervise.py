@@ -40,16 +40,18 @@ class Outcome:
 def run_supervised(argv: list[str], *, cwd: Path, env: dict, log_path: Path, timeout: float, token: str,
                    grace: float, record_path: Path | None = None, memory_limit_mb: int | None = None,
                    cpu_limit_seconds: float | None = None, max_log_mb: int | None = None,
-                   adopt_orphans: bool = False, stall_seconds: float | None = None) -> Outcome:
+                   adopt_orphans: bool = False, stall_seconds: float | None = None,
+                   stdin_path: Path | None = None) -> Outcome:
     """Run argv to its end or its limit. adopt_orphans (a runner only: a long-lived process must
     not become the parent of every orphan below it) makes this process a child subreaper first.
-    stall_seconds: stop it when neither its output nor any file under cwd changed for that long."""
+    stall_seconds: stop it when neither its output nor any file under cwd changed for that long.
+    stdin_path: a file to read as its standard input (else it reads /dev/null: no one is there)."""
     if adopt_orphans:
         tree.become_subreaper()
     reaper = os.getpid() if tree.is_subreaper() else None  # its descendants are the command's
-    with open(log_path, "ab") as out:
+    with open(log_path, "ab") as out, open(stdin_path or os.devnull, "rb") as given:
         try:
-            child = start_detached(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            child = start_detached(argv, cwd=cwd, env=env, stdin=given, stdout=out, stderr=subprocess.STDOUT)
         except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
             out.write(f"orchestrator: could not start {argv[0]!r}: {exc}\n".encode())
             return Outcome(None, error=str(exc))

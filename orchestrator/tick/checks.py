@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 from orchestrator.base.errors import ConfigError, TaskFileError
-from orchestrator.formats.config import REVIEW_ROLE, Config
+from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config
 from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.git.repo import Repo
+from orchestrator.process.agentenv import agent_environment, resolve_program
 from orchestrator.store.queue import STATES, SUFFIX, Queue
 
 
@@ -18,13 +19,18 @@ def check_repository(cfg: Config) -> None:
         raise ConfigError(f"{cfg.path}: {problem}")
 
 
-def command_problem(cfg: Config, command: tuple[str, ...]) -> str | None:
-    program = command[0]
+def command_problem(cfg: Config, agent: AgentConfig) -> str | None:
+    """Why the agent's command cannot start, looked up on the PATH the agent will get; None if it can."""
+    program = agent.command[0]
     if "/" in program:
         # Relative paths are looked up in the task's worktree, which is a checkout of the repo.
         candidate = Path(program) if Path(program).is_absolute() else cfg.repo / program
         return None if candidate.exists() else f"{program} does not exist (looked for {candidate})"
-    return None if shutil.which(program) else f"'{program}' is not on PATH"
+    env = agent_environment(os.environ, agent.env_passthrough, agent.env, {})
+    if resolve_program(program, env):
+        return None
+    return (f"'{program}' is not on the agent's PATH ({env.get('PATH', '')}); install it there, give its "
+            "full path in 'command', or set PATH in the agent's env")
 
 
 def consumer_warnings(cfg: Config, queue: Queue | None = None) -> list[str]:
@@ -56,7 +62,7 @@ def validate(cfg: Config) -> list[str]:
     if repo_problem:
         problems.append(f"{cfg.path}: {repo_problem}")
     for agent in cfg.agents:
-        problem = command_problem(cfg, agent.command)
+        problem = command_problem(cfg, agent)
         if problem:
             problems.append(f"{cfg.path}: agent '{agent.name}': command {problem} (install it or fix 'command')")
     queue = Queue(cfg.queue_dir, cfg.state_dir)
@@ -106,4 +112,4 @@ def layout_warnings(cfg: Config) -> list[str]:
 def command_warnings(cfg: Config) -> list[str]:
     """Agents whose command cannot start (said at --once and daemon start; validate makes them errors)."""
     return [f"{cfg.path}: agent '{a.name}': command {problem} (it will be paused after 3 failed starts)"
-            for a in cfg.agents if (problem := command_problem(cfg, a.command))]
+            for a in cfg.agents if (problem := command_problem(cfg, a))]

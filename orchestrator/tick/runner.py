@@ -39,7 +39,7 @@ from orchestrator.git import guard, worktrees
 from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
-from orchestrator.process.agentenv import agent_environment
+from orchestrator.process.agentenv import agent_environment, resolve_program
 from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
@@ -85,7 +85,8 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
         result = Result("runner_error", f"{type(exc).__name__}: {exc}", iso(utcnow()))
         (attempt.dir / "runner-error.txt").write_text(traceback.format_exc())
-    result = with_usage(result, attempt)
+    # What a person reads (last_error, status, notifications) never carries terminal escapes; the log keeps them.
+    result = dataclasses.replace(with_usage(result, attempt), reason=strip_ansi(result.reason))
     secrets = secret_values(attempt_environment(spec, attempt, {}))
     if secrets:  # what the agent printed may quote its own keys: keep them out of our records
         result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
@@ -165,12 +166,14 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     values = {"task_id": spec.task_id, "title": spec.title, "prompt": prompt, "prompt_file": str(worktree_prompt(spec)),
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
     argv = expand_command(spec.command, values)
+    argv[0] = resolve_program(argv[0], env) or argv[0]  # on the agent's PATH, else beside the orchestrator
     crash_point("runner_before_agent")
     progress.mark("setup")
     ran = run_supervised(argv, cwd=worktree, env=env, log_path=attempt.log_path, timeout=spec.timeout_seconds,
                          token=spec.token, grace=spec.kill_grace_seconds, record_path=attempt.agent_path,
                          memory_limit_mb=spec.memory_limit_mb, cpu_limit_seconds=spec.cpu_limit_seconds,
-                         max_log_mb=spec.max_log_mb, adopt_orphans=True, stall_seconds=spec.stall_seconds)
+                         max_log_mb=spec.max_log_mb, adopt_orphans=True, stall_seconds=spec.stall_seconds,
+                         stdin_path=worktree_prompt(spec) if spec.prompt_on_stdin else None)
     progress.mark("agent")
     worktree_prompt(spec).unlink(missing_ok=True)  # never part of the agent's work
     if ran.exit_code is None:
@@ -422,7 +425,7 @@ def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec |
 
 
 def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
-    lines = tail_lines(path, limit)
+    lines = [clean for line in tail_lines(path, limit) if (clean := strip_ansi(line).strip())]
     return " | ".join(lines[-3:]) if lines else "(no output)"
 
 

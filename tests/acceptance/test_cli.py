@@ -133,3 +133,29 @@ def test_validate_warns_when_review_agent_has_no_reviewer(env):
     env.write_config([env.agent("impl-1")], review="agent")
     out = env.cli("validate")
     assert out.returncode == 1 and "no agent has role 'review'" in out.stdout
+
+
+def test_validate_looks_for_the_command_on_the_path_the_agent_gets(env, tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "my-cli-xyz").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "my-cli-xyz").chmod(0o755)
+    env.write_config([{"name": "a", "command": ["my-cli-xyz"], "env": {"PATH": "/usr/bin:/bin"}}])
+    out = env.cli("validate")
+    assert out.returncode == 1 and "'my-cli-xyz' is not on the agent's PATH (/usr/bin:/bin)" in out.stdout
+    assert "full path in 'command'" in out.stdout
+    env.write_config([{"name": "a", "command": ["my-cli-xyz"], "env": {"PATH": f"{tools}:/usr/bin:/bin"}}])
+    assert env.cli("validate").returncode == 0
+
+
+def test_the_prompt_on_standard_input_when_asked(env):
+    script = env.agents_dir / "stdin.py"
+    script.write_text("import os, pathlib, sys\n"
+                      "pathlib.Path(os.environ['ORCH_TASK_ID'] + '.txt').write_text(sys.stdin.read() or 'nothing')\n")
+    env.write_config([{"name": "a", "command": [sys.executable, str(script)], "prompt_on_stdin": True},
+                      {"name": "b", "command": [sys.executable, str(script)], "role": "other"}])
+    env.enqueue("t1", title="Read me from stdin")
+    env.enqueue("t2", role="other")
+    env.drain()
+    assert "Read me from stdin" in env.git("show", "agent/t1:t1.txt")
+    assert env.git("show", "agent/t2:t2.txt") == "nothing"

@@ -90,3 +90,22 @@ sys.exit(2)
     env.drain(timeout=60)
     error = env.read("t1").last_error
     assert "ValueError: the config is missing a key" in error and "\x1b" not in error
+
+
+def test_status_shows_a_running_agents_last_line_without_terminal_colours(env):
+    env.write_config([printing_agent(env, "colour.py", """
+import pathlib, time
+print("\\x1b[32mEditing src/app.py\\x1b[0m", flush=True)
+while not pathlib.Path("stop").exists():
+    time.sleep(0.05)
+""")])
+    env.enqueue("t1")
+    from orchestrator.tick.scheduler import Scheduler
+    Scheduler(env.config).tick()
+
+    def last_output():
+        running = json.loads(env.cli("status", "--json").stdout)["running"]
+        return running[0]["last_output"] if running else None
+    env.wait_until(lambda: last_output() == "Editing src/app.py", timeout=20, what="the coloured line, plain")
+    (env.config.state_dir / "worktrees" / "t1" / "stop").write_text("")
+    env.drain(timeout=60)
