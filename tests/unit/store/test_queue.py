@@ -1,5 +1,6 @@
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,27 @@ def test_index_reparses_only_changed_files_and_persists(queue, tmp_path):
     entries, broken = again.scan("incoming")
     assert {e.id: e.priority for e in entries} == {"t0": "P2", "t1": "P0"}
     assert broken and broken[0][0] == "t2.md" and "YAML syntax error" in broken[0][1]
+
+
+def test_a_move_refuses_a_state_directory_replaced_by_a_link(queue, tmp_path):
+    queue.enqueue(Task(id="t1", title="One"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    queue.dir("done").rmdir()
+    queue.dir("done").symlink_to(elsewhere)  # planted after the tick looked
+    with pytest.raises(StateError, match="is not a plain directory"):
+        queue.transition("t1", "incoming", "done", actor="person")
+    assert queue.locate("t1") == "incoming" and list(elsewhere.iterdir()) == []
+
+
+def test_a_state_directory_on_another_filesystem_is_refused_before_anything_moves(tmp_path):
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second filesystem here (/dev/shm shares the one tmp_path is on)")
+    state = shm / f"orch-test-{os.getpid()}-{tmp_path.name}"
+    try:
+        queue = Queue(tmp_path / "queue", state)
+        with pytest.raises(StateError, match=r"on another filesystem than .*put queue_dir and state_dir on one"):
+            queue.ensure_dirs()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
