@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -180,7 +181,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         return Result("start_failed", f"could not start {argv[0]!r}: {ran.error}", iso(utcnow()), counts=False)
     if ran.limit:
         return Result("limit_exceeded", f"killed: {ran.limit}", iso(utcnow()), exit_code=ran.exit_code)
-    limited = usage_limit(attempt, spec, ran.exit_code, made_progress(repo, spec, start))
+    limited = usage_limit(attempt, spec, ran.exit_code, lambda: made_progress(repo, spec, start))
     if limited is not None:
         return limited
     if ran.stalled:
@@ -232,7 +233,7 @@ MIN_REST_SECONDS = 60.0  # the shortest rest after a limit ended an attempt
 LIMIT_SCAN_BYTES = 256 * 1024  # how much of the agent's newest output is searched for a limit message
 
 
-def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, made_progress: bool) -> Result | None:
+def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, progressed: Callable[[], bool]) -> Result | None:
     """The agent hit its provider's usage limit: no verdict on the task, the agent must rest.
 
     The whole recent output is searched (a CLI may print more lines after the message), but a
@@ -240,7 +241,9 @@ def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, made_progress: boo
     something may well have printed "rate limit" while writing a rate limiter."""
     lines = [strip_ansi(line) for line in tail_lines(attempt.log_path, LIMIT_SCAN_BYTES)]
     text = "\n".join(lines)
-    pattern = find_limit(text, spec.usage_limit_patterns) if exit_code != 0 or not made_progress else None
+    pattern = find_limit(text, spec.usage_limit_patterns)
+    if pattern is not None and exit_code == 0 and progressed():  # asked only then: two git calls
+        pattern = None
     if exit_code not in spec.usage_limit_exit_codes and pattern is None:
         return None
     why = f"exit code {exit_code}" if exit_code in spec.usage_limit_exit_codes else f"output says {pattern!r}"
