@@ -89,7 +89,7 @@ def test_validate_reports_every_problem(env):
     (env.config.queue_dir / "incoming" / "lonely.md").write_text("---\ntitle: x\nrole: review\n---\n")
     out = env.cli("validate")
     assert out.returncode == 1
-    assert "agent 'ghost': command 'not-a-real-binary-xyz' is not on PATH" in out.stdout
+    assert "agent 'ghost': command 'not-a-real-binary-xyz' is not on the agent's PATH" in out.stdout
     assert "bad.md:3: key 'priority': 'P7' is not one of P0, P1, P2, P3" in out.stdout
     assert "no agent has role 'review', so this task would wait forever" in out.stdout
 
