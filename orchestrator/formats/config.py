@@ -92,12 +92,20 @@ class Config(ProjectSettings):
 
 
 def find_config_path(arg: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """--config, else $ORCHESTRATOR_CONFIG, else agents.yaml here or in a directory above, up to the
+    top of the git repository we are in (as git finds its own directory); else ./agents.yaml."""
     environ = os.environ if environ is None else environ
-    chosen = arg or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
-    path = Path(chosen)
-    if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
-    return path
+    here = cwd or Path.cwd()
+    chosen = arg or environ.get(CONFIG_ENV)
+    if chosen:
+        path = Path(chosen)
+        return path if path.is_absolute() else here / path
+    for directory in (here, *here.parents):
+        if (directory / DEFAULT_CONFIG_NAME).is_file():
+            return directory / DEFAULT_CONFIG_NAME
+        if (directory / ".git").exists():
+            break  # the repository's top: a configuration above it belongs to something else
+    return here / DEFAULT_CONFIG_NAME
 
 
 def load(path: str | Path) -> Config:
@@ -106,8 +114,10 @@ def load(path: str | Path) -> Config:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        common = git_common_dir(path.parent)
+        top = common.parent if common is not None and common.name == ".git" else path.parent
         raise ConfigError(f"{path}: no such configuration file (create one with "
-                          f"'python -m orchestrator init', or pass --config FILE)") from None
+                          f"'python -m orchestrator init {top}', or pass --config FILE)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
     try:

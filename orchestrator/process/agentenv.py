@@ -40,6 +40,7 @@ def agent_environment(base: Mapping[str, str], passthrough: Iterable[str], extra
     venv_bin = _daemon_venv_bin()
     if venv_bin and "PATH" in env:
         env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p and p != venv_bin)
+    env["PYTHONUNBUFFERED"] = "1"  # a Python agent's prints reach its log in order, as they happen
     env.update(extra)
     env.update(orch)
     return env

@@ -1,6 +1,7 @@
 """The command line as a user types it: real processes, real files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -159,3 +160,24 @@ def test_the_prompt_on_standard_input_when_asked(env):
     env.drain()
     assert "Read me from stdin" in env.git("show", "agent/t1:t1.txt")
     assert env.git("show", "agent/t2:t2.txt") == "nothing"
+
+
+def test_the_configuration_is_found_from_a_subdirectory_of_the_repository(env):
+    env.write_config([env.agent("impl-1")], repo=".")  # agents.yaml beside the repository's .git
+    config = env.repo / "agents.yaml"
+    config.write_text(env.config_path.read_text().replace("repo: " + str(env.repo), "repo: ."))
+    sub = env.repo / "src" / "pkg"
+    sub.mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "validate"], capture_output=True, text=True,
+                         cwd=sub, timeout=60, env={k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_CONFIG"})
+    assert out.returncode == 0 and str(config) in out.stdout, out.stdout + out.stderr
+    config.unlink()
+    missing = subprocess.run([sys.executable, "-m", "orchestrator", "status"], capture_output=True, text=True,
+                             cwd=sub, timeout=60)
+    assert missing.returncode == 2 and f"'python -m orchestrator init {env.repo}'" in missing.stderr
+
+
+def test_history_of_an_unknown_task_is_refused_like_show(env):
+    env.write_config([env.agent("impl-1")])
+    assert env.cli("history", "ghost").returncode == 1
+    assert env.cli("show", "ghost").returncode == 1

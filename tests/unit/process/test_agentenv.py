@@ -24,4 +24,5 @@ def test_the_agent_gets_the_basics_its_passthrough_and_its_env_only():
     base = {"PATH": "/usr/bin", "HOME": "/home/me", "AWS_SECRET": "s3cr3t", "MY_TOKEN": "t", "PYTHONPATH": "/x",
             "ORCHESTRATOR_CRASH_AT": "here"}
     env = agent_environment(base, ("MY_*",), {"EXTRA": "1"}, {"ORCH_TASK_ID": "t1"})
-    assert env == {"PATH": "/usr/bin", "HOME": "/home/me", "MY_TOKEN": "t", "EXTRA": "1", "ORCH_TASK_ID": "t1"}
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/me", "MY_TOKEN": "t", "EXTRA": "1", "ORCH_TASK_ID": "t1",
+                   "PYTHONUNBUFFERED": "1"}  # Python agents print in order
