@@ -33,6 +33,10 @@ def cmd_enqueue(orch: Orchestrator, args: argparse.Namespace) -> int:
     task = orch.enqueue(args.title, body, task_id=args.task_id, priority=args.priority, role=args.role,
                         agent=args.agent, depends_on=args.depends_on, max_attempts=args.max_attempts)
     print(task.id)
+    cfg = orch.config  # (a pin to an agent that does not exist is refused by enqueue itself)
+    if not task.agent and task.role not in {a.role for a in cfg.agents}:
+        print(f"warning: no agent in {cfg.path} has role '{task.role}': {task.id} waits until one does "
+              "(add an agent of that role, or enqueue with --role)", file=sys.stderr)
     return 0
 
 

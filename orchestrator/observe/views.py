@@ -23,6 +23,7 @@ from orchestrator.process import tree
 from orchestrator.process.instance import running_daemon
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs
+from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import STATES, SUFFIX, Queue
 
 
@@ -145,7 +146,7 @@ def status(cfg: Config, queue: Queue) -> dict:
     pause = StateDir(cfg.state_dir).pause_file
     config_status = durable.read_json(StateDir(cfg.state_dir).config_status) or {"ok": True, "error": None}
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
-            "needs_you": needs_you(queue) + agents_needing_you(cfg, book, now),
+            "needs_you": needs_you(queue) + nobody_takes(cfg, queue) + agents_needing_you(cfg, book, now),
             "blocked_by_failed": blocked_by_failed(queue),
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
@@ -184,6 +185,29 @@ def agents_needing_you(cfg: Config, book: AgentBook, now) -> list[dict]:
         reason = book.paused(agent.name, now)
         if reason and ("daily budget" in reason or "starts in a row failed" in reason):
             rows.append({"task": f"agent {agent.name}", "state": "paused", "title": agent.name, "why": reason})
+    return rows
+
+
+def nobody_takes(cfg: Config, queue: Queue, limit: int = 10) -> list[dict]:
+    """Tasks in incoming/ that no agent of agents.yaml may take: they would wait forever."""
+    roles, names = {a.role for a in cfg.agents}, {a.name for a in cfg.agents}
+    rows = []
+    # The tick's own summaries (read-only here: the index file is the tick's to write).
+    entries, _ = TaskIndex(queue, StateDir(cfg.state_dir).index).scan("incoming")
+    for entry in sorted(entries, key=lambda e: e.id):
+        if entry.agent and entry.agent not in names:
+            why = f"pinned to agent '{entry.agent}', which agents.yaml does not define"
+        elif not entry.agent and entry.role not in roles:
+            why = f"no agent has role '{entry.role}': add one, or re-enqueue it with another role"
+        else:
+            continue
+        try:  # only the few that wait forever are read whole, for their titles
+            title = queue.read_file(queue.path("incoming", entry.id)).title
+        except (OSError, ValueError):
+            title = entry.id
+        rows.append({"task": entry.id, "state": "incoming", "title": title, "why": why})
+        if len(rows) >= limit:
+            break
     return rows
 
 

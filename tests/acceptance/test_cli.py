@@ -181,3 +181,17 @@ def test_history_of_an_unknown_task_is_refused_like_show(env):
     env.write_config([env.agent("impl-1")])
     assert env.cli("history", "ghost").returncode == 1
     assert env.cli("show", "ghost").returncode == 1
+
+
+def test_a_task_no_agent_can_take_is_warned_about_and_listed_under_needs_you(env):
+    env.write_config([env.agent("impl-1")])
+    out = env.cli("enqueue", "Write the docs", "--id", "docs", "--role", "docs")
+    assert out.returncode == 0 and "no agent in" in out.stderr and "has role 'docs'" in out.stderr
+    # A pin to an agent nobody defined is refused at enqueue; dropped in by hand, it is listed.
+    assert env.cli("enqueue", "For a ghost", "--agent", "ghost").returncode == 2
+    (env.config.queue_dir / "incoming" / "ghostly.md").write_text("---\ntitle: For a ghost\nagent: ghost\n---\n")
+    quiet = env.cli("enqueue", "Ordinary", "--id", "ordinary")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    rows = {row["task"]: row for row in json.loads(env.cli("status", "--json").stdout)["needs_you"]}
+    assert "no agent has role 'docs'" in rows["docs"]["why"] and rows["docs"]["title"] == "Write the docs"
+    assert "ghostly" in rows and "ordinary" not in rows
