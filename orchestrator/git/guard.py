@@ -90,5 +90,4 @@ def keep_rewritten(repo: Repo, branch: str, start: Heads, task_id: str, attempt:
 
 
 def _commit(repo: Repo, branch: str) -> str | None:
-    out = repo.git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False).strip()
-    return out or None
+    return repo.branch_commit(branch)

@@ -12,6 +12,7 @@ and worktree bookkeeping make parallel `git worktree add` fail otherwise.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from orchestrator.base import commands
 from orchestrator.base.errors import GitError
 from orchestrator.base.locks import FileLock
+from orchestrator.formats.layout import git_common_dir
 
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "orchestrator", "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
                      "GIT_COMMITTER_NAME": "orchestrator", "GIT_COMMITTER_EMAIL": "orchestrator@localhost"}
@@ -53,9 +55,29 @@ class Repo:
     @property
     def common_dir(self) -> Path:
         if self._common_dir is None:
-            out = self.git("rev-parse", "--git-common-dir").strip()
-            self._common_dir = (self.path / out).resolve()
+            found = git_common_dir(self.path)  # from the files git keeps: no process
+            if found is None:
+                found = (self.path / self.git("rev-parse", "--git-common-dir").strip()).resolve()
+            self._common_dir = found
         return self._common_dir
+
+    def branch_commit(self, branch: str) -> str | None:
+        """The commit a branch points at, read from the ref files (loose, then packed-refs) without a
+        git process; through git where the files cannot answer (a reftable, a symbolic ref)."""
+        common = self.common_dir
+        if not (common / "reftable").exists():
+            try:
+                value = (common / "refs" / "heads" / branch).read_text().strip()
+                if _SHA.fullmatch(value):
+                    return value
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                packed = _packed_ref(common / "packed-refs", f"refs/heads/{branch}")
+                if packed is not None:
+                    return packed
+                if not (common / "refs" / "heads" / branch).exists():
+                    return None
+        out = self.git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False).strip()
+        return out or None
 
     def problem(self, base_branch: str) -> str | None:
         """Why this repository cannot be worked on, or None."""
@@ -98,7 +120,7 @@ class Repo:
         return out or None
 
     def branch_exists(self, branch: str) -> bool:
-        return self.ok("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+        return self.branch_commit(branch) is not None
 
     def exclude(self, pattern: str) -> None:
         """Make git ignore pattern in every worktree of this repository (the common info/exclude),
@@ -175,3 +197,19 @@ class Repo:
 def _excluding(patterns: tuple[str, ...]) -> list[str]:
     """Pathspecs leaving out the patterns (fnmatch-like, from the worktree's top; `*` crosses `/`)."""
     return [f":(top,exclude){pattern}" for pattern in patterns]
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _packed_ref(path: Path, ref: str) -> str | None:
+    """ref's commit in a packed-refs file (a packed branch points at a commit, never a tag), or None."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref and _SHA.fullmatch(sha):
+            return sha
+    return None

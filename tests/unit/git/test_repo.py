@@ -84,3 +84,15 @@ def test_commit_all_leaves_out_what_agent_tools_write_for_themselves(repo):
     assert r.commit_all(repo, "real work", ignoring=noise) is True
     committed = r.git("show", "--name-only", "--format=", "HEAD").split()
     assert committed == ["real.txt"], committed
+
+
+def test_a_branch_is_read_from_the_ref_files_loose_or_packed(repo):
+    r = Repo(repo)
+    head = r.git("rev-parse", "HEAD").strip()
+    r.git("branch", "loose-one")
+    assert r.branch_commit("loose-one") == head and r.branch_exists("loose-one")
+    r.git("pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "loose-one").exists()
+    assert r.branch_commit("loose-one") == head  # from packed-refs
+    assert r.branch_commit("no-such-branch") is None and not r.branch_exists("no-such-branch")
+    assert r.common_dir == (repo / ".git").resolve()
