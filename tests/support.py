@@ -34,9 +34,13 @@ class DaemonProcess:
         self.proc = None
 
     def start(self, extra_env=None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.env.config_path),
-                                      "--daemon"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(extra_env or {})}, cwd=self.env.root)
+        # Its console goes to a file (read it after a failure): a pipe nobody reads would block the
+        # daemon once it filled, and it could then never see its SIGTERM.
+        self.console = self.env.root / f"daemon-console-{len(list(self.env.root.glob('daemon-console-*')))}.log"
+        with open(self.console, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.env.config_path),
+                                          "--daemon"], stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **(extra_env or {})}, cwd=self.env.root)
         pid_file = self.env.config.state_dir / "daemon.pid"
         self.env.wait_until(lambda: pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid),
                             what="the daemon to start")
@@ -45,5 +49,10 @@ class DaemonProcess:
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
-            return self.proc.wait(timeout=timeout)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise AssertionError(f"the daemon did not stop on {sig!r} within {timeout} s; its console:\n"
+                                     + self.console.read_text(errors="replace")[-4000:]) from None
         return self.proc.returncode if self.proc else None
