@@ -33,6 +33,7 @@ from orchestrator.tick.scheduler import Scheduler, TickReport
 
 _log = log.get("orchestrator.daemon")
 FALLBACK_POLL_SECONDS = 1.0
+SIGNAL_CHECK_SECONDS = 0.2  # how soon a signal's flag is seen
 
 
 def config_status_path(state_dir: Path) -> Path:
@@ -56,16 +57,15 @@ class Daemon:
 
     # ---- signal handlers: flags only ------------------------------------------------
 
+    # Only flags: Event.set() takes a lock, and a handler that runs while the main thread holds that
+    # lock (inside wake.wait()) would wait for itself forever. The loop looks at the flags at least
+    # every SIGNAL_CHECK_SECONDS.
+
     def request_stop(self, *_args) -> None:
         self.stopping = True
-        self.wake.set()
 
     def request_reload(self, *_args) -> None:
         self.reload_requested = True
-        self.wake.set()
-
-    def request_tick(self, *_args) -> None:
-        self.wake.set()
 
     # ---- life -----------------------------------------------------------------------
 
@@ -100,14 +100,17 @@ class Daemon:
         return 0
 
     def _serve(self) -> None:
+        next_look = 0.0  # the fallback's next stat of the watched paths
         while not self.stopping:
-            wait = min(FALLBACK_POLL_SECONDS, max(0.0, self.next_tick - time.monotonic()))
-            woken = self.wake.wait(wait)
-            if not (woken or time.monotonic() >= self.next_tick or self._news()):
+            wait = min(SIGNAL_CHECK_SECONDS, max(0.0, self.next_tick - time.monotonic()))
+            woken = self.wake.wait(wait) or self.reload_requested
+            now = time.monotonic()
+            if not woken and now >= next_look:
+                next_look = now + FALLBACK_POLL_SECONDS
+                woken = self._news()
+            if not (woken or now >= self.next_tick) or self.stopping:
                 continue
             self.wake.clear()
-            if self.stopping:
-                break
             self.iteration(self.clock())
 
     def iteration(self, now: datetime) -> TickReport | None:

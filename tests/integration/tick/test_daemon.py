@@ -31,7 +31,7 @@ def started_at(env, task_id):
 def test_enqueued_and_dropped_tasks_start_within_a_second_or_two(env, daemon):
     env.write_config([env.agent("impl-1", max_concurrent=2)], max_running=2)
     daemon.start()
-    env.wait_for_a_tick()
+    env.wait_until(lambda: (env.config.state_dir / "last_tick.json").exists(), what="the daemon's first tick")
     t0 = time.monotonic()
     assert env.cli("enqueue", "Via the CLI", "--id", "cli").returncode == 0
     env.wait_until(lambda: started_at(env, "cli"), timeout=10, what="the CLI task to start")
