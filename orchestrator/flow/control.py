@@ -42,6 +42,7 @@ def resume(cfg: Config, agent: str | None) -> str:
 
     def clear(state) -> None:
         state.paused_reason, state.paused_until, state.start_failures = None, None, 0
+        state.needs_person = False
     AgentBook(cfg.state_dir).update(agent, clear)
     return f"resumed agent {agent}"
 

@@ -160,6 +160,7 @@ def rest_agent(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
     def pause(state):
         state.paused_until = result.resume_at
         state.paused_reason = "usage limit reached"
+        state.needs_person = False  # it ends by itself
     AgentBook(Path(spec.state_dir)).update(spec.agent, pause)
     queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=result.reason,
                          until=result.resume_at)
@@ -206,7 +207,7 @@ def note_spend(queue: Queue, spec: Spec, result: Result, actor: str, now: dateti
         state.spent_usd += result.cost_usd or 0.0
         budget = spec.daily_budget_usd
         if budget is not None and state.spent_usd >= budget and not (state.paused_until and state.paused_until >= iso(midnight)):
-            state.paused_until = iso(midnight)
+            state.paused_until, state.needs_person = iso(midnight), True
             state.paused_reason = (f"daily budget reached: ${state.spent_usd:.2f} of daily_budget_usd ${budget:.2f} "
                                    f"spent today; resting until midnight UTC (or raise it and resume)")
             paused.append(state.paused_reason)
@@ -223,6 +224,7 @@ def note_agent_health(queue: Queue, spec: Spec, result: Result, actor: str) -> N
         def bump(state):
             state.start_failures += 1
             if state.start_failures >= AGENT_START_FAILURE_LIMIT and not state.paused_reason:
+                state.needs_person = True
                 state.paused_reason = (f"paused after {state.start_failures} starts in a row failed before the "
                                        f"agent ran; last: {result.reason} (fix the command, then "
                                        f"'python -m orchestrator resume {spec.agent}')")

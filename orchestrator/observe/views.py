@@ -183,7 +183,7 @@ def agents_needing_you(cfg: Config, book: AgentBook, now) -> list[dict]:
     rows = []
     for agent in cfg.agents:
         reason = book.paused(agent.name, now)
-        if reason and ("daily budget" in reason or "starts in a row failed" in reason):
+        if reason and book.get(agent.name).needs_person:
             rows.append({"task": f"agent {agent.name}", "state": "paused", "title": agent.name, "why": reason})
     return rows
 

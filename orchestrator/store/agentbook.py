@@ -24,6 +24,7 @@ class AgentState:
     paused_reason: str | None = None  # set by a person or the circuit breaker; None when running
     paused_until: str | None = None  # a cooldown that ends by itself
     start_failures: int = 0  # consecutive attempts that failed before the agent ran
+    needs_person: bool = False  # the pause waits for a person (a spent budget, a command that cannot start)
     spent_day: str | None = None  # the UTC day spent_usd counts (YYYY-MM-DD)
     spent_usd: float = 0.0  # what its CLI reported its attempts cost on spent_day
 
