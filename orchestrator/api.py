@@ -32,6 +32,7 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
 from orchestrator.observe import views
 from orchestrator.process.wake import poke
+from orchestrator.store.attempts import Runs
 from orchestrator.store.queue import Queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler, TickReport
@@ -47,7 +48,8 @@ class TaskRecord:
     role: str
     priority: str
     agent: str | None
-    attempts: int
+    attempts: int  # attempts that count toward max_attempts (failures)
+    attempts_run: int  # every attempt started
     depends_on: tuple[str, ...]
     created: str | None
     retry_after: str | None
@@ -124,7 +126,7 @@ class Orchestrator:
         return _task_record(views.task_row(task, state))
 
     def tasks(self, state: str | None = None) -> list[TaskRecord]:
-        return [_task_record(row) for row in views.list_tasks(self.queue, state) if "error" not in row]
+        return [_task_record(row) for row in views.list_tasks(self.queue, state, Runs(self.config.state_dir)) if "error" not in row]
 
     def show(self, task_id: str) -> TaskDetail:
         row = views.show_task(self.config, self.queue, taskfmt.check_id(task_id))

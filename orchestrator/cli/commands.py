@@ -41,7 +41,7 @@ def cmd_enqueue(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def cmd_list(orch: Orchestrator, args: argparse.Namespace) -> int:
-    rows = views.list_tasks(orch.queue, args.state)
+    rows = views.list_tasks(orch.queue, args.state, Runs(orch.config.state_dir))
     print(views.dumps(rows) if args.json else views.render_list(rows))
     return 0
 

@@ -19,6 +19,7 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
 from orchestrator.git.view import RepoView
 from orchestrator.observe import views
+from orchestrator.store.attempts import Runs
 from orchestrator.store.queue import Queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler
@@ -105,7 +106,7 @@ def run_demo(keep: Path | None = None) -> int:
     print()
     print(views.render_status(views.status(cfg, queue)))
     print()
-    print(views.render_list(views.list_tasks(queue, None)))
+    print(views.render_list(views.list_tasks(queue, None, Runs(cfg.state_dir))))
     print()
     print(f"branches in {cfg.repo}:")
     with RepoView(cfg.repo) as view:

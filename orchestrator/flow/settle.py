@@ -94,7 +94,6 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
         if result.outcome == "cancelled" or attempts >= spec.max_attempts or uncounted >= MAX_UNCOUNTED_RUNS:
             dst, event = "failed", "failed"
             updates["retry_after"] = None
-            updates["last_error"] = failure_history(Path(spec.state_dir), spec.task_id, attempt.number)
         else:
             dst, event = "incoming", "retry"
             delay = backoff_seconds(spec.project.retry_backoff_seconds, max(attempts, 1))
@@ -140,19 +139,6 @@ def _settle_breakdown(queue: Queue, spec: Spec, attempt: Attempt, result: Result
     moved = queue.transition(spec.task_id, "claimed", "blocked", event="broken_down", reason=result.reason,
                              updates={"subtasks": ids, "blocked_reason": None, "retry_after": None}, **common)
     return "blocked" if moved else None
-
-
-def failure_history(state_dir: Path, task_id: str, upto: int) -> str:
-    """Why a task failed, attempt by attempt: the dead-letter record a person reads."""
-    lines = []
-    for earlier in Runs(state_dir).attempts(task_id):
-        if earlier.number > upto:
-            break
-        res, spec = earlier.result(), earlier.spec()
-        if res and not res.succeeded:
-            lines.append(f"attempt {earlier.number} ({spec.agent if spec else '?'}): {res.outcome}: {res.reason}")
-    text = "\n".join(lines[-10:])
-    return text[-4000:]
 
 
 def rest_agent(queue: Queue, spec: Spec, result: Result, actor: str) -> None:

@@ -1,6 +1,7 @@
 """The status board on a terminal: rich tables in colour, refreshed in place with --watch.
 
-Piped output gets the plain text of views.render_status; --json the stable dict.
+Piped output gets the plain text of views.render_status; --json the stable dict. Everything an agent or
+a task file wrote goes in as Text, never as markup: '[test-agent]' in a title stays on the board.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from orchestrator.base.clock import for_people, utcnow
+from orchestrator.observe.views import config_problem
 
 STATE_STYLE = {"blocked": "yellow", "incoming": "cyan", "claimed": "bold blue", "provisional": "magenta",
                "done": "green", "failed": "red"}
@@ -30,7 +34,7 @@ def render(d: dict) -> Group:
     header = Text.assemble(("orchestrator ", "bold"), counts)
     parts.append(header)
     if not d["config_ok"]:
-        parts.append(Text(f"CONFIG INVALID (running on the last good one): {d['config_error']}", style="bold red"))
+        parts.append(Text(config_problem(d), style="bold red"))
     if d["paused_all"]:
         parts.append(Text(f"ALL PAUSED: {d['paused_all']} (python -m orchestrator resume)", style="bold yellow"))
     if d["needs_you"] or d.get("blocked_by_failed"):
@@ -38,7 +42,8 @@ def render(d: dict) -> Group:
         for column in ("task", "state", "title", "what to do / why"):
             table.add_column(column, overflow="fold")
         for row in d["needs_you"]:
-            table.add_row(row["task"], Text(row["state"], style=STATE_STYLE[row["state"]]), row["title"], row["why"])
+            table.add_row(Text(row["task"]), Text(row["state"], style=STATE_STYLE.get(row["state"], "")),
+                          Text(row["title"]), Text(row["why"]))
         if d.get("blocked_by_failed"):
             table.add_row("", Text("blocked", style="yellow"), f"{d['blocked_by_failed']} task(s) wait for a failed "
                           "dependency", "retry or cancel the failed task")
@@ -50,7 +55,7 @@ def render(d: dict) -> Group:
         elapsed = _duration(r["elapsed_seconds"])
         limit = _duration(r["timeout_seconds"])
         late = r["elapsed_seconds"] and r["timeout_seconds"] and r["elapsed_seconds"] > 0.8 * r["timeout_seconds"]
-        table.add_row(r["agent"] or "?", f"{r['task']}  {r['title'] or ''}",
+        table.add_row(Text(r["agent"] or "?"), Text(f"{r['task']}  {r['title'] or ''}"),
                       Text(f"{elapsed} / {limit}", style="red" if late else ""),
                       f"{r['cpu_seconds']}s" if r.get("cpu_seconds") is not None else "-",
                       f"{r['rss_mb']} MB" if r.get("rss_mb") is not None else "-",
@@ -66,7 +71,7 @@ def render(d: dict) -> Group:
     if d.get("invalid"):
         parts.append(Text(f"quarantined in queue/invalid/: {len(d['invalid'])} (see 'validate')", style="red"))
     daemon = f"daemon pid {d['daemon_pid']}" if d["daemon_pid"] else "no daemon running"
-    parts.append(Text(f"{daemon} · last tick {d['last_tick'] or 'never'}", style="dim"))
+    parts.append(Text(f"{daemon} · last tick {for_people(d['last_tick'], utcnow())}", style="dim"))
     return Group(*parts)
 
 

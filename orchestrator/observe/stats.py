@@ -7,7 +7,7 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from orchestrator.base.clock import parse_iso, utcnow
+from orchestrator.base.clock import for_people, iso, parse_iso, utcnow
 from orchestrator.base.errors import UsageError
 from orchestrator.store.journal import Journal
 
@@ -32,16 +32,17 @@ def history(journal: Journal, task_id: str) -> list[dict]:
     return [e for e in journal.read() if e.get("task") == task_id]
 
 
-def render_history(task_id: str, events: list[dict]) -> str:
+def render_history(task_id: str, events: list[dict], now: datetime | None = None) -> str:
     if not events:
         return f"no events for task '{task_id}'"
+    now = now or utcnow()
     lines = []
     for e in events:
         move = f"{e['from']} -> {e['to']}" if "from" in e and "to" in e else (f"-> {e['to']}" if "to" in e else "")
         who = e.get("actor", "?") + (f" ({e['agent']})" if e.get("agent") else "")
         extra = f" attempt {e['attempt']}" if e.get("attempt") else ""
         reason = f": {e['reason']}" if e.get("reason") else ""
-        lines.append(f"{e['ts']}  {e['event']:<14} {move:<26} {who}{extra}{reason}")
+        lines.append(f"{for_people(e.get('ts'), now, never='?'):<22}  {e['event']:<14} {move:<26} {who}{extra}{reason}")
     return "\n".join(lines)
 
 
@@ -98,7 +99,7 @@ def compute(journal: Journal, since: datetime | None = None) -> dict:
         elif kind in ("accepted", "rejected") and task in worker_of:
             for t in (rows[worker_of[task]], by_role[role_of.get(task, "?")]):
                 t[kind] += 1
-    return {"since": since.isoformat() if since else None,
+    return {"since": iso(since) if since else None,
             "agents": {name: _summary(r) for name, r in sorted(rows.items())},
             "roles": {name: _summary(r) for name, r in sorted(by_role.items())},
             "days": {day: {name: _rounded(spend) for name, spend in sorted(agents.items())}

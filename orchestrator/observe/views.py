@@ -13,7 +13,7 @@ from typing import TextIO
 
 from orchestrator.base import durable
 from orchestrator.base.bounded import tail_lines
-from orchestrator.base.clock import iso, parse_iso, utcnow
+from orchestrator.base.clock import for_people, iso, parse_iso, utcnow
 from orchestrator.flow import graph
 from orchestrator.formats.agent_output import strip_ansi
 from orchestrator.formats.config import Config
@@ -27,20 +27,22 @@ from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import STATES, SUFFIX, Queue
 
 
-def task_row(task: Task, state: str) -> dict:
+def task_row(task: Task, state: str, runs: Runs | None = None) -> dict:
+    """attempts: those that count toward max_attempts (failures); attempts_run: every attempt started."""
     return {"id": task.id, "state": state, "title": task.title, "role": task.role, "priority": task.priority,
-            "agent": task.agent, "attempts": task.attempts, "depends_on": list(task.depends_on),
+            "agent": task.agent, "attempts": task.attempts,
+            "attempts_run": runs.count(task.id) if runs else task.attempts, "depends_on": list(task.depends_on),
             "created": iso(task.created) if task.created else None,
             "retry_after": iso(task.retry_after) if task.retry_after else None,
             "last_error": task.last_error, "blocked_reason": task.blocked_reason}
 
 
-def list_tasks(queue: Queue, state: str | None) -> list[dict]:
+def list_tasks(queue: Queue, state: str | None, runs: Runs | None = None) -> list[dict]:
     rows = []
     for name in ([state] if state else STATES):
         for dirent in sorted(queue.names(name), key=lambda d: d.name):
             try:
-                rows.append(task_row(queue.read_file(Path(dirent.path)), name))
+                rows.append(task_row(queue.read_file(Path(dirent.path)), name, runs))
             except (OSError, ValueError) as exc:
                 rows.append({"id": dirent.name[: -len(SUFFIX)], "state": name, "error": str(exc)})
     return rows
@@ -49,13 +51,15 @@ def list_tasks(queue: Queue, state: str | None) -> list[dict]:
 def render_list(rows: list[dict]) -> str:
     if not rows:
         return "no tasks"
-    lines = [f"{'ID':<28} {'STATE':<12} {'PRI':<3} {'ROLE':<10} {'TRIES':>5}  TITLE"]
+    width = max(len("ID"), *(len(r["id"]) for r in rows))  # ids are copied from here: never cut
+    roles = max(len("ROLE"), *(len(r.get("role") or "") for r in rows))
+    lines = [f"{'ID':<{width}}  {'STATE':<11}  {'PRI':<3}  {'ROLE':<{roles}}  {'RUNS':>4}  TITLE"]
     for r in rows:
         if "error" in r:
-            lines.append(f"{r['id']:<28} {r['state']:<12} !!! {r['error']}")
+            lines.append(f"{r['id']:<{width}}  {r['state']:<11}  !!! {r['error']}")
             continue
-        lines.append(f"{r['id']:<28} {r['state']:<12} {r['priority']:<3} {r['role']:<10} {r['attempts']:>5}  "
-                     f"{r['title']}")
+        lines.append(f"{r['id']:<{width}}  {r['state']:<11}  {r['priority']:<3}  {r['role']:<{roles}}  "
+                     f"{r['attempts_run']:>4}  {r['title']}")
     return "\n".join(lines)
 
 
@@ -78,9 +82,10 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
 
 def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     state, task = queue.read(task_id)
-    row = task_row(task, state)
+    runs = Runs(cfg.state_dir)
+    row = task_row(task, state, runs)
     worktree = StateDir(cfg.state_dir).worktree(task_id)
-    row_runs = attempt_rows(Runs(cfg.state_dir), task_id)
+    row_runs = attempt_rows(runs, task_id)
     row.update(body=task.body, branch=cfg.branch_of(task_id), file=str(queue.path(state, task_id)),
                worktree=str(worktree) if worktree.exists() else None, runs=row_runs,
                parent=task.parent, subtasks=list(task.subtasks),
@@ -91,15 +96,17 @@ def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     return row
 
 
-def render_show(d: dict) -> str:
+def render_show(d: dict, now=None) -> str:
+    now = now or utcnow()
     lines = [f"{d['id']}: {d['title']}", f"  state:     {d['state']}", f"  priority:  {d['priority']}   role: {d['role']}"
              + (f"   pinned to: {d['agent']}" if d['agent'] else ""),
-             f"  attempts:  {d['attempts']} counted", f"  branch:    {d['branch']}",
+             f"  attempts:  {d['attempts_run']} run, {d['attempts']} counted toward the limit (failures count; "
+             "a success, a usage limit or a stop does not)", f"  branch:    {d['branch']}",
              f"  worktree:  {d['worktree'] or '-'}", f"  file:      {d['file']}"]
     if d["depends_on"]:
         lines.append(f"  depends on: {', '.join(d['depends_on'])}")
     if d["retry_after"]:
-        lines.append(f"  retry after: {d['retry_after']}")
+        lines.append(f"  retry:     {for_people(d['retry_after'], now)}")
     if d["blocked_reason"]:
         lines.append(f"  blocked:   {d['blocked_reason']}")
     for w in d.get("waiting_for", []):
@@ -113,7 +120,7 @@ def render_show(d: dict) -> str:
     if d["runs"]:
         lines.append("  runs:")
         for r in d["runs"]:
-            lines.append(f"    #{r['attempt']} {r['agent'] or '?'} claimed {r['claimed_at'] or '?'}: "
+            lines.append(f"    #{r['attempt']} {r['agent'] or '?'} claimed {for_people(r['claimed_at'], now, never='?')}: "
                          f"{r['outcome'] or 'running'}" + (f" ({r['reason']})" if r["reason"] else ""))
             if r.get("input_tokens") is not None:
                 cost = f", ${r['cost_usd']:.4f}" if r.get("cost_usd") is not None else ""
@@ -236,9 +243,9 @@ def blocked_by_failed(queue: Queue) -> int:
     return sum(1 for e in graph.blocked_entries(queue) if graph.failed_dependencies(queue, e.waits_for))
 
 
-def render_status(d: dict) -> str:
+def render_status(d: dict, now=None) -> str:
     counts = "  ".join(f"{state} {n}" for state, n in d["counts"].items())
-    lines = [f"queue: {counts}", f"last tick: {d['last_tick'] or 'never'}"]
+    lines = [f"queue: {counts}", f"last tick: {for_people(d['last_tick'], now or utcnow())}"]
     if d.get("invalid"):
         lines.append(f"quarantined (queue/invalid/, not tasks until fixed): {len(d['invalid'])}")
         for item in d["invalid"][:10]:
@@ -247,8 +254,9 @@ def render_status(d: dict) -> str:
         lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
     if d.get("needs_you"):
         lines.append("needs you:")
+        width = max(len(r["task"]) for r in d["needs_you"])
         for r in d["needs_you"]:
-            lines.append(f"  {r['task']:<28} {r['state']:<12} {r['title']}  -- {r['why']}")
+            lines.append(f"  {r['task']:<{width}}  {r['state']:<11}  {r['title']}  -- {r['why']}")
     if d["running"]:
         lines.append("running:")
         for r in d["running"]:
@@ -270,8 +278,16 @@ def render_status(d: dict) -> str:
     daemon = d["daemon_pid"]
     lines.append(f"daemon: {'running, pid ' + str(daemon) if daemon else 'not running'}")
     if not d["config_ok"]:
-        lines.append(f"CONFIG INVALID (running on the last good one): {d['config_error']}")
+        lines.append(config_problem(d))
     return "\n".join(lines)
+
+
+def config_problem(d: dict) -> str:
+    """What an invalid agents.yaml means now: a running daemon keeps the last good one; none runs otherwise."""
+    if d["daemon_pid"]:
+        return f"CONFIG INVALID (the daemon keeps running on the last good one): {d['config_error']}"
+    return (f"CONFIG INVALID: {d['config_error']} (nothing runs until it is fixed; "
+            "'python -m orchestrator validate' lists every problem)")
 
 
 def attempt_running(attempt: Attempt) -> bool:

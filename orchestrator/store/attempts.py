@@ -172,6 +172,10 @@ class Runs:
             return []
         return [Attempt(base / n, task_id, int(n)) for n in sorted(names, key=int)]
 
+    def count(self, task_id: str) -> int:
+        """Attempts started for the task (the directories are numbered from 1, one per attempt)."""
+        return self._highest(self.task_dir(task_id))
+
     def latest(self, task_id: str) -> Attempt | None:
         base = self.task_dir(task_id)
         number = self._highest(base)

@@ -30,6 +30,19 @@ from orchestrator.store.journal import Journal
 _log = log.get("orchestrator.notify")
 
 
+# Journal events that end an attempt or a decision: the console of the daemon (or of a cron tick)
+# shows them as they happen, so a person watching it sees outcomes, not only dispatches.
+OUTCOMES = {"succeeded", "retry", "failed", "blocked", "usage_limit", "over_budget", "merge_refused", "accepted",
+            "rejected", "review_retry", "cancelled", "stopped", "recovered", "done", "broken_down"}
+
+
+def report_outcomes(events: list[dict]) -> None:
+    for event in events:
+        if event.get("event") in OUTCOMES:
+            _log.info(f"task_{event['event']}", task=event.get("task"), to=event.get("to"),
+                      agent=event.get("agent"), attempt=event.get("attempt"), reason=event.get("reason"))
+
+
 def kind_of(event: dict) -> str | None:
     name, to = event.get("event"), event.get("to")
     if name == "succeeded" and to == "provisional":
@@ -54,6 +67,7 @@ class Delivery:
     def deliver(self, notifiers: tuple[Notifier, ...], children: list) -> int:
         """Start the notifiers for every new event; return how many were started."""
         events = self._new_events()
+        report_outcomes(events)
         if not notifiers:
             return 0
         started = 0

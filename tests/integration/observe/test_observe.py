@@ -68,8 +68,12 @@ def test_history_of_a_task(tmp_path):
     j = journal_with_known_contents(tmp_path)
     events = stats.history(j, "a")
     assert [e["event"] for e in events] == ["enqueued", "started", "retry", "started", "succeeded", "rejected"]
-    text = stats.render_history("a", events)
-    assert "2026-11-01T12:03:00Z  retry          claimed -> incoming" in text and "runner (impl-1) attempt 1" in text
+    text = stats.render_history("a", events, now=datetime(2026, 11, 1, 12, 10, tzinfo=UTC))
+    # People read one form everywhere: relative, with the UTC time beside it; --json keeps ISO.
+    assert "7m ago (12:03:00Z)      retry          claimed -> incoming" in text, text
+    assert "runner (impl-1) attempt 1" in text
+    later = stats.render_history("a", events, now=datetime(2026, 11, 3, 12, 0, tzinfo=UTC))
+    assert "1d ago (2026-11-01 12:03:00Z)  retry" in later, later
     assert "rejected       provisional -> incoming    person: add tests" in text
 
 

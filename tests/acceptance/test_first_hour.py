@@ -1,0 +1,92 @@
+"""A user's first hour, driven through the CLI as they would: what the board and `show` say after
+real runs, config mistakes, quarantine, a failed attempt's leftovers, worktrees a project can run in."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+
+from orchestrator.base.clock import parse_iso
+
+LONG_ID = "a-task-id-far-longer-than-twenty-eight-characters"
+
+
+def run_in_a_terminal(env, *args: str, timeout: float = 30) -> str:
+    """Run the CLI with its stdout on a pseudo-terminal (the board only draws on one)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(env.config_path), *args],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=env.root,
+                            env={**os.environ, "COLUMNS": "220", "LINES": "60", "TERM": "xterm"})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=timeout) == 0
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+def test_runs_and_counted_attempts_are_told_apart_and_ids_never_run_into_the_next_column(env, agents_dir):
+    (agents_dir / "breaks.py").write_text(
+        "import sys\nprint('working on it')\nprint('Traceback (most recent call last):')\n"
+        "print('ValueError: [test-agent] the fixture is missing', flush=True)\nsys.exit(1)\n")
+    env.write_config([env.agent("impl-1"), env.agent("breaker", "breaks.py", role="experiment")], max_attempts=2)
+    env.cli("enqueue", "Make it so", "--id", "t1")
+    env.cli("enqueue", "[test-agent] try the risky thing", "--id", LONG_ID, "--role", "experiment")
+    env.drain()
+
+    listed = env.cli("list").stdout.splitlines()
+    assert re.split(r"\s{2,}", listed[0]) == ["ID", "STATE", "PRI", "ROLE", "RUNS", "TITLE"]
+    row = {line.split()[0]: line.split() for line in listed[1:]}
+    assert row["t1"][1:5] == ["provisional", "P2", "implement", "1"]  # it ran once (and succeeded)
+    assert row[LONG_ID][1:5] == ["failed", "P2", "experiment", "2"]
+    shown = env.cli("show", "t1").stdout
+    assert "attempts:  1 run, 0 counted toward the limit" in shown
+    rows = {r["id"]: r for r in json.loads(env.cli("list", "--json").stdout)}
+    assert (rows["t1"]["attempts_run"], rows["t1"]["attempts"]) == (1, 0)
+    assert (rows[LONG_ID]["attempts_run"], rows[LONG_ID]["attempts"]) == (2, 2)
+
+    # The latest attempt's reason with the agent's own error line; earlier attempts are in show's runs.
+    failed = json.loads(env.cli("show", LONG_ID, "--json").stdout)
+    assert failed["last_error"].startswith("attempt 2 (breaker): failed: exit code 1")
+    assert "ValueError: [test-agent] the fixture is missing" in failed["last_error"]
+    assert "attempt 1" not in failed["last_error"]
+    assert [r["attempt"] for r in failed["runs"]] == [1, 2]
+    assert "#1 breaker claimed " in env.cli("show", LONG_ID).stdout
+
+    # People read relative times; --json keeps one ISO form.
+    status = json.loads(env.cli("status", "--json").stdout)
+    assert status["last_tick"].endswith("Z") and parse_iso(status["last_tick"]) is not None
+    assert re.search(r"last tick: (just now|\d+s ago) \(\d\d:\d\d:\d\dZ\)", env.cli("status").stdout)
+    events = json.loads(env.cli("history", "t1", "--json").stdout)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", e["ts"]) for e in events)
+    assert re.search(r"^(just now|\d+s ago) \(\d\d:\d\d:\d\dZ\)\s+enqueued", env.cli("history", "t1").stdout, re.M)
+
+    # The board on a terminal: markup in a title or an agent's line is shown, not eaten.
+    board = run_in_a_terminal(env, "status")
+    assert "[test-agent] try the risky thing" in board
+    assert "[test-agent] the fixture is missing" in board
+
+
+def test_the_daemon_console_shows_outcomes_not_only_dispatches(env, daemon):
+    env.write_config([env.agent("impl-1"), env.agent("failing", "fail.py", role="experiment")], max_attempts=1)
+    daemon.start()
+    env.cli("enqueue", "Make it so", "--id", "t1")
+    env.cli("enqueue", "Doomed", "--id", "t2", "--role", "experiment")
+    env.wait_until(lambda: env.state_of("t1") == "provisional" and env.state_of("t2") == "failed", what="both settled")
+    env.wait_until(lambda: "task_failed" in daemon.console.read_text() and "task_succeeded" in daemon.console.read_text(),
+                   timeout=15, what="the outcomes on the daemon's console")
+    console = daemon.console.read_text()
+    assert re.search(r"task_succeeded .*task=t1", console), console
+    assert re.search(r"task_failed .*task=t2", console), console
+    assert "executed successfully" not in console  # no scheduler chatter per tick
