@@ -16,6 +16,7 @@ from orchestrator.base.errors import NotFoundError, UsageError
 from orchestrator.base.records import as_record
 from orchestrator.formats import task as taskfmt
 from orchestrator.observe import views
+from orchestrator.process.instance import running_daemon
 from orchestrator.store.attempts import Runs
 
 Handler = Callable[[Orchestrator, argparse.Namespace], int]
@@ -34,7 +35,12 @@ def cmd_enqueue(orch: Orchestrator, args: argparse.Namespace) -> int:
                         agent=args.agent, depends_on=args.depends_on, max_attempts=args.max_attempts)
     print(task.id)
     cfg = orch.config  # (a pin to an agent that does not exist is refused by enqueue itself)
-    if not task.agent and task.role not in {a.role for a in cfg.agents}:
+    if cfg.problem:
+        running = "a running daemon keeps using the last good one" if running_daemon(cfg.state_dir) else \
+            "no agent takes it until the file is fixed"
+        print(f"warning: {task.id} is queued, but {cfg.path} is invalid ({running}); "
+              "'python -m orchestrator validate' lists every problem", file=sys.stderr)
+    elif not task.agent and task.role not in {a.role for a in cfg.agents}:
         print(f"warning: no agent in {cfg.path} has role '{task.role}': {task.id} waits until one does "
               "(add an agent of that role, or enqueue with --role)", file=sys.stderr)
     return 0
@@ -85,11 +91,15 @@ def cmd_logs(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
     from orchestrator.tick.checks import layout_warnings, validate
+    if orch.config.problem:  # every problem of agents.yaml; the task files are still checked below
+        print(orch.config.problem, file=sys.stderr)
     problems = validate(orch.config)
     for problem in problems:
         print(problem)
     for warning in layout_warnings(orch.config):
         print(f"warning: {warning}")
+    if orch.config.problem:
+        return 2
     if problems:
         return 1
     print(f"{orch.config.path}: ok ({len(orch.config.agents)} agents)")

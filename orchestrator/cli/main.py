@@ -20,7 +20,9 @@ from orchestrator.formats import task as taskfmt
 from orchestrator.formats.layout import StateDir
 from orchestrator.store.queue import STATES
 
-OBSERVERS = ("status", "list", "show", "logs", "history", "stats", "dashboard")  # read-only: they still work when agents.yaml is invalid
+# Read-only commands, and enqueue (it needs only the queue), still work when agents.yaml is invalid.
+OBSERVERS = ("status", "list", "show", "logs", "history", "stats", "dashboard")
+WORKS_ON_AN_INVALID_CONFIG = (*OBSERVERS, "enqueue", "validate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,10 +172,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         cfg = configmod.load(path)
     except ConfigError as exc:
-        if args.command not in OBSERVERS or not path.exists():
+        if args.command not in WORKS_ON_AN_INVALID_CONFIG or not path.exists():
             raise
         cfg = configmod.stand_in(path, str(exc))
-        print(f"orchestrator: warning: {exc}", file=sys.stderr)
+        if args.command not in ("enqueue", "validate"):  # they say it their own way
+            print(f"orchestrator: warning: {exc}", file=sys.stderr)
     log.configure(StateDir(cfg.state_dir).log_file, verbose=args.verbose,
                   to_terminal=bool(modes) or args.verbose)
     if modes:

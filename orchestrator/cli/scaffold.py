@@ -31,7 +31,7 @@ agents:
   - name: impl-1
     role: implement
     # An argument list; placeholders: {{task_id}} {{title}} {{prompt_file}} {{worktree}} {{branch}} {{attempt}} {{agent}}
-    command: ["sh", "-c", "echo 'replace this command with your agent' >&2; exit 1"]
+    command: ["sh", "-c", "echo '{placeholder}' >&2; exit 1"]
     max_concurrent: 1
     timeout_seconds: 3600
 """
@@ -58,7 +58,7 @@ def init(directory: Path, preset: str | None = None) -> str:
     if preset and preset not in PRESETS:
         raise UsageError(f"--agent {preset}: no such preset (choose from {', '.join(PRESETS)})")
     config_path = directory / "agents.yaml"
-    text = TEMPLATE.format(base=_current_branch(directory) or "main")
+    text = TEMPLATE.format(base=_current_branch(directory) or "main", placeholder=configmod.INIT_PLACEHOLDER)
     if preset:
         text = text[: text.index("  - name: impl-1")] + PRESET_AGENT.format(preset=preset)
     kept = not durable.publish_new(config_path, text)

@@ -45,7 +45,8 @@ class NewTask:
     max_attempts: int | None = None
 
 
-def enqueue_one(queue: Queue, request: NewTask, *, agents: Collection[str], actor: str = "person") -> tuple[Task, str]:
+def enqueue_one(queue: Queue, request: NewTask, *, agents: Collection[str] | None,
+                actor: str = "person") -> tuple[Task, str]:
     """Check and enqueue one task; return it and the state it starts in. agents: the configured
     agent names (a pin to another is refused)."""
     fields: dict[str, Any] = {"title": request.title}
@@ -56,7 +57,7 @@ def enqueue_one(queue: Queue, request: NewTask, *, agents: Collection[str], acto
         fields["priority"] = request.priority.upper()
     if request.depends_on:
         fields["depends_on"] = list(request.depends_on)
-    if request.agent is not None and request.agent not in agents:
+    if request.agent is not None and agents is not None and request.agent not in agents:
         raise UsageError(f"agent '{request.agent}': no such agent (configured: {', '.join(sorted(agents)) or 'none'})")
     for dep in request.depends_on:
         taskfmt.check_id(dep)

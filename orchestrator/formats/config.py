@@ -20,7 +20,7 @@ from orchestrator.base.errors import ConfigError
 from orchestrator.formats import presets
 from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.formats.presets import PRESETS
-from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, parse_fields
+from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, parse_fields, raise_all
 from orchestrator.formats.settings import (
     COMMAND_KEYS,
     MERGED_KEYS,
@@ -130,6 +130,14 @@ def load(path: str | Path) -> Config:
         raise ConfigError(exc.render()) from None
 
 
+# What the command `init` writes says, so that validate can tell it was never replaced.
+INIT_PLACEHOLDER = "replace this command with your agent"
+
+
+def is_placeholder(command: tuple[str, ...]) -> bool:
+    return any(INIT_PLACEHOLDER in arg for arg in command)
+
+
 def stand_in(path: str | Path, problem: str) -> Config:
     """For read-only commands when agents.yaml is invalid: the paths we can still read, defaults
     for the rest, no agents, and the problem, so `status` can say what is wrong."""
@@ -167,53 +175,75 @@ def resolve_paths(path: Path, values: dict[str, Any]) -> dict[str, Path]:
 
 
 def parse(text: str, path: Path) -> Config:
+    """The whole file is checked before anything is refused: every problem is reported at once."""
     data, lines = load_yaml(text, str(path))
     where = Located(str(path), lines)
-    values = parse_fields(data, TOP_FIELDS, where, "agents.yaml")
+    problems: list[SchemaError] = []
+    values = parse_fields(data, TOP_FIELDS, where, "agents.yaml", problems)
     for key in COMMAND_KEYS:
         if values[key] is not None:
-            values[key] = _parse_command(values[key], where, key, placeholders=False)
-    notify = _parse_notify(values.pop("notify"), where)
+            values[key] = _collect(problems, _parse_command, values[key], where, key, placeholders=False)
+    notify = _collect(problems, _parse_notify, values.pop("notify"), where) or ()
     defaults = {f.name: values.pop(f.name) for f in dataclasses.fields(AgentSettings)}
     for key in MERGED_KEYS:  # the declared default, then what the top level adds
         defaults[key] = _union(AgentSettings.__dataclass_fields__[key].default, defaults[key])
-    agents = _parse_agents(values.pop("agents"), where, defaults)
+    agents = _parse_agents(values.pop("agents"), where, defaults, problems)
+    raise_all(problems)
     values.update(resolve_paths(path, values))
     return Config(path=path, agents=agents, notify=notify, **values)
 
 
-def _parse_agents(data: Any, where: Located, defaults: dict[str, Any]) -> tuple[AgentConfig, ...]:
+def _collect(problems: list[SchemaError], parse: Any, *args: Any, **kwargs: Any) -> Any:
+    """parse(...), or None with its problem added to the list."""
+    try:
+        return parse(*args, **kwargs)
+    except SchemaError as exc:
+        problems.append(exc)
+        return None
+
+
+def _parse_agents(data: Any, where: Located, defaults: dict[str, Any],
+                  problems: list[SchemaError]) -> tuple[AgentConfig, ...]:
     if not isinstance(data, list):
-        raise SchemaError(where.at("agents"), "'agents' must be a list of agents",
-                          "write each agent as a '- name: ...' item")
+        problems.append(SchemaError(where.at("agents"), "'agents' must be a list of agents",
+                                    "write each agent as a '- name: ...' item"))
+        return ()
     agents: list[AgentConfig] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(data):
-        here = where.child("agents", index)
-        values = parse_fields(item, AGENT_FIELDS, here, f"agent #{index + 1}")
-        preset = values.pop("preset")
-        preset_values = presets.PRESETS[preset] if preset else {}
-        for key in MERGED_KEYS:  # lists that add up: defaults and top level, the preset, the agent
-            values[key] = _union(defaults[key], preset_values.get(key), values[key])
-        if preset:
-            values = presets.expand(preset, values)
-        if values.get("command") is None:
-            raise SchemaError(here.at(), f"agent #{index + 1} has neither a 'command' nor a 'preset'",
-                              f"add 'command: [...]' or 'preset: <{' | '.join(PRESETS)}>'")
-        name = values["name"]
-        if name in seen:
-            raise SchemaError(here.at("name"), f"duplicate agent name '{name}' (also agent #{seen[name] + 1})",
-                              "give every agent its own name")
-        seen[name] = index
-        values["command"] = _parse_command(values["command"], here)
-        for key in COMMAND_KEYS:
-            if values[key] is not None:
-                values[key] = _parse_command(values[key], here, key, placeholders=False)
-        for key, inherited in defaults.items():
-            if values[key] is None:
-                values[key] = inherited
-        agents.append(AgentConfig(**values))
+        agent = _collect(problems, _parse_agent, item, index, where.child("agents", index), defaults, seen, problems)
+        if agent is not None:
+            agents.append(agent)
     return tuple(agents)
+
+
+def _parse_agent(item: Any, index: int, here: Located, defaults: dict[str, Any], seen: dict[str, int],
+                 problems: list[SchemaError]) -> AgentConfig | None:
+    found: list[SchemaError] = []
+    values = parse_fields(item, AGENT_FIELDS, here, f"agent #{index + 1}", found)
+    problems.extend(found)
+    preset = values.pop("preset")
+    preset_values = presets.PRESETS[preset] if preset else {}
+    for key in MERGED_KEYS:  # lists that add up: defaults and top level, the preset, the agent
+        values[key] = _union(defaults[key], preset_values.get(key), values[key])
+    if preset:
+        values = presets.expand(preset, values)
+    if values.get("command") is None:
+        raise SchemaError(here.at(), f"agent #{index + 1} has neither a 'command' nor a 'preset'",
+                          f"add 'command: [...]' or 'preset: <{' | '.join(PRESETS)}>'")
+    name = values["name"]
+    if name in seen:
+        raise SchemaError(here.at("name"), f"duplicate agent name '{name}' (also agent #{seen[name] + 1})",
+                          "give every agent its own name")
+    seen[name] = index
+    values["command"] = _parse_command(values["command"], here)
+    for key in COMMAND_KEYS:
+        if values[key] is not None:
+            values[key] = _parse_command(values[key], here, key, placeholders=False)
+    for key, inherited in defaults.items():
+        if values[key] is None:
+            values[key] = inherited
+    return None if found else AgentConfig(**values)
 
 
 def _union(*lists: Any) -> tuple[str, ...]:

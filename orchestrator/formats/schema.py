@@ -36,6 +36,26 @@ class SchemaError(Exception):
         return f"{text} ({self.fix})" if self.fix else text
 
 
+class SchemaErrors(SchemaError):
+    """Every problem found in one file, in the order of the file: a person fixes them in one go."""
+
+    def __init__(self, errors: list[SchemaError]):
+        self.errors = errors
+        first = errors[0]
+        super().__init__(first.where, first.problem, first.fix)
+
+    def render(self) -> str:
+        return "\n".join(error.render() for error in getattr(self, "errors", [])) or super().render()
+
+
+def raise_all(problems: list[SchemaError]) -> None:
+    """Raise what was collected: one error as itself, several together."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise SchemaErrors(problems)
+
+
 def load_yaml(text: str, source: str, line_offset: int = 0) -> tuple[Any, Lines]:
     """Parse YAML safely; return the data and a map from key paths to 1-based line numbers."""
     loader = yaml.SafeLoader(text)
@@ -114,27 +134,39 @@ class Located:
         return Located(self.source, self.lines, self.prefix + keys, self.line_offset)
 
 
-def parse_fields(data: Any, fields: list[Field], where: Located, what: str) -> dict[str, Any]:
-    """Check `data` against `fields` and return {name: value}, defaults filled in."""
+def parse_fields(data: Any, fields: list[Field], where: Located, what: str,
+                 problems: list[SchemaError] | None = None) -> dict[str, Any]:
+    """Check `data` against `fields` and return {name: value}, defaults filled in.
+
+    With `problems`, every problem is added there (the key keeps its default) and parsing goes on,
+    so a file's problems are reported together; without it the first one is raised."""
     if not isinstance(data, Mapping):
         got = type(data).__name__ if data is not None else "nothing"
         raise SchemaError(where.at(), f"{what} must be a mapping of keys to values, got {got}",
                           "write it as 'key: value' lines")
+    found: list[SchemaError] = []
     known = {f.name: f for f in fields}
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
             fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(sorted(known))}"
-            raise SchemaError(where.at(key), f"unknown key '{key}' in {what}", fix)
+            found.append(SchemaError(where.at(key), f"unknown key '{key}' in {what}", fix))
     values: dict[str, Any] = {}
     for f in fields:
+        values[f.name] = f.default
         if f.name not in data or (data[f.name] is None and not f.required):
             if f.required:
-                raise SchemaError(where.at(), f"{what} is missing the required key '{f.name}'",
-                                  f"add '{f.name}: ...'" + (f" ({f.help})" if f.help else ""))
-            values[f.name] = f.default
+                found.append(SchemaError(where.at(), f"{what} is missing the required key '{f.name}'",
+                                         f"add '{f.name}: ...'" + (f" ({f.help})" if f.help else "")))
             continue
-        values[f.name] = check_value(data[f.name], f, where)
+        try:
+            values[f.name] = check_value(data[f.name], f, where)
+        except SchemaError as exc:
+            found.append(exc)
+    if problems is None:
+        raise_all(found)
+    else:
+        problems.extend(found)
     return values
 
 

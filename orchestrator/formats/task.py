@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from orchestrator.base.errors import TaskFileError
-from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, parse_fields
+from orchestrator.formats.schema import Field, Located, SchemaError, SchemaErrors, load_yaml, parse_fields
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
 DEFAULT_ROLE = "implement"
@@ -160,8 +160,13 @@ def parse(text: str, *, file_id: str, source: str, trusted: bool = True) -> Task
     try:
         return _parse(text, file_id=file_id, source=source, trusted=trusted)
     except SchemaError as exc:
-        where = exc.where if exc.where.startswith(source) else f"{source}: {exc.where}".rstrip(": ")
-        raise TaskFileError(SchemaError(where, exc.problem, exc.fix).render()) from None
+        errors = exc.errors if isinstance(exc, SchemaErrors) else [exc]
+        raise TaskFileError("\n".join(_in_file(error, source).render() for error in errors)) from None
+
+
+def _in_file(error: SchemaError, source: str) -> SchemaError:
+    where = error.where if error.where.startswith(source) else f"{source}: {error.where}".rstrip(": ")
+    return SchemaError(where, error.problem, error.fix)
 
 
 def _parse(text: str, *, file_id: str, source: str, trusted: bool) -> Task:

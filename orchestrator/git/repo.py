@@ -90,6 +90,9 @@ class Repo:
         if inside != "true":
             return f"repo {self.path} is not a git repository (run 'git init' there, or fix 'repo' in agents.yaml)"
         if not self.branch_exists(base_branch):
+            if self.git("rev-parse", "--verify", "-q", "HEAD", check=False).strip() == "":
+                return (f"{self.path} has no commits yet: tasks branch from '{base_branch}', so commit "
+                        "something first (git commit --allow-empty -m 'start' will do)")
             return (f"base branch '{base_branch}' does not exist in {self.path} "
                     "(create it, or set 'base_branch' in agents.yaml)")
         for marker in ("rebase-merge", "rebase-apply"):

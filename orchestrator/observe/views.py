@@ -197,6 +197,8 @@ def agents_needing_you(cfg: Config, book: AgentBook, now) -> list[dict]:
 
 def nobody_takes(cfg: Config, queue: Queue, limit: int = 10) -> list[dict]:
     """Tasks in incoming/ that no agent of agents.yaml may take: they would wait forever."""
+    if cfg.problem:
+        return []  # the agents are unknown while agents.yaml is invalid: the CONFIG INVALID line says why
     roles, names = {a.role for a in cfg.agents}, {a.name for a in cfg.agents}
     rows = []
     # The tick's own summaries (read-only here: the index file is the tick's to write).

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from orchestrator.base.errors import ConfigError, TaskFileError
-from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config
+from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config, is_placeholder
 from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.git.repo import Repo
 from orchestrator.process.agentenv import agent_environment, resolve_program
@@ -62,6 +62,11 @@ def validate(cfg: Config) -> list[str]:
     if repo_problem:
         problems.append(f"{cfg.path}: {repo_problem}")
     for agent in cfg.agents:
+        if is_placeholder(agent.command):
+            problems.append(f"{cfg.path}: agent '{agent.name}': 'command' is still the placeholder that init wrote: "
+                            "set it to your agent's command line, or use 'preset: claude-code' (or codex, gemini, "
+                            "opencode, aider)")
+            continue
         problem = command_problem(cfg, agent)
         if problem:
             problems.append(f"{cfg.path}: agent '{agent.name}': command {problem} (install it or fix 'command')")
@@ -81,7 +86,7 @@ def validate(cfg: Config) -> list[str]:
             except (TaskFileError, OSError) as exc:
                 problems.append(str(exc))
                 continue
-            if state in ("incoming", "blocked"):
+            if state in ("incoming", "blocked") and not cfg.problem:  # (no agents known while it is invalid)
                 if task.agent and task.agent not in names:
                     problems.append(f"{dirent.path}: pinned to agent '{task.agent}', which agents.yaml does not define")
                 elif not task.agent and task.role not in roles:

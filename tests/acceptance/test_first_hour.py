@@ -90,3 +90,35 @@ def test_the_daemon_console_shows_outcomes_not_only_dispatches(env, daemon):
     assert re.search(r"task_succeeded .*task=t1", console), console
     assert re.search(r"task_failed .*task=t2", console), console
     assert "executed successfully" not in console  # no scheduler chatter per tick
+
+
+def test_every_config_mistake_is_reported_at_once_and_enqueue_still_works(env):
+    env.write_config([env.agent("impl-1")])
+    (env.config.queue_dir / "incoming" / "bad.md").write_text("---\ntitle: x\npriority: P9\nbogus: 1\n---\n")
+    text = env.config_path.read_text()
+    text = text.replace("tick_seconds: 60", "tick_seconds: -1\nmax_runing: 2").replace("name: impl-1", "nam: impl-1")
+    env.config_path.write_text(text)
+    lines = text.splitlines()
+    line_of = {key: lines.index(next(line for line in lines if line.lstrip(" -").startswith(key))) + 1
+               for key in ("tick_seconds", "max_runing", "nam:")}
+
+    out = env.cli("validate")
+    assert out.returncode == 2
+    path = env.config_path
+    assert f"{path}:{line_of['tick_seconds']}: key 'tick_seconds': -1.0 is below the minimum" in out.stderr
+    assert f"{path}:{line_of['max_runing']}: key 'max_runing': unknown key" in out.stderr
+    assert "did you mean 'max_running'?" in out.stderr
+    assert f"{path}:{line_of['nam:']}: key 'agents[0].nam': unknown key 'nam' in agent #1 (did you mean 'name'?)" in out.stderr
+    assert "is missing the required key 'name'" in out.stderr
+    bad = env.config.queue_dir / "incoming" / "bad.md"
+    assert f"{bad}:3: key 'priority': 'P9' is not one of P0, P1, P2, P3" in out.stdout  # the task files too
+    assert f"{bad}:4: key 'bogus': unknown key 'bogus'" in out.stdout
+
+    # enqueue needs only the queue: it works, and says what the invalid file means.
+    queued = env.cli("enqueue", "Still wanted", "--id", "t1")
+    assert queued.returncode == 0 and queued.stdout.strip() == "t1" and env.state_of("t1") == "incoming"
+    assert "t1 is queued, but" in queued.stderr and "no agent takes it until the file is fixed" in queued.stderr
+    board = env.cli("status").stdout
+    assert "CONFIG INVALID: " in board and "nothing runs until it is fixed" in board
+    assert "running on the last good one" not in board  # no daemon runs
+    assert "no agent has role" not in board  # the agents are unknown, not missing
