@@ -54,8 +54,12 @@ def _known_agent(cfg: Config, agent: str) -> None:
 
 
 def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
-    """Give a failed or blocked task another round: back to incoming/ (or blocked/ for dependencies)."""
+    """Give a failed or blocked task another round: back to incoming/ (or blocked/ for dependencies).
+    A file in quarantine (invalid/) is read again and taken back if it is valid now."""
     state = queue.locate(task_id)
+    quarantined = queue.invalid.find(task_id) if state is None else None
+    if quarantined is not None:
+        return queue.invalid.readmit(quarantined, actor=actor)[1]  # (TaskFileError: still invalid, says why)
     if state not in ("failed", "blocked"):
         raise StateError(f"task '{task_id}' is in {state or 'no state'}/; retry takes a task from failed/ or blocked/")
     _, task = queue.read(task_id, state)

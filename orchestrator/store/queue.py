@@ -20,21 +20,20 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from orchestrator.base import durable
-from orchestrator.base.clock import iso, utcnow
-from orchestrator.base.errors import DiskFullError, NotFoundError, StateError, TaskFileError
+from orchestrator.base.clock import utcnow
+from orchestrator.base.errors import DiskFullError, NotFoundError, StateError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.locks import FileLock
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
 from orchestrator.store.journal import Journal
+from orchestrator.store.quarantine import INVALID, Quarantine
+from orchestrator.store.taskfile import read_task_file
 
 STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
-INVALID = "invalid"  # quarantine: files that cannot be tasks, each with a .why sidecar
-WHY_SUFFIX = ".why"
 TERMINAL = ("done", "failed")
 SUFFIX = ".md"
-MAX_TASK_BYTES = 1_000_000  # a task is a prompt, not a data set
 
 
 class Entry(NamedTuple):
@@ -66,6 +65,7 @@ class Queue:
         self.state_dir = state_dir
         self.locks = StateDir(state_dir).task_locks
         self.journal = journal or Journal(StateDir(state_dir).journal)
+        self.invalid = Quarantine(self)
 
     # ---- paths --------------------------------------------------------------------
 
@@ -245,28 +245,15 @@ class Queue:
         return new
 
     def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> Path | None:
-        """Move a file that cannot be a task out of the way, with a sidecar saying why and how to fix it.
+        """Move a file that cannot be a task to invalid/, with its .why (store/quarantine.py)."""
+        return self.invalid.put(name, state, problem, actor=actor)
 
-        The file is renamed, never read or followed (a symbolic link moves as a link).
-        """
-        src = self.dir(state) / name
-        target_dir = self.dir(INVALID)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / name
-        n = 2
-        while os.path.lexists(target):
-            target = target_dir / f"{name}.{n}"
-            n += 1
-        try:
-            os.rename(src, target)
-        except FileNotFoundError:
-            return None
-        durable.fsync_dir(self.dir(state))
-        why = (f"{src} was moved here at {iso(utcnow())} because it is not a valid task:\n\n  {problem}\n\n"
-               f"Fix it, then move it back:  mv {target} {self.dir('incoming') / name}\n")
-        durable.write_atomic(target_dir / (target.name + WHY_SUFFIX), why)
-        self.journal.append("quarantined", actor=actor, file=name, reason=problem, **_moved(state, INVALID))
-        return target
+    def invalid_files(self) -> list[tuple[str, str]]:
+        return self.invalid.files()
+
+    def start_state(self, task: Task) -> str:
+        """Where a task enters the queue: blocked/ while a dependency is not in done/, else incoming/."""
+        return "blocked" if any(not os.path.exists(self.path("done", d)) for d in task.depends_on) else "incoming"
 
     def ids_by_case(self) -> dict[str, str]:
         """Every task id in every state, keyed by its lower-case form."""
@@ -281,37 +268,6 @@ class Queue:
             if other is not None and other != task_id:
                 raise StateError(f"task id '{task_id}' differs from the existing task '{other}' only in case; "
                                  "choose an id that differs in more than case")
-
-    def sweep_sidecars(self) -> None:
-        """Remove .why files whose quarantined file was fixed and moved back."""
-        try:
-            names = set(os.listdir(self.dir(INVALID)))
-        except FileNotFoundError:
-            return
-        for name in names:
-            if name.endswith(WHY_SUFFIX) and name[: -len(WHY_SUFFIX)] not in names:
-                try:
-                    os.unlink(self.dir(INVALID) / name)
-                except FileNotFoundError:
-                    pass
-
-    def invalid_files(self) -> list[tuple[str, str]]:
-        """(file name, first line of the reason) for everything in quarantine."""
-        found = []
-        try:
-            names = sorted(os.listdir(self.dir(INVALID)))
-        except FileNotFoundError:
-            return []
-        for name in names:
-            if name.endswith(WHY_SUFFIX) or name.startswith("."):
-                continue
-            try:
-                text = (self.dir(INVALID) / (name + WHY_SUFFIX)).read_text(errors="replace")
-                reason = text.split("\n\n")[1].strip() if "\n\n" in text else text.strip()
-            except FileNotFoundError:
-                reason = "(no reason recorded)"
-            found.append((name, reason))
-        return found
 
     def _rewrite(self, path: Path, task: Task) -> None:
         try:
@@ -329,35 +285,6 @@ class Queue:
 def _moved(src: str, dst: str) -> dict[str, Any]:
     """The journal's from/to fields ("from" is a keyword, so they travel as a mapping)."""
     return {"from": src, "to": dst}
-
-
-def read_task_file(path: Path, *, trusted: bool = True) -> Task:
-    """Read and parse one task file; its id is its file name. Untrusted files may not set runtime fields."""
-    raw = read_task_bytes(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise TaskFileError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8") from None
-    return taskfmt.parse(text, file_id=path.name[: -len(SUFFIX)], source=str(path), trusted=trusted)
-
-
-def read_task_bytes(path: Path) -> bytes:
-    """Read a task file without following a symbolic link and without reading past the limit."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise TaskFileError(f"{path}: not a regular file")
-        if info.st_size > MAX_TASK_BYTES:
-            raise TaskFileError(f"{path}: {info.st_size} bytes; a task file may be at most {MAX_TASK_BYTES} bytes "
-                                "(put large material in the repository and refer to it)")
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def entry_of(task: Task, state: str, mtime: float) -> Entry:

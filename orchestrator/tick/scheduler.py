@@ -103,6 +103,8 @@ class Scheduler:
             # After reconcile: settling a result it found may have rested an agent (usage limit).
             self.book.reload()
             report.running, report.recovered = rec.running, rec.recovered
+            for task_id in self.queue.invalid.look_again():  # fixed in invalid/: back in the queue
+                _log.info("readmitted", task=task_id)
             # Each directory is listed once per tick (again only if a release changed incoming/).
             blocked, blocked_broken = self.index.scan("blocked")
             report.released = self.release_blocked(blocked)
@@ -152,7 +154,6 @@ class Scheduler:
         except FileNotFoundError:
             pass
         stamp.touch()
-        self.queue.sweep_sidecars()
         sweep_temp_files(self.queue, ("incoming", "blocked", "claimed", "provisional", "failed"))
         try:
             self.kept_worktrees = sweep_worktrees(self.queue, Repo(self.config.repo),

@@ -54,7 +54,7 @@ def test_bad_task_file_is_quarantined_with_the_reason_and_the_tick_goes_on(env, 
     assert not (env.config.queue_dir / "incoming" / name).exists()
     assert (env.config.queue_dir / "invalid" / name).exists()
     text = why(env, name)
-    assert message in text and "Fix it, then move it back:  mv " in text
+    assert message in text and "Fix it here: the next tick takes it back into the queue" in text
     status = json.loads(env.cli("status", "--json").stdout)
     assert status["invalid"][0]["file"] == name and message in status["invalid"][0]["reason"]
     assert f"invalid/{name}: quarantined:" in env.cli("validate").stdout

@@ -122,3 +122,52 @@ def test_every_config_mistake_is_reported_at_once_and_enqueue_still_works(env):
     assert "CONFIG INVALID: " in board and "nothing runs until it is fixed" in board
     assert "running on the last good one" not in board  # no daemon runs
     assert "no agent has role" not in board  # the agents are unknown, not missing
+
+
+def edit(path, text: str) -> None:
+    """A person's edit, made a moment after the quarantine explained the file (as by hand it always is)."""
+    path.write_text(text)
+    later = path.stat().st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+def test_a_quarantined_file_fixed_where_it_is_comes_back_and_its_reason_stays_true(env):
+    env.write_config([env.agent("impl-1")], max_running=1)
+    incoming, invalid = env.config.queue_dir / "incoming", env.config.queue_dir / "invalid"
+    (incoming / "fixme.md").write_text("---\ntitle: Fix me\npriority: P9\n---\n")
+    assert env.cli("--once").returncode == 0
+    why = invalid / "fixme.md.why"
+    assert (invalid / "fixme.md").exists() and why.exists()
+    out = env.cli("validate").stdout
+    assert f"{invalid / 'fixme.md'}:3: key 'priority': 'P9'" in out  # the reason names where the file is now
+    assert f"{incoming / 'fixme.md'}:" not in out
+
+    edit(invalid / "fixme.md", "---\ntitle: Fix me\npriority: P1\nbogus: 1\n---\n")  # fixed one thing, broke another
+    assert env.cli("--once").returncode == 0
+    assert (invalid / "fixme.md").exists()
+    out = env.cli("validate").stdout
+    assert "key 'bogus': unknown key" in out and "'P9'" not in out and "'P9'" not in why.read_text()
+
+    edit(invalid / "fixme.md", "---\ntitle: Fix me\npriority: P1\n---\n")
+    assert env.cli("--once").returncode == 0
+    assert env.state_of("fixme") in ("claimed", "provisional") and not why.exists()
+    assert not list(invalid.iterdir())
+    assert [e["to"] for e in env.events("fixme") if e["event"] == "readmitted"] == ["incoming"]
+
+    # retry ID takes a fixed file back at once; a file still wrong stays, with the reason.
+    (incoming / "later.md").write_text("---\ntitle: Later\ndepends_on: nope nope\n---\n")
+    env.cli("--once")
+    assert (invalid / "later.md").exists()
+    refused = env.cli("retry", "later")
+    assert refused.returncode != 0 and "later.md" in refused.stderr and (invalid / "later.md").exists()
+    (invalid / "later.md").write_text("---\ntitle: Later\ndepends_on: [fixme]\n---\n")
+    assert env.cli("retry", "later").returncode == 0
+    assert env.state_of("later") == "blocked" and not (invalid / "later.md.why").exists()
+
+    # Fixed and moved back by hand: the sidecar goes with the next tick.
+    (incoming / "third.md").write_text("---\ntitle: x\npriority: P7\n---\n")
+    env.cli("--once")
+    (invalid / "third.md").write_text("---\ntitle: x\npriority: P3\n---\n")
+    os.rename(invalid / "third.md", incoming / "third.md")
+    env.cli("--once")
+    assert not (invalid / "third.md.why").exists() and env.state_of("third") is not None
