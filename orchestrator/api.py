@@ -71,6 +71,7 @@ class AttemptRecord:
     cost_usd: float | None
     model: str | None
     log: str
+    leftover_patch: str | None = None  # an earlier attempt's uncommitted changes, set aside when this one began
 
 
 @dataclass(frozen=True, kw_only=True)

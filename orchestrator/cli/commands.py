@@ -90,13 +90,13 @@ def cmd_logs(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
-    from orchestrator.tick.checks import layout_warnings, validate
+    from orchestrator.tick.checks import layout_warnings, setup_warnings, validate
     if orch.config.problem:  # every problem of agents.yaml; the task files are still checked below
         print(orch.config.problem, file=sys.stderr)
     problems = validate(orch.config)
     for problem in problems:
         print(problem)
-    for warning in layout_warnings(orch.config):
+    for warning in layout_warnings(orch.config) + setup_warnings(orch.config):
         print(f"warning: {warning}")
     if orch.config.problem:
         return 2

@@ -187,7 +187,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
-    from orchestrator.tick.checks import check_repository, command_warnings, layout_warnings
+    from orchestrator.tick.checks import check_repository, command_warnings, layout_warnings, setup_warnings
     from orchestrator.tick.drain import ONLY_LATER, drain_report
     from orchestrator.tick.scheduler import Scheduler
     check_repository(cfg)
@@ -195,6 +195,8 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         log.get().warning("agent_command_missing", detail=warning)
     for warning in layout_warnings(cfg):
         log.get().warning("queue_in_working_tree", detail=warning)
+    for warning in setup_warnings(cfg):
+        log.get().warning("virtualenv_copied", detail=warning)
     if args.daemon:
         from orchestrator.tick.daemon import Daemon
         return Daemon(Scheduler(cfg, persist_index=False, long_lived=True)).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from orchestrator.base import durable
@@ -27,7 +28,7 @@ retry_backoff_seconds: 10
 review: human            # human | agent | none
 auto_commit: true        # commit what an agent leaves uncommitted
 branch_prefix: agent/
-agents:
+{setup}agents:
   - name: impl-1
     role: implement
     # An argument list; placeholders: {{task_id}} {{title}} {{prompt_file}} {{worktree}} {{branch}} {{attempt}} {{agent}}
@@ -35,6 +36,40 @@ agents:
     max_concurrent: 1
     timeout_seconds: 3600
 """
+
+
+# What a new worktree of a project of this kind needs before an agent can run its code there, by the
+# file that tells the kind (first match wins). Without it an agent runs the tests against whatever
+# the system has installed, not the worktree's code. A .venv made in the worktree is on the agent's PATH.
+PROJECT_SETUPS: tuple[tuple[str, str, list[str]], ...] = (
+    ("uv.lock", "a Python project managed by uv", ["uv", "sync", "--quiet"]),
+    ("poetry.lock", "a Python project managed by Poetry", ["sh", "-c", "POETRY_VIRTUALENVS_IN_PROJECT=true poetry install -q"]),
+    ("pyproject.toml", "a Python project", ["sh", "-c", "python3 -m venv .venv && .venv/bin/pip install -q -e ."]),
+    ("setup.py", "a Python project", ["sh", "-c", "python3 -m venv .venv && .venv/bin/pip install -q -e ."]),
+    ("pnpm-lock.yaml", "a Node project using pnpm", ["pnpm", "install", "--frozen-lockfile"]),
+    ("yarn.lock", "a Node project using Yarn", ["yarn", "install", "--frozen-lockfile"]),
+    ("package-lock.json", "a Node project using npm", ["npm", "ci"]),
+    ("package.json", "a Node project", ["npm", "install"]),
+    ("go.mod", "a Go module", ["go", "mod", "download"]),
+)
+
+
+def project_setup(directory: Path) -> tuple[str, str, list[str]] | None:
+    """(the file that tells, what kind of project, the setup command) for the project at directory."""
+    return next((entry for entry in PROJECT_SETUPS if (directory / entry[0]).is_file()), None)
+
+
+def _setup_lines(found: tuple[str, str, list[str]] | None) -> str:
+    if found is None:
+        return ("# setup: [\"sh\", \"-c\", \"...\"]   # run in each new worktree before the agent (install what the\n"
+                "#                                project needs there; a .venv made there is on the agent's PATH)\n")
+    marker, kind, command = found
+    quoted = ", ".join(f'"{arg}"' for arg in command)
+    return (f"# {marker}: {kind}. Each new worktree gets its own environment before the agent runs, so\n"
+            "# the agent tests the worktree's code (a .venv made there is on the agent's PATH). Remove it\n"
+            "# if your agents need none; never copy a virtualenv in with copy_files (it points at the main checkout).\n"
+            f"setup: [{quoted}]\n"
+            "setup_timeout_seconds: 600\n")
 
 
 PRESET_AGENT = """\
@@ -58,7 +93,9 @@ def init(directory: Path, preset: str | None = None) -> str:
     if preset and preset not in PRESETS:
         raise UsageError(f"--agent {preset}: no such preset (choose from {', '.join(PRESETS)})")
     config_path = directory / "agents.yaml"
-    text = TEMPLATE.format(base=_current_branch(directory) or "main", placeholder=configmod.INIT_PLACEHOLDER)
+    found = project_setup(_top(directory))
+    text = TEMPLATE.format(base=_current_branch(directory) or "main", placeholder=configmod.INIT_PLACEHOLDER,
+                           setup=_setup_lines(found))
     if preset:
         text = text[: text.index("  - name: impl-1")] + PRESET_AGENT.format(preset=preset)
     kept = not durable.publish_new(config_path, text)
@@ -68,7 +105,16 @@ def init(directory: Path, preset: str | None = None) -> str:
     cfg = configmod.load(config_path)  # what the file says, the same way every command reads it
     Queue(cfg.queue_dir, cfg.state_dir).ensure_dirs()
     said = f"kept the existing {config_path}" if kept else f"wrote {config_path}"
+    if found and not kept:
+        said += f"\n{found[0]}: {found[1]}; each worktree is set up with: {shlex.join(found[2])} (see 'setup' in it)"
     return f"{said}\nqueue: {cfg.queue_dir}/  (drop task files into incoming/)\nstate: {cfg.state_dir}/"
+
+
+def _top(directory: Path) -> Path:
+    try:
+        return Path(Repo(directory).git("rev-parse", "--show-toplevel").strip())
+    except GitError:
+        return directory
 
 
 def _current_branch(directory: Path) -> str | None:

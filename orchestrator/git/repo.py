@@ -197,6 +197,25 @@ class Repo:
         return True
 
 
+    def set_aside(self, worktree: Path, patch: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
+        """Save what is uncommitted in worktree (untracked files too, binary-safe) as a patch at `patch`,
+        then return the worktree to its last commit; gitignored files (a venv, build output) stay.
+        False, and nothing touched, when there was nothing. The patch is on disk, synced, before
+        anything is removed: `git apply PATCH` in the worktree brings it all back."""
+        if not self.is_dirty(worktree, ignoring=ignoring):
+            return False
+        spec = ["--", ".", *_excluding(ignoring)]
+        self.git("add", "--all", *spec, cwd=worktree)
+        self.git("diff", "--cached", "--binary", f"--output={patch}", "HEAD", cwd=worktree)
+        with open(patch, "rb") as fh:
+            os.fsync(fh.fileno())
+            if not fh.read(1):
+                raise GitError(["git", "diff", "--cached"], None, "", why=f"{worktree}: changes seen but the patch is empty")
+        self.git("reset", "--hard", "--quiet", "HEAD", cwd=worktree)
+        self.git("clean", "-d", "--force", "--quiet", *spec, cwd=worktree)
+        return True
+
+
 def _excluding(patterns: tuple[str, ...]) -> list[str]:
     """Pathspecs leaving out the patterns (fnmatch-like, from the worktree's top; `*` crosses `/`)."""
     return [f":(top,exclude){pattern}" for pattern in patterns]

@@ -76,6 +76,7 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
             "output_tokens": result.output_tokens if result else None,
             "cost_usd": result.cost_usd if result else None, "model": result.model if result else None,
             "log": str(attempt.log_path),
+            "leftover_patch": str(attempt.leftover_path) if attempt.leftover_path.exists() else None,
         })
     return rows
 
@@ -127,6 +128,8 @@ def render_show(d: dict, now=None) -> str:
                 lines.append(f"       used: {r['input_tokens']} tokens in, {r['output_tokens']} out{cost}"
                              + (f" ({r['model']})" if r.get("model") else ""))
             lines.append(f"       log: {r['log']}")
+            if r.get("leftover_patch"):
+                lines.append(f"       set aside at its start (an earlier attempt's uncommitted changes): {r['leftover_patch']}")
     return "\n".join(lines)
 
 

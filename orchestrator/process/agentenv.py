@@ -46,6 +46,20 @@ def agent_environment(base: Mapping[str, str], passthrough: Iterable[str], extra
     return env
 
 
+WORKTREE_VENV = ".venv"  # a virtualenv the setup made in the worktree: the agent runs with it active
+
+
+def with_worktree_venv(env: Mapping[str, str], worktree: str | os.PathLike) -> dict[str, str]:
+    """env with the worktree's own virtualenv active (first on PATH, VIRTUAL_ENV set), if it has one:
+    the agent's `python` and `pytest` are then the worktree's, running the worktree's code."""
+    venv = os.path.join(worktree, WORKTREE_VENV)
+    bin_dir = os.path.join(venv, "bin")
+    if not os.path.isfile(os.path.join(bin_dir, "python")):
+        return dict(env)
+    path = env.get("PATH", "")
+    return {**env, "VIRTUAL_ENV": venv, "PATH": os.pathsep.join(p for p in (bin_dir, path) if p)}
+
+
 def resolve_program(program: str, env: Mapping[str, str]) -> str | None:
     """Where the agent's program is: on the PATH the agent gets, else in the daemon's own virtualenv
     (a CLI installed there, beside the orchestrator, runs by its full path: the virtualenv itself

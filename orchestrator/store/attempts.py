@@ -103,6 +103,8 @@ class Attempt:
     outbox = property(lambda self: self.dir / "outbox")
     diff_path = property(lambda self: self.dir / "diff.patch")
     setup_log_path = property(lambda self: self.dir / "setup.log")
+    # What an earlier attempt left uncommitted in the worktree this one reused (set aside, not handed on).
+    leftover_path = property(lambda self: self.dir / "leftover.patch")
 
     def spec(self) -> Spec | None:
         """The attempt's spec, or None when there is none or it was written by an older version."""

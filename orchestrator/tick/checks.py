@@ -114,6 +114,21 @@ def layout_warnings(cfg: Config) -> list[str]:
     return warnings
 
 
+def setup_warnings(cfg: Config) -> list[str]:
+    """copy_files entries that are virtualenvs: a copy still runs the main checkout's code."""
+    warnings = []
+    for agent in cfg.agents:
+        for entry in agent.copy_files:
+            if (cfg.repo / entry / "pyvenv.cfg").is_file():
+                warnings.append(
+                    f"{cfg.path}: agent '{agent.name}': copy_files: {entry} is a virtualenv; a copy still points at "
+                    f"{cfg.repo} (its editable installs and its scripts' #! lines), so agents would test the main "
+                    "checkout's code, not the worktree's. Make one per worktree with setup instead, e.g. "
+                    'setup: ["sh", "-c", "python3 -m venv .venv && .venv/bin/pip install -q -e ."] '
+                    "(a .venv in the worktree is on the agent's PATH)")
+    return warnings
+
+
 def command_warnings(cfg: Config) -> list[str]:
     """Agents whose command cannot start (said at --once and daemon start; validate makes them errors)."""
     return [f"{cfg.path}: agent '{a.name}': command {problem} (it will be paused after 3 failed starts)"

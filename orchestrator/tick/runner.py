@@ -40,7 +40,7 @@ from orchestrator.git import guard, worktrees
 from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
-from orchestrator.process.agentenv import agent_environment, resolve_program
+from orchestrator.process.agentenv import WORKTREE_VENV, agent_environment, resolve_program, with_worktree_venv
 from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
@@ -146,6 +146,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
+    leftover = set_aside_leftovers(repo, spec, attempt) if reused else None
     start = guard.snapshot(repo, spec.branch, spec.base_branch, worktree)
     _, task = queue.read(spec.task_id, "claimed")
     extra_env = {}
@@ -154,7 +155,7 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
     if spec.port_count:
         extra_env.update(ORCH_PORT_BASE=str(spec.port_base), ORCH_PORT_COUNT=str(spec.port_count))
-    prompt = render_prompt(task.title, task.body, spec.feedback, spec, attempt)
+    prompt = render_prompt(task.title, task.body, spec.feedback, spec, attempt, leftover=leftover)
     attempt.prompt_path.write_text(prompt, encoding="utf-8")  # the record
     repo.exclude(WORKTREE_PROMPT_NAME)
     worktree_prompt(spec).write_text(prompt, encoding="utf-8")  # where a confined CLI can read it
@@ -164,6 +165,9 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         problem = make_ready(attempt, spec, repo, worktree, env)
         if problem is not None:
             return problem
+    if (worktree / WORKTREE_VENV).is_dir():
+        repo.exclude(f"/{WORKTREE_VENV}/")  # the worktree's environment, never part of the work
+        env = with_worktree_venv(env, worktree)
     values = {"task_id": spec.task_id, "title": spec.title, "prompt": prompt, "prompt_file": str(worktree_prompt(spec)),
               "worktree": spec.worktree, "branch": spec.branch, "attempt": str(spec.attempt), "agent": spec.agent}
     argv = expand_command(spec.command, values)
@@ -189,6 +193,17 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
+
+
+def set_aside_leftovers(repo: Repo, spec: Spec, attempt: Attempt) -> Path | None:
+    """An attempt starts from the branch's last commit: what an earlier attempt left uncommitted in
+    the worktree it reuses is saved as a patch in this attempt's directory (and named in its prompt),
+    not handed on as if it were work."""
+    patch = attempt.leftover_path
+    if not repo.set_aside(Path(spec.worktree), patch, ignoring=(*spec.noise_paths, WORKTREE_PROMPT_NAME)):
+        return None
+    _log.info("leftovers_set_aside", task=spec.task_id, attempt=spec.attempt, patch=str(patch))
+    return patch
 
 
 def worktree_prompt(spec: Spec) -> Path:
@@ -411,10 +426,14 @@ def read_agent_result(attempt: Attempt) -> dict:
 
 
 def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,
-                  attempt: Attempt | None = None) -> str:
+                  attempt: Attempt | None = None, *, leftover: Path | None = None) -> str:
     parts = []
     if feedback:
         parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
+    if leftover is not None:
+        parts.append("## Left over from an earlier attempt\n\nAn earlier attempt ended with uncommitted changes. "
+                     "Your worktree starts from the branch's last commit without them; they are saved as a patch "
+                     f"at {leftover} (`git apply {leftover}` brings them back, if they help).\n")
     if spec is not None and attempt is not None and spec.phase == "review":
         parts.append(f"## Review\n\nReview the work on branch {spec.branch} against {spec.base_branch}; the diff "
                      f"is in {attempt.diff_path}. Exit 0 to accept. To reject, write "

@@ -171,3 +171,82 @@ def test_a_quarantined_file_fixed_where_it_is_comes_back_and_its_reason_stays_tr
     os.rename(invalid / "third.md", incoming / "third.md")
     env.cli("--once")
     assert not (invalid / "third.md.why").exists() and env.state_of("third") is not None
+
+
+def test_a_failed_attempts_uncommitted_edits_are_set_aside_not_handed_on(env, agents_dir):
+    # Commits one good change, then leaves a breaking line uncommitted (and a new file) and fails.
+    (agents_dir / "half.py").write_text(
+        "import os, pathlib, subprocess, sys\n"
+        "n = os.environ['ORCH_ATTEMPT']\n"
+        "pathlib.Path(f'good-{n}.txt').write_text('good\\n')\n"
+        "subprocess.run(['git', 'add', f'good-{n}.txt'], check=True)\n"
+        "subprocess.run(['git', 'commit', '-qm', f'good work {n}'], check=True)\n"
+        "with open('README.md', 'a') as fh:\n    fh.write('THE BREAKING LINE\\n')\n"
+        "pathlib.Path('scratch.bin').write_bytes(bytes(range(256)))\n"
+        "print('Error: tests fail'); sys.exit(1)\n")
+    env.write_config([env.agent("impl-1", "half.py")], max_attempts=2)
+    env.cli("enqueue", "Half done", "--id", "t1")
+    env.drain()
+    assert env.state_of("t1") == "failed"
+
+    worktree = env.config.state_dir / "worktrees" / "t1"
+    assert worktree.is_dir(), "the last attempt's uncommitted work is kept for a person"
+    assert (worktree / "README.md").read_text().count("THE BREAKING LINE") == 1  # not two copies
+    assert (worktree / "good-1.txt").exists() and (worktree / "good-2.txt").exists()  # committed work goes on
+    patch = env.config.state_dir / "runs" / "t1" / "2" / "leftover.patch"
+    assert "THE BREAKING LINE" in patch.read_text(errors="replace") and "scratch.bin" in patch.read_text(errors="replace")
+    prompt = (env.config.state_dir / "runs" / "t1" / "2" / "prompt.md").read_text()
+    assert "## Left over from an earlier attempt" in prompt and str(patch) in prompt
+    assert not (env.config.state_dir / "runs" / "t1" / "1" / "leftover.patch").exists()
+    shown = json.loads(env.cli("show", "t1", "--json").stdout)
+    assert [r["leftover_patch"] for r in shown["runs"]] == [None, str(patch)]
+
+    # The patch brings the set-aside work back, byte for byte.
+    subprocess.run(["git", "stash", "-u", "-q"], cwd=worktree, check=True)
+    subprocess.run(["git", "apply", str(patch)], cwd=worktree, check=True)
+    assert (worktree / "README.md").read_text().count("THE BREAKING LINE") == 1
+    assert (worktree / "scratch.bin").read_bytes() == bytes(range(256))
+
+
+def git(cwd, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def test_a_python_project_gets_a_worktree_environment_that_runs_the_worktrees_code(tmp_path):
+    repo = tmp_path / "mylib-repo"
+    (repo / "mylib").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=61"]\n'
+                                         'build-backend = "setuptools.build_meta"\n'
+                                         '[project]\nname = "mylib"\nversion = "0.1"\n')
+    (repo / "mylib" / "__init__.py").write_text('WHERE = "main checkout"\n')
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "mylib")
+    cli = lambda *args: subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=repo,  # noqa: E731
+                                       capture_output=True, text=True, timeout=300)
+    out = cli("init")
+    assert out.returncode == 0, out.stderr
+    assert "pyproject.toml: a Python project; each worktree is set up with: sh -c 'python3 -m venv .venv" in out.stdout
+    config = (repo / "agents.yaml").read_text()
+    assert 'setup: ["sh", "-c", "python3 -m venv .venv && .venv/bin/pip install -q -e ."]' in config
+
+    # The agent runs `python` from its PATH: it must be the worktree's, importing the worktree's code.
+    probe = "python -c 'import mylib, sys; print(mylib.__file__); print(sys.prefix)' > where.txt"
+    placeholder = next(line for line in config.splitlines() if "replace this command" in line)
+    (repo / "agents.yaml").write_text(config.replace(placeholder, f"    command: [sh, -c, \"{probe}\"]"))
+    assert cli("validate").returncode == 0
+    assert cli("enqueue", "Where am I", "--id", "t1").returncode == 0
+    drained = cli("--drain", "--timeout", "240")
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    where = git(repo, "show", "agent/t1:where.txt").splitlines()
+    worktree = repo / ".git" / "orchestrator" / "state" / "worktrees" / "t1"
+    assert where == [str(worktree / "mylib" / "__init__.py"), str(worktree / ".venv")]
+    assert ".venv" not in git(repo, "show", "--stat", "--format=", "agent/t1")  # the environment is not the work
+
+    # Copying the main checkout's virtualenv in instead is warned about, with the fix.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(repo / ".venv")], check=True)
+    text = (repo / "agents.yaml").read_text()
+    (repo / "agents.yaml").write_text(text.replace("    max_concurrent: 1", "    copy_files: [.venv]\n    max_concurrent: 1", 1))
+    warned = cli("validate")
+    assert warned.returncode == 0 and "warning:" in warned.stdout
+    assert "copy_files: .venv is a virtualenv" in warned.stdout and "setup" in warned.stdout
