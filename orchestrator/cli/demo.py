@@ -24,23 +24,7 @@ from orchestrator.store.queue import Queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler
 
-WRITER = textwrap.dedent('''\
-    """Example agent: reads its prompt and writes a note into the worktree; the orchestrator commits it."""
-    import os, pathlib, sys, time
-    prompt = pathlib.Path(sys.argv[1]).read_text()
-    time.sleep(0.3)  # pretend to think
-    notes = pathlib.Path("notes")
-    notes.mkdir(exist_ok=True)
-    (notes / (os.environ["ORCH_TASK_ID"] + ".md")).write_text(prompt)
-    print("wrote notes/%s.md as %s, attempt %s" % (os.environ["ORCH_TASK_ID"], os.environ["ORCH_AGENT"],
-                                                  os.environ["ORCH_ATTEMPT"]))
-''')
-FAILER = textwrap.dedent('''\
-    """Example agent that always fails, to show retries and failed/."""
-    import sys
-    print("something went wrong in the experiment")
-    sys.exit(1)
-''')
+AGENT_SCRIPTS = Path(__file__).parent / "demo_agents"  # writer.py, failer.py
 
 TASKS = [  # (title, priority, role, pinned agent)
     ("Add a README section on setup", "P1", "implement", None),
@@ -57,10 +41,7 @@ def write_demo(root: Path) -> Path:
     repo_dir.mkdir(parents=True)
     (repo_dir / "README.md").write_text("# Demo project\n")
     Repo.create(repo_dir)
-    agents = root / "agents"
-    agents.mkdir()
-    (agents / "writer.py").write_text(WRITER)
-    (agents / "failer.py").write_text(FAILER)
+    agents = AGENT_SCRIPTS
     py = sys.executable
     config = root / "agents.yaml"
     config.write_text(textwrap.dedent(f"""\
