@@ -323,11 +323,15 @@ def test_a_model_call_that_never_answers_is_stopped_as_a_stall(tmp_path, repo):
     with FakeModelServer(script=["hang"], hang_seconds=120) as fake:
         config, bin_dir = claude_setup(tmp_path, repo, fake)
         data = yaml.safe_load(config.read_text())
-        data["agents"][0]["stall_seconds"] = 4
+        # claude asks within about a second of its start; no retry backoff: the stall is what is timed.
+        data["agents"][0]["stall_seconds"] = 3
         data["max_attempts"] = 3
+        data["retry_backoff_seconds"] = 0
         config.write_text(yaml.safe_dump(data, sort_keys=False))
         assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
         out = run(config, bin_dir, "--drain", "--timeout", "120")
+        # Each attempt did reach the model and waited on it (not stopped before it asked).
+        assert [r["mode"] for r in fake.main_turns()] == ["hang", "hang"], fake.main_turns()
     assert out.returncode == 0, out.stderr
     task = show(config, bin_dir, "t1")
     assert task["state"] == "blocked" and task["attempts"] == 0, task
