@@ -304,14 +304,25 @@ def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo
     assert "no_changes" in task["last_error"] or "tool noise" in task["last_error"], task["last_error"]
 
 
+AIDER_RETRY_CAP = Path(__file__).resolve().parents[1] / "fakemodel" / "aider_retry_cap"
+
+
 def test_aider_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo):
-    # aider retries on its own for about a minute, then exits 0: the quota message in its output
-    # (not the exit code) is what rests the agent.
+    # aider retries on its own (for about a minute; here, with its retry cap cut to 1 s by
+    # aider_retry_cap/sitecustomize.py, for about two seconds), then exits 0: the quota message in its
+    # output (not the exit code) is what rests the agent.
     with FakeModelServer(script=["usage_limit"]) as fake:
         config, bin_dir = aider_setup(tmp_path, repo, fake)
+        reach_endpoint(config, {"PYTHONPATH": str(AIDER_RETRY_CAP)})
         out = drain_one(config, bin_dir)
+        # aider did retry, and gave up by itself: more than one main turn, all answered with the quota.
+        modes = [r["mode"] for r in fake.main_turns()]
+    assert len(modes) > 1 and set(modes) == {"usage_limit"}, modes
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir)
+    # aider gave up and exited 0 by itself (not killed): the exit-0 path, where the message alone counts.
+    result = Path(show(config, bin_dir, "t1")["runs"][-1]["log"]).with_name("result.json")
+    assert json.loads(result.read_text())["exit_code"] == 0
 
 
 def init_command(preset: str) -> list[str]:
