@@ -141,8 +141,9 @@ def test_runner_killed_after_the_result_before_the_move_rolls_forward(env):
 
 
 def test_runner_killed_between_rewrite_and_rename_counts_the_attempt_once(env):
-    # A backoff of at least half a second keeps the recovering tick from starting attempt 2 at once.
-    env.write_config([env.agent("impl-1", "fail.py")], max_attempts=3, retry_backoff_seconds=2)
+    # A backoff of at least half a second keeps the recovering tick from starting attempt 2 at once:
+    # a base of 1 s waits 0.5 to 1 s after attempt 1 (and 1 to 2 s after attempt 2, in the drain).
+    env.write_config([env.agent("impl-1", "fail.py")], max_attempts=3, retry_backoff_seconds=1)
     env.enqueue("t1")
     assert once(env, "settle_after_rewrite").returncode == 0
     env.wait_until(lambda: runner_gone(env, "t1", 1), what="the runner to die")
