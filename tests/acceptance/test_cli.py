@@ -127,7 +127,13 @@ def test_demo_runs_end_to_end(tmp_path):
                          capture_output=True, text=True, timeout=170)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "provisional 4" in out.stdout and "failed 1" in out.stdout
-    assert "agent/fix-the-flaky-login-test" in out.stdout
+    assert "agent/fix-the-flaky-login-test  (1 commit beyond main)" in out.stdout
+    assert "agent/try-the-risky-migration  (0 commits beyond main)" in out.stdout
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line.split()[1:2] in
+            (["provisional"], ["failed"]) and len(line.split()) > 5}
+    assert rows["fix-the-flaky-login-test"][1:5] == ["provisional", "P0", "implement", "1"]  # ran once
+    assert rows["try-the-risky-migration"][1:5] == ["failed", "P3", "experiment", "2"]
+    assert rows["add-a-readme-section-on-setup"][1] == "provisional"  # the id does not run into STATE
 
 
 def test_validate_warns_when_review_agent_has_no_reviewer(env):
