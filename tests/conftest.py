@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from orchestrator.formats import config as configmod
 from orchestrator.formats.task import Task
 from orchestrator.git.repo import Repo
 from orchestrator.store.queue import Queue
-from tests.support import DaemonProcess
+from tests.support import DaemonProcess, wait_until
 
 AGENT_SCRIPTS = {
     # Writes a file named after the task and commits it itself.
@@ -141,12 +140,7 @@ class Env:
                               capture_output=True, text=True, timeout=timeout, input=input, cwd=self.root)
 
     def wait_until(self, predicate, timeout: float = 30.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        wait_until(predicate, timeout=timeout, what=what)
 
     def wait_for_a_tick(self, timeout: float = 10.0) -> None:
         """Wait until a tick has started after this call: what it would do, it has done."""

@@ -6,11 +6,22 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCS = PROJECT_ROOT / "docs"
 SHARED_SAMPLES = PROJECT_ROOT.parent / "shared" / "samples"
+
+
+def wait_until(predicate, *, timeout: float = 30.0, what: str = "condition", poll: float = 0.05) -> None:
+    """Wait for a condition, with a timeout that fails the test naming what it waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def processes_with(tag: str) -> list:

@@ -45,6 +45,7 @@ from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.queue import Queue
+from orchestrator.tick.prompt import render_prompt, set_aside_leftovers
 
 _log = log.get("orchestrator.runner")
 LOG_TAIL_BYTES = 600
@@ -193,17 +194,6 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
-
-
-def set_aside_leftovers(repo: Repo, spec: Spec, attempt: Attempt) -> Path | None:
-    """An attempt starts from the branch's last commit: what an earlier attempt left uncommitted in
-    the worktree it reuses is saved as a patch in this attempt's directory (and named in its prompt),
-    not handed on as if it were work."""
-    patch = attempt.leftover_path
-    if not repo.set_aside(Path(spec.worktree), patch, ignoring=(*spec.noise_paths, WORKTREE_PROMPT_NAME)):
-        return None
-    _log.info("leftovers_set_aside", task=spec.task_id, attempt=spec.attempt, patch=str(patch))
-    return patch
 
 
 def worktree_prompt(spec: Spec) -> Path:
@@ -423,27 +413,6 @@ def read_agent_result(attempt: Attempt) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-
-
-def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,
-                  attempt: Attempt | None = None, *, leftover: Path | None = None) -> str:
-    parts = []
-    if feedback:
-        parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
-    if leftover is not None:
-        parts.append("## Left over from an earlier attempt\n\nAn earlier attempt ended with uncommitted changes. "
-                     "Your worktree starts from the branch's last commit without them; they are saved as a patch "
-                     f"at {leftover} (`git apply {leftover}` brings them back, if they help).\n")
-    if spec is not None and attempt is not None and spec.phase == "review":
-        parts.append(f"## Review\n\nReview the work on branch {spec.branch} against {spec.base_branch}; the diff "
-                     f"is in {attempt.diff_path}. Exit 0 to accept. To reject, write "
-                     '{"status": "rejected", "reason": "..."} to $ORCH_RESULT_FILE or exit non-zero.\n')
-    elif spec is not None and attempt is not None and spec.role == BREAKDOWN_ROLE:
-        parts.append("## Breakdown\n\nSplit this task into smaller tasks: write one Markdown task file per "
-                     "subtask (frontmatter with title, optional depends_on among the ids you choose) into "
-                     f"{attempt.outbox}. No commits are needed.\n")
-    parts.append(f"# {title}\n\n{body.strip()}\n")
-    return "\n".join(parts)
 
 
 def tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:

@@ -10,12 +10,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, wait_until
 
 WRITER = PROJECT_ROOT / "orchestrator" / "cli" / "demo_agents" / "writer.py"
 pytestmark = pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(),
@@ -73,8 +72,8 @@ def test_the_readme_walk_from_init_to_a_merged_main(tmp_path):
             if line.endswith("&"):
                 daemon = subprocess.Popen(argv, cwd=repo, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
-                wait_for(lambda: state(repo, env, "fix-the-login-redirect") == "provisional",
-                         what="the task to be done and wait for review")
+                wait_until(lambda: state(repo, env, "fix-the-login-redirect") == "provisional", timeout=60,
+                           poll=0.2, what="the task to be done and wait for review")
                 continue
             out = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
             assert out.returncode == 0, f"{line}\n{out.stdout}{out.stderr}"
@@ -113,11 +112,3 @@ def state(repo: Path, env: dict, task_id: str) -> str | None:
                          capture_output=True, text=True, timeout=60)
     return json.loads(out.stdout)["state"] if out.returncode == 0 else None
 
-
-def wait_for(predicate, *, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
