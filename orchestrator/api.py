@@ -25,6 +25,8 @@ from orchestrator.base.errors import StateError, UsageError
 from orchestrator.base.records import from_record
 from orchestrator.flow import control, review
 from orchestrator.flow.enqueue import NewTask, enqueue_one
+from orchestrator.flow.land import Round as LandRound
+from orchestrator.flow.land import land_until_idle
 from orchestrator.formats import config as configmod
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.config import Config
@@ -144,15 +146,27 @@ class Orchestrator:
 
     # ---- decisions --------------------------------------------------------------------
 
-    def accept(self, task_id: str, *, merge: bool = False, actor: str = "person") -> Decision:
-        """A task waiting for review goes to done/ (merging its branch into the base first, if asked)."""
+    def accept(self, task_id: str, *, merge: bool = False, land: bool | None = None,
+               actor: str = "person") -> Decision:
+        """A task waiting for review goes to done/ (merging its branch into the base first, if asked);
+        with the merge queue (land, by default when agents.yaml says `merge: queue`), to landing/,
+        from where the merge queue lands it once the check passed."""
         taskfmt.check_id(task_id)
         state = self.queue.locate(task_id)
         src = state if state in ("provisional", "blocked") else "provisional"
+        to_land = land if land is not None else self.config.merge == "queue"
         how = review.accept(self.queue, Repo(self.config.repo), task_id, src, base_branch=self.config.base_branch,
-                            branch=self.branch(task_id), merge=merge, actor=actor)
+                            branch=self.branch(task_id), merge=merge, actor=actor, land=to_land)
         poke(self.config.state_dir)
-        return Decision(task_id, "done", how)
+        return Decision(task_id, "landing" if to_land else "done", how)
+
+    def land(self, *, max_rounds: int | None = None, on_round: Any = None, on_check: Any = None) -> list[LandRound]:
+        """Run the merge queue in this process until landing/ is empty or must wait (see flow/land.py);
+        raises StateError when another lander (the daemon's) is at it."""
+        rounds = land_until_idle(self.config, self.queue, max_rounds=max_rounds, on_round=on_round,
+                                      on_check=on_check)
+        poke(self.config.state_dir)
+        return rounds
 
     def reject(self, task_id: str, reason: str, *, actor: str = "person") -> Decision:
         """Send a task waiting for review back for another attempt, with the reason as feedback."""

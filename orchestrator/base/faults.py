@@ -22,6 +22,9 @@ POINTS = (
     "runner_after_result",  # result record written, the task not moved
     "settle_after_rewrite",  # the task file rewritten in claimed/, not yet renamed
     "stop_before_kill",  # cancel/stop wrote the attempt's result, the runner not yet killed
+    "land_before_move",  # the merge queue wrote progress.json, the base not yet moved
+    "land_after_move",  # the base moved, the landed tasks still in landing/
+    "land_after_done",  # the tasks in done/, progress.json (and the push) not yet done
 )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.api import Orchestrator
-from orchestrator.base.errors import NotFoundError, UsageError
+from orchestrator.base.errors import NotFoundError, StateError, UsageError
 from orchestrator.base.records import as_record
 from orchestrator.formats import task as taskfmt
 from orchestrator.observe import views
@@ -107,8 +107,29 @@ def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def cmd_accept(orch: Orchestrator, args: argparse.Namespace) -> int:
-    decision = orch.accept(args.task_id, merge=args.merge)
+    decision = orch.accept(args.task_id, merge=args.merge, land=args.land)
     print(f"{decision.task_id}: {decision.state} ({decision.detail})")
+    return 0
+
+
+def cmd_land(orch: Orchestrator, args: argparse.Namespace) -> int:
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, flush=True)
+
+    def said_round(report) -> None:
+        for line in views.land_round_lines(report, orch.config.base_branch):
+            say(line)
+
+    try:
+        rounds = orch.land(max_rounds=1 if args.once else None, on_check=lambda c: say(views.check_line(c)),
+                           on_round=said_round)
+    except StateError:
+        if args.quiet:  # started by a tick while another lander runs: that one lands it
+            return 0
+        raise
+    if not any(r.landed or r.returned or r.waiting for r in rounds):
+        say("nothing to land (landing/ is empty)")
     return 0
 
 
@@ -186,7 +207,7 @@ def cmd_import(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 HANDLERS: dict[str, Handler] = {
     "enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status, "logs": cmd_logs,
-    "validate": cmd_validate, "accept": cmd_accept, "reject": cmd_reject, "retry": cmd_retry, "cancel": cmd_cancel,
+    "validate": cmd_validate, "accept": cmd_accept, "land": cmd_land, "reject": cmd_reject, "retry": cmd_retry, "cancel": cmd_cancel,
     "import": cmd_import, "pause": cmd_pause, "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history,
     "stats": cmd_stats, "dashboard": cmd_dashboard,
 }

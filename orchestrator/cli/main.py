@@ -79,7 +79,13 @@ def _decision_commands(sub: Any) -> None:
     """accept, reject, retry, cancel"""
     p = sub.add_parser("accept", help="accept a task waiting for review (provisional/ to done/)")
     p.add_argument("task_id")
-    p.add_argument("--merge", action="store_true", help="merge its branch into the base branch first")
+    p.add_argument("--merge", action="store_true", help="merge its branch into the base branch first "
+                   "(with 'merge: queue': through the merge queue)")
+    landing = p.add_mutually_exclusive_group()
+    landing.add_argument("--land", dest="land", action="store_const", const=True, default=None,
+                         help="queue the branch to land (landing/): it reaches the base once the check passed")
+    landing.add_argument("--no-land", dest="land", action="store_const", const=False,
+                         help="accept without landing, even with 'merge: queue'")
 
     p = sub.add_parser("reject", help="send a task back with feedback for the next attempt")
     p.add_argument("task_id")
@@ -101,6 +107,10 @@ def _control_commands(sub: Any) -> None:
     p = sub.add_parser("stop", help="stop the daemon; running agents keep running unless --kill-agents")
     p.add_argument("--kill-agents", action="store_true",
                    help="also stop every running attempt; their tasks go back to incoming/ without using an attempt")
+
+    p = sub.add_parser("land", help="run the merge queue here until landing/ is empty (the daemon runs it too)")
+    p.add_argument("--once", action="store_true", help="one round only")
+    p.add_argument("--quiet", action="store_true", help="print nothing (the daemon starts it so)")
 
     p = sub.add_parser("import", help="turn a Markdown plan into tasks")
     p.add_argument("file")

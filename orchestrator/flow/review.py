@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchestrator.base.clock import utcnow
 from orchestrator.base.errors import StateError
 from orchestrator.base.faults import crash_point
 from orchestrator.flow import graph
@@ -19,14 +20,17 @@ from orchestrator.store.queue import Queue
 
 
 def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str, branch: str, merge: bool,
-           actor: str, reviewer: str = "person") -> str:
-    """Move an accepted task to done/, merging its branch first when asked. Returns what was done.
+           actor: str, reviewer: str = "person", land: bool = False) -> str:
+    """Move an accepted task to done/, merging its branch first when asked; with land, to landing/
+    instead, where the merge queue (flow/land.py) lands it once the check passed. Returns what was done.
 
     The merge runs under the task's lock, after the task is seen in src/, and the task moves to
     done/ before the lock is let go: a reject, cancel or runner that races the accept either
     happens wholly before it (and the accept refuses, merging nothing) or waits until it is done.
     A kill between the merge and the move leaves main merged and the task in src/; accepting again
     finds it "already merged" and finishes."""
+    if land:
+        return _queue_to_land(queue, task_id, src, reviewer=reviewer, actor=actor)
     how = ["accepted"]
 
     def merge_first(_task: Task) -> dict[str, Any] | None:
@@ -42,6 +46,18 @@ def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str
         raise StateError(f"task '{task_id}' is in {state or 'no state'}/, not {src}/; only a task waiting "
                          "for review can be accepted (nothing was merged)")
     return how[0]
+
+
+def _queue_to_land(queue: Queue, task_id: str, src: str, *, reviewer: str, actor: str) -> str:
+    updates: dict[str, Any] = {"accepted_at": utcnow(), "blocked_reason": None}
+    if src == "blocked":  # a person looked at a branch the merge queue gave up on: it gets its tries again
+        updates["land_attempts"] = 0
+    if queue.transition(task_id, src, "landing", actor=actor, event="accepted", updates=updates,
+                        reason=f"accepted by {reviewer}; waiting in the merge queue") is None:
+        state = queue.locate(task_id)
+        raise StateError(f"task '{task_id}' is in {state or 'no state'}/, not {src}/; only a task waiting "
+                         "for review can be accepted (nothing was queued)")
+    return "queued to land"
 
 
 def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections: int, actor: str,

@@ -107,8 +107,9 @@ def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None
     """Complete the task (merging when configured); hold it in blocked/ if the merge is refused."""
     try:
         review.accept(queue, Repo(Path(spec.repo)), spec.task_id, "claimed", base_branch=spec.base_branch,
-                      branch=spec.branch, merge=spec.project.merge_on_accept, actor=common["actor"], reviewer=reviewer)
-        return "done"
+                      branch=spec.branch, merge=spec.project.merge_on_accept, actor=common["actor"], reviewer=reviewer,
+                      land=spec.project.merge == "queue")
+        return "landing" if spec.project.merge == "queue" else "done"
     except (GitError, MergeRefusedError) as exc:
         reason = (f"accepted by {reviewer}, but the merge was refused: {exc}. Resolve it, then "
                   f"'python -m orchestrator accept {spec.task_id} --merge'")

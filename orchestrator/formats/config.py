@@ -24,6 +24,7 @@ from orchestrator.formats.schema import Field, Located, SchemaError, load_yaml, 
 from orchestrator.formats.settings import (
     COMMAND_KEYS,
     MERGED_KEYS,
+    PROJECT_COMMAND_KEYS,
     AgentIdentity,
     AgentSettings,
     ProjectSettings,
@@ -78,6 +79,7 @@ class Config(ProjectSettings):
     agents: tuple[AgentConfig, ...] = ()
     notify: tuple[Notifier, ...] = ()
     problem: str | None = None  # set only on the stand-in that observers use when the file is invalid
+    agent_defaults: AgentSettings = AgentSettings()  # the top level's agent settings (the merge queue's check uses them)
 
     def agent(self, name: str) -> AgentConfig | None:
         return next((a for a in self.agents if a.name == name), None)
@@ -180,7 +182,7 @@ def parse(text: str, path: Path) -> Config:
     where = Located(str(path), lines)
     problems: list[SchemaError] = []
     values = parse_fields(data, TOP_FIELDS, where, "agents.yaml", problems)
-    for key in COMMAND_KEYS:
+    for key in COMMAND_KEYS + PROJECT_COMMAND_KEYS:
         if values[key] is not None:
             values[key] = _collect(problems, _parse_command, values[key], where, key, placeholders=False)
     notify = _collect(problems, _parse_notify, values.pop("notify"), where) or ()
@@ -190,7 +192,7 @@ def parse(text: str, path: Path) -> Config:
     agents = _parse_agents(values.pop("agents"), where, defaults, problems)
     raise_all(problems)
     values.update(resolve_paths(path, values))
-    return Config(path=path, agents=agents, notify=notify, **values)
+    return Config(path=path, agents=agents, notify=notify, agent_defaults=AgentSettings(**defaults), **values)
 
 
 def _collect(problems: list[SchemaError], parse: Any, *args: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,8 @@
                 locks/                  tick.lock, daemon.lock, agents.lock, tasks/<id>.lock, sweep.stamp
                 daemon.pid, last_tick.json, config_status.json, agents.json, index.json, PAUSE
                 notify.cursor, notify/  notification delivery
+                landing/                the merge queue: lander.lock, progress.json, slot-<n> scratch
+                                        worktrees for the check, checks/ their logs
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ class StateDir:
     agents = property(lambda self: self.root / "agents.json")
     index = property(lambda self: self.root / "index.json")
     pause_file = property(lambda self: self.root / "PAUSE")  # while it exists, no new work starts
+
+    # the merge queue (flow/land.py)
+    landing = property(lambda self: self.root / "landing")
+    land_lock = property(lambda self: self.root / "landing" / "lander.lock")
+    land_progress = property(lambda self: self.root / "landing" / "progress.json")
+    land_status = property(lambda self: self.root / "landing" / "status.json")
+    check_logs = property(lambda self: self.root / "landing" / "checks")
+
+    def check_slot(self, n: int) -> Path:
+        return self.root / "landing" / f"slot-{n}"
 
     # notifications
     notify_cursor = property(lambda self: self.root / "notify.cursor")

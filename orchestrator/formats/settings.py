@@ -26,6 +26,8 @@ from orchestrator.formats.schema import Field
 
 DAY = 86_400
 REVIEW_MODES = ("human", "agent", "none")
+MERGE_MODES = ("accept", "queue")
+LAND_STRATEGIES = ("merge", "rebase")
 # What the agent CLIs print when their provider says "not now" (HTTP 429, quota, plan limits), as
 # they really print it: Claude Code, Codex, Gemini CLI, opencode, aider (litellm) and the raw APIs.
 USAGE_LIMIT_MESSAGES = ("usage limit", "usage_limit_reached", "rate limit reached", "rate_limit_exceeded",
@@ -109,6 +111,29 @@ class ProjectSettings:
                                  help="task branches are named <prefix><task id>")
     merge_on_accept: bool = setting(False, kind="bool",
                                     help="merge the branch when a reviewer agent or review: none accepts")
+    merge: str = setting("accept", kind="str", choices=MERGE_MODES,
+                         help="accept: an accepted branch merges at once (accept --merge, merge_on_accept); "
+                              "queue: every accepted branch goes to landing/ and the merge queue lands it "
+                              "on the base only after `check` passed on the merged result")
+    check: tuple[str, ...] | None = setting(None, kind="command",
+                                            help="the project's test command, run by the merge queue in a "
+                                                 "scratch worktree of each candidate (null: merging cleanly is "
+                                                 "enough)")
+    check_timeout_seconds: float = setting(1800.0, kind="float", minimum=1, maximum=DAY,
+                                           help="a check running longer fails the candidate")
+    land_strategy: str = setting("merge", kind="str", choices=LAND_STRATEGIES,
+                                 help="how the merge queue puts a branch on the base: a merge commit, or its "
+                                      "commits rebased (linear history)")
+    land_batch: int = setting(8, kind="int", minimum=1, maximum=100,
+                              help="branches the merge queue tests together; a failing batch is bisected")
+    land_parallel: int = setting(2, kind="int", minimum=1, maximum=64,
+                                 help="checks the merge queue runs at once while it bisects a batch")
+    max_land_attempts: int = setting(3, kind="int", minimum=1, maximum=100,
+                                     help="times a branch may go back to its task for a conflict or a failed "
+                                          "check before it waits for a person")
+    push: str | None = setting(None, kind="str",
+                               help="a git remote: landed base commits and the task branches in them are pushed "
+                                    "there")
     max_rejections: int = setting(3, kind="int", minimum=1, maximum=100,
                                   help="rejections before a task fails")
     max_breakdown_depth: int = setting(2, kind="int", minimum=0, maximum=10,
@@ -177,3 +202,4 @@ class AgentIdentity:
 
 MERGED_KEYS = tuple(f.name for f in dataclasses.fields(AgentSettings) if f.metadata["merge"])
 COMMAND_KEYS = tuple(f.name for f in dataclasses.fields(AgentSettings) if f.metadata["kind"] == "command")
+PROJECT_COMMAND_KEYS = tuple(f.name for f in dataclasses.fields(ProjectSettings) if f.metadata["kind"] == "command")

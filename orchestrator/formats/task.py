@@ -92,6 +92,8 @@ RUNTIME_FIELDS = [
     Field("feedback", "strlist", default=()),
     Field("blocked_reason", "str"),
     Field("subtasks", "strlist", default=()),
+    Field("accepted_at", "any"),
+    Field("land_attempts", "int", default=0, minimum=0),
 ]
 RUNTIME_NAMES = frozenset(f.name for f in RUNTIME_FIELDS)
 
@@ -116,6 +118,8 @@ class Task:
     feedback: tuple[str, ...] = field(default=())
     blocked_reason: str | None = None  # set when a person must act; dependency release leaves it alone
     subtasks: tuple[str, ...] = field(default=())  # a broken-down task waits for these, then is done
+    accepted_at: datetime | None = None  # when it went to landing/: the merge queue's order within a priority
+    land_attempts: int = 0  # times the merge queue sent the branch back (a conflict or a failed check)
 
     def with_updates(self, **changes: Any) -> Task:
         return replace(self, **changes)
@@ -235,6 +239,8 @@ def _build(data: Any, where: Located, body: str, *, file_id: str, source: str, t
         feedback=values.get("feedback") or (),
         blocked_reason=values.get("blocked_reason"),
         subtasks=values.get("subtasks") or (),
+        accepted_at=_as_utc(values.get("accepted_at"), where, "accepted_at"),
+        land_attempts=values.get("land_attempts") or 0,
     )
 
 
@@ -269,6 +275,10 @@ def render(task: Task) -> str:
         front["blocked_reason"] = task.blocked_reason
     if task.subtasks:
         front["subtasks"] = list(task.subtasks)
+    if task.accepted_at:
+        front["accepted_at"] = _iso(task.accepted_at)
+    if task.land_attempts:
+        front["land_attempts"] = task.land_attempts
     head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100)
     body = task.body if task.body.endswith("\n") or not task.body else task.body + "\n"
     return f"---\n{head}---\n\n{body}"

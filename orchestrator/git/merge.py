@@ -36,23 +36,43 @@ def merge_into_base(repo: Repo, branch: str, base: str, message: str) -> str:
     with repo.metadata_lock():
         if repo.ok("merge-base", "--is-ancestor", branch, base):
             return "already merged"
-        rebasing = _rebasing(repo, base)
-        if rebasing is not None:
-            raise _refused(branch, f"'{base}' is being rebased in {rebasing}; finish or abort the rebase, "
-                                   "then accept again")
-        checkout = next((p for p, b in repo.worktrees().items() if b == base), None)
-        if checkout is not None:
-            problem = _not_quiet(repo, checkout)
-            if problem:
-                raise _refused(branch, f"'{base}' is checked out in {checkout}, which has {problem}; "
-                                       "finish that (or commit or stash), then accept again")
+        checkout = _base_movable(repo, base, what=branch)
         old = repo.head_commit(base)
         new, how = _merged_commit(repo, branch, base, old, message)
-        if checkout is None:
-            _compare_and_swap(repo, base, new, old)
-            return how
+        _move(repo, base, new, old, checkout)
+        return how if checkout is None else f"{how} in {checkout}"
+
+
+def move_base(repo: Repo, base: str, new: str, old: str) -> str:
+    """Move base from old to new (a descendant of old) the way a person could: the ref alone when base
+    is checked out nowhere, a fast-forward of the person's quiet checkout when it is. Returns where
+    ("the ref" or the checkout); raises MergeRefusedError, having changed nothing, when it cannot."""
+    with repo.metadata_lock():
+        checkout = _base_movable(repo, base, what=base)
+        _move(repo, base, new, old, checkout)
+        return "the ref" if checkout is None else str(checkout)
+
+
+def _base_movable(repo: Repo, base: str, *, what: str) -> Path | None:
+    """The person's checkout of base (None: not checked out), once we know base may move there."""
+    rebasing = _rebasing(repo, base)
+    if rebasing is not None:
+        raise _refused(what, f"'{base}' is being rebased in {rebasing}; finish or abort the rebase, "
+                             "then accept again")
+    checkout = next((p for p, b in repo.worktrees().items() if b == base), None)
+    if checkout is not None:
+        problem = _not_quiet(repo, checkout)
+        if problem:
+            raise _refused(what, f"'{base}' is checked out in {checkout}, which has {problem}; "
+                                 "finish that (or commit or stash), then accept again")
+    return checkout
+
+
+def _move(repo: Repo, base: str, new: str, old: str, checkout: Path | None) -> None:
+    if checkout is None:
+        _compare_and_swap(repo, base, new, old)
+    else:
         _fast_forward_checkout(repo, checkout, base, new, old)
-        return f"{how} in {checkout}"
 
 
 def _merged_commit(repo: Repo, branch: str, base: str, old: str, message: str) -> tuple[str, str]:

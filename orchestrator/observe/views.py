@@ -15,6 +15,8 @@ from orchestrator.base import durable
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import for_people, iso, parse_iso, utcnow
 from orchestrator.flow import graph
+from orchestrator.flow.land import Round as LandRound
+from orchestrator.flow.landcheck import CheckResult
 from orchestrator.formats.agent_output import strip_ansi
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
@@ -336,3 +338,25 @@ def dumps(data) -> str:
     return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
+
+
+def check_line(result: CheckResult) -> str:
+    verdict = "passed" if result.passed else f"FAILED: {result.summary}"
+    return f"  check on {result.commit[:12]} {verdict} (log: {result.log_path})"
+
+
+def land_round_lines(report: LandRound, base_branch: str) -> list[str]:
+    """What one merge-queue round did, for people."""
+    lines = []
+    if report.landed:
+        where = f" ({base_branch} at {report.base[:12]})" if report.base else ""
+        lines.append(f"landed: {', '.join(report.landed)}{where}")
+    for task_id, why in report.returned:
+        lines.append(f"sent back: {task_id}: {why.splitlines()[0] if why else ''}")
+    if report.deferred and not report.waiting:
+        lines.append(f"next round: {', '.join(report.deferred)} (conflicts with the batch ahead of it)")
+    if report.waiting:
+        lines.append(f"waiting: {report.waiting}")
+    if report.checks:
+        lines.append(f"checks run: {report.checks}")
+    return lines

@@ -31,7 +31,7 @@ from orchestrator.store.journal import Journal
 from orchestrator.store.quarantine import INVALID, Quarantine
 from orchestrator.store.taskfile import read_task_file
 
-STATES = ("blocked", "incoming", "claimed", "provisional", "done", "failed")
+STATES = ("blocked", "incoming", "claimed", "provisional", "landing", "done", "failed")
 TERMINAL = ("done", "failed")
 SUFFIX = ".md"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from orchestrator.base import log
 from orchestrator.formats.config import BREAKDOWN_ROLE
 from orchestrator.formats.layout import WORKTREE_PROMPT_NAME
+from orchestrator.formats.task import Task
+from orchestrator.git import landing
 from orchestrator.git.repo import Repo
 from orchestrator.store.attempts import Attempt, Spec
 
@@ -24,11 +26,32 @@ def set_aside_leftovers(repo: Repo, spec: Spec, attempt: Attempt) -> Path | None
     return patch
 
 
+def merge_base_for_landing(repo: Repo, spec: Spec, task: Task) -> tuple[str, ...] | None:
+    """A branch the merge queue sent back starts its attempt with the base merged in, so the agent
+    works on what would land: None (not sent back, or it has the base already), () (merged cleanly),
+    or the files left in conflict for the agent to resolve."""
+    if not task.land_attempts or spec.phase == "review":
+        return None
+    merged = landing.merge_base_into(repo, Path(spec.worktree), spec.base_branch)
+    if merged is not None:
+        _log.info("landing_base_merged", task=spec.task_id, attempt=spec.attempt, conflicts=list(merged))
+    return merged
+
+
 def render_prompt(title: str, body: str, feedback: tuple[str, ...], spec: Spec | None = None,
-                  attempt: Attempt | None = None, *, leftover: Path | None = None) -> str:
+                  attempt: Attempt | None = None, *, leftover: Path | None = None,
+                  landing_merge: tuple[str, ...] | None = None) -> str:
     parts = []
     if feedback:
         parts.append("## Feedback on earlier attempts\n\n" + "\n".join(f"- {f}" for f in feedback) + "\n")
+    if landing_merge is not None and spec is not None:
+        if landing_merge:
+            parts.append(f"## Merge conflict to resolve\n\n{spec.base_branch} has been merged into your branch and "
+                         f"these files conflict: {', '.join(landing_merge)}. Resolve the conflict markers, keep what "
+                         "both sides meant, then `git add` them and `git commit` to finish the merge.\n")
+        else:
+            parts.append(f"## Merged\n\n{spec.base_branch} has been merged into your branch (a merge commit). "
+                         "Make the project's check pass on it (the feedback above has its output), and commit.\n")
     if leftover is not None:
         parts.append("## Left over from an earlier attempt\n\nAn earlier attempt ended with uncommitted changes. "
                      "Your worktree starts from the branch's last commit without them; they are saved as a patch "

@@ -45,7 +45,7 @@ from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.queue import Queue
-from orchestrator.tick.prompt import render_prompt, set_aside_leftovers
+from orchestrator.tick.prompt import merge_base_for_landing, render_prompt, set_aside_leftovers
 
 _log = log.get("orchestrator.runner")
 LOG_TAIL_BYTES = 600
@@ -148,15 +148,21 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
     leftover = set_aside_leftovers(repo, spec, attempt) if reused else None
-    start = guard.snapshot(repo, spec.branch, spec.base_branch, worktree)
     _, task = queue.read(spec.task_id, "claimed")
+    try:
+        landing_merge = merge_base_for_landing(repo, spec, task)
+    except GitError as exc:
+        return Result("worktree_failed", f"could not merge {spec.base_branch} into the branch the merge queue sent "
+                                         f"back: {exc}", iso(utcnow()), counts=False)
+    start = guard.snapshot(repo, spec.branch, spec.base_branch, worktree)
     extra_env = {}
     if spec.phase == "review":
         write_diff(repo, spec.base_branch, spec.branch, attempt.diff_path)
         extra_env["ORCH_DIFF_FILE"] = str(attempt.diff_path)
     if spec.port_count:
         extra_env.update(ORCH_PORT_BASE=str(spec.port_base), ORCH_PORT_COUNT=str(spec.port_count))
-    prompt = render_prompt(task.title, task.body, spec.feedback, spec, attempt, leftover=leftover)
+    prompt = render_prompt(task.title, task.body, spec.feedback, spec, attempt, leftover=leftover,
+                           landing_merge=landing_merge)
     attempt.prompt_path.write_text(prompt, encoding="utf-8")  # the record
     repo.exclude(WORKTREE_PROMPT_NAME)
     worktree_prompt(spec).write_text(prompt, encoding="utf-8")  # where a confined CLI can read it

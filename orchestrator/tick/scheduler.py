@@ -33,6 +33,7 @@ from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs, Spec
 from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import Entry, Queue
+from orchestrator.tick.landstart import LanderStarter
 from orchestrator.tick.launcher import Launcher, RunnerLauncher
 from orchestrator.tick.notify import Delivery
 from orchestrator.tick.reconcile import OWNERLESS_GRACE_SECONDS, reconcile, sweep_temp_files, sweep_worktrees
@@ -81,6 +82,7 @@ class Scheduler:
         self._groups: dict[tuple, list[Entry]] | None = None  # sorted candidates, rebuilt when incoming/ changes
         self._groups_generation: int | None = None
         self._blocked_memo: tuple | None = None
+        self.lander = LanderStarter(config, self.queue)
         self.queue.ensure_dirs()
 
     # ---- the tick -----------------------------------------------------------------
@@ -115,6 +117,9 @@ class Scheduler:
                 report.running[task_id] = agent
             report.broken = incoming_broken + blocked_broken
             self._quarantine(report.broken)
+            lander = self.lander.maybe_start()
+            if lander is not None:
+                self.children.append(lander)
             self._maybe_sweep()
             self.notifications.deliver(self.config.notify, self.children)
             self.index.save()

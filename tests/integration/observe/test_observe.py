@@ -30,7 +30,8 @@ def test_status_against_a_queue_in_every_state(env, agents_dir):
     env.wait_until(lambda: env.state_of("broken") == "failed", what="the failure")
     env.wait_until(lambda: (env.config.state_dir / "runs" / "running" / "1" / "agent.json").exists(), what="agent")
     data = json.loads(env.cli("status", "--json").stdout)
-    assert data["counts"] == {"blocked": 1, "incoming": 1, "claimed": 1, "provisional": 1, "done": 1, "failed": 1}
+    assert data["counts"] == {"blocked": 1, "incoming": 1, "claimed": 1, "provisional": 1, "landing": 0, "done": 1,
+                              "failed": 1}
     running = data["running"][0]
     assert running["task"] == "running" and running["agent"] == "impl-1" and running["timeout_seconds"] == 3600
     assert running["rss_mb"] > 0 and running["elapsed_seconds"] is not None

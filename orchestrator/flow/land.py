@@ -1,0 +1,301 @@
+"""The merge queue: an accepted branch reaches the base branch only inside a commit that passed `check`.
+
+With `merge: queue`, accepting a task (a person, a reviewer agent, `review: none`) moves it to
+landing/. A lander (one at a time: lander.lock; the daemon starts one when landing/ has tasks,
+`land` runs one in the foreground) works in rounds:
+
+1. recover: a round a crash cut short is finished or forgotten (progress.json, below), and checks
+   it left running are stopped;
+2. build: up to `land_batch` tasks in queue order (priority, then acceptance time) are stacked on
+   the base tip, each branch on the candidate before it (git/landing.py). A branch that conflicts
+   with the base itself goes back to its task; one that conflicts only with the batch ahead of it
+   waits for the next round, which is built on the new base;
+3. check: the candidate with every branch is checked; if it fails, the batch is bisected: the
+   longest passing prefix is found with up to `land_parallel` checks at once (with one, a binary
+   search), that prefix lands and the first branch that breaks it goes back with the output;
+4. land: progress.json names the old and new base commits and the tasks, then the base moves by
+   compare-and-swap (or by a fast-forward of the person's clean checkout: git/merge.move_base),
+   then the tasks move to done/. A crash after the move finishes on the next round (the base
+   contains the new commit), a crash before it forgets the round (the base never moved).
+
+A branch sent back goes to incoming/ with the conflict or the check's output as feedback; its next
+attempt starts with the base merged into the branch (tick/runner.py), so the agent resolves it.
+After `max_land_attempts` returns the task waits in blocked/ for a person instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from orchestrator.base import durable, log
+from orchestrator.base.clock import iso, utcnow
+from orchestrator.base.errors import MergeRefusedError, StateError
+from orchestrator.base.faults import crash_point
+from orchestrator.base.locks import FileLock
+from orchestrator.flow import graph
+from orchestrator.flow.landcheck import CheckResult, run_check, stop_leftover_checks
+from orchestrator.formats.config import Config
+from orchestrator.formats.layout import StateDir
+from orchestrator.formats.task import Task
+from orchestrator.git import landing
+from orchestrator.git.merge import move_base
+from orchestrator.git.repo import Repo
+from orchestrator.process.wake import poke
+from orchestrator.store.queue import Queue
+
+_log = log.get("orchestrator.land")
+STATE = "landing"
+
+
+@dataclass
+class Round:
+    """What one round did."""
+
+    landed: list[str] = field(default_factory=list)
+    returned: list[tuple[str, str]] = field(default_factory=list)  # (task id, why)
+    deferred: list[str] = field(default_factory=list)  # conflicts only with the batch ahead: next round
+    waiting: str | None = None  # why nothing could land now (the base's checkout is busy, ...)
+    checks: int = 0
+    base: str | None = None  # the base tip after the round
+
+    @property
+    def progressed(self) -> bool:
+        return bool(self.landed or self.returned)
+
+
+def in_queue_order(queue: Queue) -> list[Task]:
+    tasks = []
+    for dirent in queue.names(STATE):
+        try:
+            tasks.append(queue.read_file(queue.dir(STATE) / dirent.name))
+        except (OSError, ValueError):
+            continue  # an unreadable file is quarantined by the tick, not here
+    now = utcnow()
+    return sorted(tasks, key=lambda t: (t.priority, (t.accepted_at or t.created or now).timestamp(), t.id))
+
+
+class Lander:
+    def __init__(self, cfg: Config, queue: Queue, *, actor: str = "merge queue",
+                 on_check: Callable[[CheckResult], None] | None = None):
+        self.cfg = cfg
+        self.queue = queue
+        self.repo = Repo(cfg.repo)
+        self.state = StateDir(cfg.state_dir)
+        self.actor = actor
+        self.on_check = on_check
+
+    # ---- one round ----------------------------------------------------------------
+
+    def run_round(self) -> Round:
+        report = Round(landed=self.recover())
+        old = self.repo.branch_commit(self.cfg.base_branch)
+        if old is None:
+            report.waiting = f"the base branch '{self.cfg.base_branch}' does not exist"
+            return report
+        stack = self._build(old, in_queue_order(self.queue)[: self.cfg.land_batch], report)
+        if stack:
+            good, culprit = self._search(stack, report)
+            if good and not self._land(old, stack[good - 1][1], [task for task, _ in stack[:good]], report):
+                return report
+            if culprit is not None:
+                self.give_back(stack[good][0], culprit.summary, culprit.output)
+                report.returned.append((stack[good][0].id, culprit.summary))
+        report.base = self.repo.branch_commit(self.cfg.base_branch)
+        return report
+
+    def _build(self, old: str, tasks: list[Task], report: Round) -> list[tuple[Task, str]]:
+        """The batch stacked on old: (task, candidate commit with it and everything before it)."""
+        stack: list[tuple[Task, str]] = []
+        current = old
+        for task in tasks:
+            branch = self.cfg.branch_of(task.id)
+            tip = self.repo.branch_commit(branch)
+            if tip is None:
+                self.give_back(task, f"its branch {branch} no longer exists", person=True)
+                report.returned.append((task.id, "branch gone"))
+                continue
+            if landing.contains(self.repo, tip, old):  # landed already (by hand, or an earlier batch)
+                self._finish(old, [task.id], how="already on the base")
+                report.landed.append(task.id)
+                continue
+            built = self._stack(current, task, branch, tip)
+            if isinstance(built, landing.Conflict):
+                if current == old:
+                    why = built.describe(self.cfg.base_branch)
+                    self.give_back(task, why)
+                    report.returned.append((task.id, why))
+                else:
+                    report.deferred.append(task.id)
+                continue
+            stack.append((task, built))
+            current = built
+        return stack
+
+    def _stack(self, onto: str, task: Task, branch: str, tip: str) -> str | landing.Conflict:
+        if self.cfg.land_strategy == "rebase":
+            return landing.stack_rebase(self.repo, self.state.check_slot(0), onto, tip)
+        return landing.stack_merge(self.repo, onto, tip, f"Merge {branch}: {task.title}\n\nTask {task.id}, "
+                                                         "landed by the orchestrator's merge queue.")
+
+    # ---- bisection ----------------------------------------------------------------
+
+    def _search(self, stack: list[tuple[Task, str]], report: Round) -> tuple[int, CheckResult | None]:
+        """(k, culprit): the first k candidates' prefix passed; culprit is the check of prefix k+1
+        when it failed (None: all n passed). Prefix 0 is the base, taken as good."""
+        n = len(stack)
+        if self.cfg.check is None:
+            return n, None
+        results: dict[int, CheckResult] = {}
+        good, bad = 0, None
+        while True:
+            if bad is not None and bad == good + 1:
+                return good, results[bad]
+            points = self._points(good, bad, n)
+            self._check_all({k: stack[k - 1][1] for k in points}, results)
+            report.checks += len(points)
+            failed = [k for k in points if not results[k].passed]
+            if failed:
+                bad = min(failed + ([bad] if bad is not None else []))
+            good = max([good] + [k for k in points if results[k].passed and (bad is None or k < bad)])
+            if bad is None:
+                return n, None
+
+    def _points(self, good: int, bad: int | None, n: int) -> list[int]:
+        """Which prefixes to check next: the whole batch first (with speculative bisection points when
+        slots are free), then evenly spaced prefixes between the last good and the first bad one."""
+        slots = self.cfg.land_parallel
+        if bad is None:
+            inner = list(range(good + 1, n))
+            return sorted({n, *_spaced(inner, slots - 1)})
+        return _spaced(list(range(good + 1, bad)), slots)
+
+    def _check_all(self, commits: dict[int, str], results: dict[int, CheckResult]) -> None:
+        with ThreadPoolExecutor(max_workers=len(commits), thread_name_prefix="check") as pool:
+            futures = {k: pool.submit(run_check, self.cfg, self.repo, slot, commit)
+                       for slot, (k, commit) in enumerate(sorted(commits.items()))}
+            for k, future in futures.items():
+                results[k] = future.result()
+                _log.info("land_check", commit=commits[k][:12], prefix=k, passed=results[k].passed,
+                          log=str(results[k].log_path))
+                if self.on_check is not None:
+                    self.on_check(results[k])
+
+    # ---- landing and giving back --------------------------------------------------
+
+    def _land(self, old: str, new: str, tasks: list[Task], report: Round) -> bool:
+        ids = [task.id for task in tasks]
+        gone = [i for i in ids if not self.queue.path(STATE, i).exists()]
+        if gone:  # cancelled or sent back by a person while it was checked: rebuild without them
+            report.deferred.extend(i for i in ids if i not in gone)
+            return False
+        durable.make_dirs(self.state.landing)
+        durable.write_json_atomic(self.state.land_progress, {"old": old, "new": new, "tasks": ids, "at": iso(utcnow())})
+        crash_point("land_before_move")
+        try:
+            move_base(self.repo, self.cfg.base_branch, new, old)
+        except MergeRefusedError as exc:
+            self.state.land_progress.unlink(missing_ok=True)
+            report.waiting = str(exc)
+            report.deferred.extend(ids)
+            return False
+        crash_point("land_after_move")
+        self._finish(new, ids, how=f"landed on {self.cfg.base_branch} at {new[:12]}")
+        report.landed.extend(ids)
+        return True
+
+    def _finish(self, new: str, ids: list[str], *, how: str) -> None:
+        for task_id in ids:
+            graph.complete(self.queue, task_id, STATE, actor=self.actor, event="landed", reason=how,
+                           landed=new, updates={"blocked_reason": None, "last_error": None})
+        crash_point("land_after_done")
+        if self.cfg.push:
+            refs = [f"{new}:refs/heads/{self.cfg.base_branch}"] + [
+                f"refs/heads/{self.cfg.branch_of(i)}" for i in ids if self.repo.branch_exists(self.cfg.branch_of(i))]
+            problem = landing.push(self.repo, self.cfg.push, refs)
+            self.queue.journal.append("pushed" if problem is None else "push_failed", actor=self.actor,
+                                      remote=self.cfg.push, tasks=ids, reason=problem)
+        self.state.land_progress.unlink(missing_ok=True)
+
+    def give_back(self, task: Task, why: str, output: str = "", *, person: bool = False) -> str | None:
+        """Send a task back from landing/: to incoming/ with the feedback, or to blocked/ for a person
+        once it has gone back max_land_attempts times (or when an agent cannot help: person)."""
+        count = task.land_attempts + 1
+        note = f"the merge queue could not land the branch: {why}"
+        if output:
+            note += f"\n\nOutput of the check (its end):\n```\n{output}\n```"
+        if person or count > self.cfg.max_land_attempts:
+            dst = "blocked"
+            updates = {"land_attempts": count, "last_error": note, "blocked_reason": (
+                f"could not land ({why}); sent back {count - 1} times (max_land_attempts "
+                f"{self.cfg.max_land_attempts}): fix {self.cfg.branch_of(task.id)}, then "
+                f"'python -m orchestrator accept {task.id}' queues it again")}
+        else:
+            dst = "incoming"
+            updates = {"feedback": task.feedback + (note,), "land_attempts": count, "attempts": 0,
+                       "retry_after": None, "last_error": note}
+        moved = self.queue.transition(task.id, STATE, dst, actor=self.actor, event="land_returned", reason=why,
+                                      updates=updates)
+        return dst if moved is not None else None
+
+    # ---- crash recovery -----------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Finish or forget the round a crash cut short; stop its checks. Returns the tasks finished."""
+        stopped = stop_leftover_checks(self.cfg)
+        if stopped:
+            _log.info("land_checks_stopped", processes=stopped)
+        progress = durable.read_json(self.state.land_progress)
+        if not progress:
+            return []
+        tip = self.repo.branch_commit(self.cfg.base_branch)
+        if tip is not None and landing.contains(self.repo, progress["new"], tip):
+            ids = [i for i in progress["tasks"] if self.queue.path(STATE, i).exists()]
+            self._finish(progress["new"], ids, how=f"landed on {self.cfg.base_branch} at {progress['new'][:12]} "
+                                                   "(finished after an interruption)")
+            return ids
+        self.state.land_progress.unlink(missing_ok=True)  # the base never moved: the round is rebuilt
+        return []
+
+
+def _spaced(candidates: list[int], count: int) -> list[int]:
+    """count values of candidates, evenly spaced (all of them when count covers them)."""
+    if count <= 0 or not candidates:
+        return []
+    if count >= len(candidates):
+        return candidates
+    step = len(candidates) / (count + 1)
+    return sorted({candidates[min(len(candidates) - 1, int((i + 1) * step))] for i in range(count)})
+
+
+@contextmanager
+def lander_lock(cfg: Config) -> Iterator[bool]:
+    """The one lander: yields False when another holds it (the kernel frees it when a lander dies)."""
+    durable.make_dirs(StateDir(cfg.state_dir).landing)
+    with FileLock(StateDir(cfg.state_dir).land_lock).attempt() as got:
+        yield got
+
+
+def land_until_idle(cfg: Config, queue: Queue, *, max_rounds: int | None = None,
+                    on_round: Callable[[Round], None] | None = None,
+                    on_check: Callable[[CheckResult], None] | None = None) -> list[Round]:
+    """Rounds until landing/ is empty or a round changes nothing (it waits for the base's checkout,
+    say: the next tick tries again). Raises StateError when another lander runs."""
+    with lander_lock(cfg) as got:
+        if not got:
+            raise StateError("another lander is running (the daemon's, or another 'land'); it lands what "
+                             "is in landing/")
+        lander = Lander(cfg, queue, on_check=on_check)
+        rounds: list[Round] = []
+        while max_rounds is None or len(rounds) < max_rounds:
+            report = lander.run_round()
+            rounds.append(report)
+            if report.progressed:
+                poke(cfg.state_dir)  # the tick picks up what went back and what waited for what landed
+            if on_round is not None:
+                on_round(report)
+            if not queue.count(STATE) or not (report.progressed or report.deferred) or report.waiting:
+                break
+        return rounds
