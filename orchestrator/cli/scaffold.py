@@ -26,6 +26,9 @@ max_running: 4           # at most this many attempts at once
 max_attempts: 3
 retry_backoff_seconds: 10
 review: human            # human | agent | none
+merge: accept            # accept: 'accept ID --merge' merges at once | queue: the merge queue lands accepted
+                         # branches on base_branch only after `check` passed on the merged result
+# check: ["python", "-m", "pytest", "-q"]   # the project's tests, for the merge queue
 auto_commit: true        # commit what an agent leaves uncommitted
 branch_prefix: agent/
 {setup}agents:

@@ -25,6 +25,7 @@ After `max_land_attempts` returns the task waits in blocked/ for a person instea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -289,13 +290,23 @@ def land_until_idle(cfg: Config, queue: Queue, *, max_rounds: int | None = None,
                              "is in landing/")
         lander = Lander(cfg, queue, on_check=on_check)
         rounds: list[Round] = []
-        while max_rounds is None or len(rounds) < max_rounds:
-            report = lander.run_round()
-            rounds.append(report)
-            if report.progressed:
-                poke(cfg.state_dir)  # the tick picks up what went back and what waited for what landed
-            if on_round is not None:
-                on_round(report)
-            if not queue.count(STATE) or not (report.progressed or report.deferred) or report.waiting:
-                break
+        status = StateDir(cfg.state_dir).land_status  # for status: who lands, since when
+        durable.write_json_atomic(status, {"pid": os.getpid(), "since": iso(utcnow())})
+        try:
+            _rounds(lander, queue, rounds, max_rounds, on_round)
+        finally:
+            status.unlink(missing_ok=True)
         return rounds
+
+
+def _rounds(lander: Lander, queue: Queue, rounds: list[Round], max_rounds: int | None,
+            on_round: Callable[[Round], None] | None) -> None:
+    while max_rounds is None or len(rounds) < max_rounds:
+        report = lander.run_round()
+        rounds.append(report)
+        if report.progressed:
+            poke(lander.cfg.state_dir)  # the tick picks up what went back and what waited for what landed
+        if on_round is not None:
+            on_round(report)
+        if not queue.count(STATE) or not (report.progressed or report.deferred) or report.waiting:
+            break

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import psutil
+
 from orchestrator.base import durable
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import for_people, iso, parse_iso, utcnow
@@ -160,6 +162,7 @@ def status(cfg: Config, queue: Queue) -> dict:
     return {"counts": {state: queue.count(state) for state in STATES}, "running": running,
             "needs_you": needs_you(queue) + nobody_takes(cfg, queue) + agents_needing_you(cfg, book, now),
             "blocked_by_failed": blocked_by_failed(queue),
+            "merge_queue": merge_queue(cfg, queue),
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
                         "paused": bool(a.paused or book.paused(a.name, now)),
@@ -170,6 +173,17 @@ def status(cfg: Config, queue: Queue) -> dict:
             "config_ok": cfg.problem is None and bool(config_status.get("ok", True)),
             "config_error": cfg.problem or config_status.get("error"),
             "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
+
+
+def merge_queue(cfg: Config, queue: Queue) -> dict | None:
+    """The merge queue at a glance: how many wait to land, and the lander working on them (or None)."""
+    if cfg.merge != "queue" and not queue.count("landing"):
+        return None
+    lander = durable.read_json(StateDir(cfg.state_dir).land_status) or {}
+    pid = lander.get("pid")
+    alive = isinstance(pid, int) and psutil.pid_exists(pid)
+    return {"waiting": queue.count("landing"), "lander_pid": pid if alive else None,
+            "lander_since": lander.get("since") if alive else None, "check": list(cfg.check) if cfg.check else None}
 
 
 def agent_tree_usage(attempt) -> dict:
@@ -257,6 +271,11 @@ def render_status(d: dict, now=None) -> str:
         lines.append(f"quarantined (queue/invalid/, not tasks until fixed): {len(d['invalid'])}")
         for item in d["invalid"][:10]:
             lines.append(f"  {item['file']}: {item['reason']}")
+    mq = d.get("merge_queue")
+    if mq and (mq["waiting"] or mq["lander_pid"]):
+        who = (f"landing now (pid {mq['lander_pid']}, since {for_people(mq['lander_since'], now or utcnow())})"
+               if mq["lander_pid"] else "no lander running: the daemon starts one, or run 'land'")
+        lines.append(f"merge queue: {mq['waiting']} waiting to land; {who}")
     if d.get("blocked_by_failed"):
         lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
     if d.get("needs_you"):

@@ -199,6 +199,7 @@ def test_the_persons_dirty_checkout_of_main_is_never_touched(env, check):
     assert rounds[-1].waiting and "uncommitted changes to tracked files" in rounds[-1].waiting
     assert env.git("rev-parse", "main").strip() == before and env.state_of("a") == "landing"
     assert (env.repo / "README.md").read_text() == "# my edit, not committed\n"
+    assert "merge queue: 1 waiting to land; no lander running" in env.cli("status").stdout
     env.git("checkout", "README.md")
     land_until_idle(env.config, env.queue)
     assert env.state_of("a") == "done" and (env.repo / "a.txt").read_text() == "a\n"  # the checkout came along
