@@ -1,6 +1,6 @@
 """The merge queue against sequential landing (the Gas Town Refinery way), side by side in one run.
 
-    python benchmarks/landing.py [--branches 20] [--check-seconds 2] [--batch 20] [--parallel 4]
+    python benchmarks/landing.py [--branches 20] [--check-seconds 2] [--batch 8] [--parallel 2]
 
 Both sides start from copies of one repository with 20 accepted branches, each adding its own file:
 3 of them also change a line an earlier branch changes (they conflict once that one landed), 2 add a
@@ -143,8 +143,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--branches", type=int, default=20)
     parser.add_argument("--check-seconds", type=float, default=2.0)
-    parser.add_argument("--batch", type=int, default=20, help="land_batch for the merge queue")
-    parser.add_argument("--parallel", type=int, default=4, help="land_parallel for the merge queue")
+    parser.add_argument("--batch", type=int, default=8, help="land_batch for the merge queue")
+    parser.add_argument("--parallel", type=int, default=2, help="land_parallel for the merge queue")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="landing-bench-") as tmp:
         root = Path(tmp)
