@@ -1,5 +1,6 @@
-"""The subprocess funnel: run() for every command the orchestrator waits for, start_detached()
-for every process it leaves running (runners, the fork server, agents, notifiers).
+"""The subprocess funnel: run() for every command the orchestrator waits for, run_attached() for one
+a person watches on their terminal (`diff` through git's pager), start_detached() for every process
+it leaves running (runners, the fork server, agents, notifiers).
 
 run() raises an error that shows the command, its exit code and its output. A detached
 process gets its own session (so a terminal's Ctrl-C or the death of its parent does not
@@ -60,6 +61,19 @@ def run(
     if check and proc.returncode != 0:
         raise error(argv, proc.returncode, proc.stdout + proc.stderr)
     return done
+
+
+def run_attached(cmd: Sequence[str], *, cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+                 error: type[CommandError] = CommandError) -> int:
+    """Run cmd on our own standard streams (the person's terminal, so a pager and colours work the
+    way the program does them there) and return its exit code; raise `error` when it cannot start."""
+    argv = [str(c) for c in cmd]
+    try:
+        return subprocess.run(argv, cwd=cwd, env=dict(env) if env is not None else None, check=False).returncode
+    except FileNotFoundError as exc:
+        raise error(argv, None, "", why=f"{argv[0]!r} not found on PATH") from exc
+    except PermissionError as exc:
+        raise error(argv, None, str(exc), why="permission denied") from exc
 
 
 Stream = int | IO[Any] | None

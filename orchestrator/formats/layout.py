@@ -2,6 +2,7 @@
 
     <state_dir>/runs/<task id>/<n>/     attempt records (store/attempts.py)
                 worktrees/<task id>     the task's worktree; pool/slot-<n> the worktree pool
+                review/<task id>        a person's worktree of the task's branch (`checkout ID`)
                 events.jsonl            the event journal; logs/ the structured logs
                 locks/                  tick.lock, daemon.lock, agents.lock, tasks/<id>.lock, sweep.stamp
                 daemon.pid, last_tick.json, config_status.json, agents.json, index.json, PAUSE
@@ -59,6 +60,12 @@ class StateDir:
 
     def worktree(self, task_id: str) -> Path:
         return self.worktrees / task_id
+
+    # a person's worktrees of task branches (checkout ID), removed when the task is decided or by prune
+    review = property(lambda self: self.root / "review")
+
+    def review_worktree(self, task_id: str) -> Path:
+        return self.review / task_id
 
     # journal and logs
     journal = property(lambda self: self.root / "events.jsonl")

@@ -175,9 +175,24 @@ class Repo:
 
     # ---- review -------------------------------------------------------------------
 
-    def diff(self, base: str, branch: str) -> str:
-        """What the branch changes relative to where it left base (what a reviewer reads)."""
-        return self.git("diff", f"{base}...{branch}")
+    def diff(self, base: str, branch: str, *, stat: bool = False) -> str:
+        """What the branch changes relative to where it left base (what a reviewer reads): three dots,
+        against the merge base, so commits made on base since do not show as undone. Plain text."""
+        return self.git("diff", "--no-color", *(["--stat"] if stat else []), f"{base}...{branch}")
+
+    def page_diff(self, base: str, branch: str, *, stat: bool = False) -> int:
+        """The same diff on our own terminal, as `git diff` shows it there: through the person's pager
+        (GIT_PAGER, core.pager, PAGER) and in their colours. Returns git's exit code."""
+        keep = {name: os.environ[name] for name in ("GIT_PAGER",) if name in os.environ}
+        return commands.run_attached(["git", "diff", *(["--stat"] if stat else []), f"{base}...{branch}"],
+                                     cwd=self.path, env=clean_env(keep))
+
+    def merge_base(self, base: str, branch: str) -> str | None:
+        """The commit where branch left base (the newest one both have), or None when they share none."""
+        return self.git("merge-base", base, branch, check=False).strip() or None
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        return self.ok("merge-base", "--is-ancestor", commit, of)
 
     def _identity(self, cwd: Path) -> dict | None:
         return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.base.errors import GitError
@@ -17,13 +18,14 @@ from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
 
 
 def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir: Path | None = None,
-                     sparse_paths: tuple[str, ...] = ()) -> bool:
+                     sparse_paths: tuple[str, ...] = (), review_dir: Path | None = None) -> bool:
     """Make path a worktree on branch (created from base when new). True if it was reused.
 
     An existing worktree of this branch at this path is reused as it is: it may hold
     the uncommitted work of an earlier attempt, which we never throw away. A new one comes
     from the pool when there is one, else as a sparse checkout when asked, else from
-    `git worktree add`.
+    `git worktree add`. A person's review worktree (under review_dir) that has the branch
+    checked out is detached at the same commit first: git allows a branch in one worktree only.
     """
     with repo.metadata_lock():
         registered = repo.worktrees()
@@ -32,6 +34,8 @@ def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir
                 raise GitError(["git", "worktree", "add", str(path)], None, "",
                                why=f"{path} is a worktree of '{registered[path]}', not '{branch}'")
             return True
+        if review_dir is not None:
+            _detach_review_worktrees(repo, registered, branch, review_dir)
         if any(not p.exists() for p in registered):
             repo.git("worktree", "prune")  # a registration whose directory is gone would refuse the add
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +51,78 @@ def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir
             repo.git("worktree", "add", "--no-checkout", "-b", branch, str(path), base)
     repo.git("reset", "--hard", "--quiet", cwd=path)  # this worktree's own index and files
     return False
+
+def _detach_review_worktrees(repo: Repo, registered: dict[Path, str | None], branch: str, review_dir: Path) -> None:
+    """Let go of branch in the review worktrees that have it: detached at the commit they are on,
+    every file (and uncommitted change) stays as it is, and the branch is free for the agent."""
+    for held, name in registered.items():
+        if name == branch and review_dir in held.parents and held.is_dir():
+            repo.git("checkout", "--quiet", "--detach", cwd=held)
+            registered[held] = None
+
+
+@dataclass(frozen=True)
+class ReviewWorktree:
+    path: Path
+    detached: bool  # at the branch's tip instead of on the branch
+    created: bool  # False: it was there already (a second checkout)
+    held_by: Path | None = None  # the worktree that has the branch, when that is why it is detached
+
+
+def add_review_worktree(repo: Repo, path: Path, branch: str, *, detach: bool) -> ReviewWorktree:
+    """A worktree at path on branch for a person to look at and run; detached at the branch's
+    tip when asked or when another worktree has the branch. One that is there already is
+    returned as it is: it may hold the person's own changes."""
+    with repo.metadata_lock():
+        registered = repo.worktrees()
+        if path in registered and path.is_dir():
+            if registered[path] is None and not detach and _reattach(repo, registered, path, branch):
+                registered[path] = branch
+            return ReviewWorktree(path, registered[path] is None, created=False)
+        if path.exists():
+            raise GitError(["git", "worktree", "add", str(path)], None, "",
+                           why=f"{path} exists but is not a registered worktree; move it away, then check out again")
+        if any(not p.exists() for p in registered):
+            repo.git("worktree", "prune")  # a registration whose directory is gone would refuse the add
+        tip = repo.branch_commit(branch)
+        if tip is None:
+            raise GitError(["git", "worktree", "add", str(path), branch], None, "", why=f"no branch '{branch}'")
+        held_by = next((p for p, b in registered.items() if b == branch and p.exists()), None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if detach or held_by is not None:
+            repo.git("worktree", "add", "--quiet", "--detach", str(path), tip)
+            return ReviewWorktree(path, True, created=True, held_by=held_by)
+        repo.git("worktree", "add", "--quiet", str(path), branch)
+        return ReviewWorktree(path, False, created=True)
+
+
+def _reattach(repo: Repo, registered: dict[Path, str | None], path: Path, branch: str) -> bool:
+    """Put a detached review worktree back on branch when nothing there can be lost or overwritten:
+    no other worktree has the branch, and the worktree is at its tip (any changes stay) or clean at
+    an older commit of it (an agent added commits since it was detached)."""
+    if any(b == branch for b in registered.values()):
+        return False
+    head, tip = repo.git("rev-parse", "HEAD", cwd=path).strip(), repo.branch_commit(branch)
+    if tip is None or not (head == tip or (repo.is_ancestor(head, tip) and not repo.is_dirty(path))):
+        return False
+    repo.git("checkout", "--quiet", branch, cwd=path)
+    return True
+
+
+def removal_problem(repo: Repo, path: Path) -> str | None:
+    """Why remove_worktree would keep the worktree at path (what prune --dry-run says), or None."""
+    if not path.exists():
+        return None
+    registered = repo.worktrees()
+    if path not in registered:
+        return f"{path} exists but is not a registered worktree; left alone"
+    if repo.is_dirty(path):
+        return f"worktree {path} has uncommitted changes; kept"
+    head = repo.git("rev-parse", "HEAD", cwd=path).strip()
+    if registered[path] is None and not repo.git("branch", "--contains", head).strip():
+        return f"worktree {path} has commits on no branch; kept"
+    return None
+
 
 def prune_worktrees(repo: Repo) -> None:
     """Forget registrations of worktrees whose directories are gone."""

@@ -143,7 +143,8 @@ def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> R
     worktree = Path(spec.worktree)
     try:
         reused = worktrees.prepare_worktree(repo, worktree, spec.branch, spec.base_branch, sparse_paths=spec.sparse_paths,
-                                       pool_dir=pool_dir(spec) if spec.project.worktree_pool else None)
+                                            pool_dir=pool_dir(spec) if spec.project.worktree_pool else None,
+                                            review_dir=StateDir(spec.state_dir).review)  # a person's checkout lets go
     except GitError as exc:
         return Result("worktree_failed", f"could not prepare the worktree: {exc}", iso(utcnow()), counts=False)
     progress.mark("worktree")
