@@ -20,14 +20,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttemptRecord", "ConfigError", "Decision", "GitError", "NotFoundError", "Orchestrator",
-    "OrchestratorError", "StateError", "TaskDetail", "TaskRecord", "UsageError", "__version__",
+    "OrchestratorError", "PruneItem", "PruneReport", "ReviewCheckout", "StateError", "TaskDetail", "TaskDiff",
+    "TaskRecord", "UsageError", "__version__",
 ]
 
-_API = {"Orchestrator", "TaskRecord", "TaskDetail", "AttemptRecord", "Decision"}
+_API = {"Orchestrator", "TaskRecord", "TaskDetail", "AttemptRecord", "Decision", "TaskDiff", "ReviewCheckout",
+        "PruneItem", "PruneReport"}
 _ERRORS = {"OrchestratorError", "ConfigError", "GitError", "NotFoundError", "StateError", "UsageError"}
 
 if TYPE_CHECKING:
-    from orchestrator.api import AttemptRecord, Decision, Orchestrator, TaskDetail, TaskRecord
+    from orchestrator.api import (
+        AttemptRecord,
+        Decision,
+        Orchestrator,
+        PruneItem,
+        PruneReport,
+        ReviewCheckout,
+        TaskDetail,
+        TaskDiff,
+        TaskRecord,
+    )
     from orchestrator.base.errors import ConfigError, GitError, NotFoundError, OrchestratorError, StateError, UsageError
 
 

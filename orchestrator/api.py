@@ -23,7 +23,8 @@ from typing import Any
 from orchestrator.base import log
 from orchestrator.base.errors import StateError, UsageError
 from orchestrator.base.records import from_record
-from orchestrator.flow import control, review
+from orchestrator.flow import checkouts, control, review
+from orchestrator.flow.checkouts import PruneItem, PruneReport, ReviewCheckout, TaskDiff
 from orchestrator.flow.enqueue import NewTask, enqueue_one
 from orchestrator.flow.land import Round as LandRound
 from orchestrator.flow.land import land_until_idle
@@ -38,6 +39,10 @@ from orchestrator.store.attempts import Runs
 from orchestrator.store.queue import Queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler, TickReport
+
+# The records of diff, checkout and prune are flow's (checkouts.py); they are part of this API too.
+__all__ = ["AttemptRecord", "Decision", "Orchestrator", "PruneItem", "PruneReport", "ReviewCheckout", "TaskDetail",
+           "TaskDiff", "TaskRecord"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,15 +96,18 @@ class TaskDetail(TaskRecord):
     tokens: int
     waiting_for: tuple[dict[str, Any], ...]
     failed_dependencies: tuple[str, ...] = ()
+    review_worktree: str | None = None  # a person's checkout of the branch (`checkout ID`), while it exists
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What a decision (accept, reject, retry, cancel) did: the task's state afterwards, and how."""
+    """What a decision (accept, reject, retry, cancel) did: the task's state afterwards, and how;
+    notes: what the person should know besides (a review worktree kept because it has changes)."""
 
     task_id: str
     state: str
     detail: str
+    notes: tuple[str, ...] = ()
 
 
 class Orchestrator:
@@ -154,17 +162,18 @@ class Orchestrator:
         taskfmt.check_id(task_id)
         state = self.queue.locate(task_id)
         src = state if state in ("provisional", "blocked") else "provisional"
+        repo = Repo(self.config.repo)
         to_land = land if land is not None else self.config.merge == "queue"
-        how = review.accept(self.queue, Repo(self.config.repo), task_id, src, base_branch=self.config.base_branch,
+        how = review.accept(self.queue, repo, task_id, src, base_branch=self.config.base_branch,
                             branch=self.branch(task_id), merge=merge, actor=actor, land=to_land)
         poke(self.config.state_dir)
-        return Decision(task_id, "landing" if to_land else "done", how)
+        return Decision(task_id, "landing" if to_land else "done", how, self._release(task_id))
 
     def land(self, *, max_rounds: int | None = None, on_round: Any = None, on_check: Any = None) -> list[LandRound]:
         """Run the merge queue in this process until landing/ is empty or must wait (see flow/land.py);
         raises StateError when another lander (the daemon's) is at it."""
         rounds = land_until_idle(self.config, self.queue, max_rounds=max_rounds, on_round=on_round,
-                                      on_check=on_check)
+                                 on_check=on_check)
         poke(self.config.state_dir)
         return rounds
 
@@ -180,7 +189,7 @@ class Orchestrator:
         dst = review.reject(self.queue, task_id, "provisional", reason=reason.strip(),
                             max_rejections=self.config.max_rejections, actor=actor)
         poke(self.config.state_dir)
-        return Decision(task_id, dst, "rejected")
+        return Decision(task_id, dst, "rejected", self._release(task_id))
 
     def retry(self, task_id: str, *, actor: str = "person") -> Decision:
         state = control.retry(self.queue, taskfmt.check_id(task_id), actor=actor)
@@ -189,7 +198,30 @@ class Orchestrator:
 
     def cancel(self, task_id: str, *, actor: str = "person") -> Decision:
         state = control.cancel(self.config, self.queue, taskfmt.check_id(task_id), actor=actor)
-        return Decision(task_id, state, "cancelled")
+        return Decision(task_id, state, "cancelled", self._release(task_id))
+
+    def _release(self, task_id: str) -> tuple[str, ...]:
+        """After a decision: the task's review worktree goes, unless it has work in it (then: why kept)."""
+        kept = checkouts.release(Repo(self.config.repo), self.config.state_dir, task_id, self.branch(task_id))
+        return (kept,) if kept else ()
+
+    # ---- looking at a branch ------------------------------------------------------------
+
+    def diff(self, task_id: str, *, stat: bool = False) -> TaskDiff:
+        """What the task's branch changes against where it left the base branch (its merge base), as text."""
+        return checkouts.diff(self.config, self.queue, taskfmt.check_id(task_id), stat=stat)
+
+    def page_diff(self, task_id: str, *, stat: bool = False) -> int:
+        """The same diff shown on this process's terminal by git (its pager and colours); git's exit code."""
+        return checkouts.page_diff(self.config, self.queue, taskfmt.check_id(task_id), stat=stat)
+
+    def checkout(self, task_id: str) -> ReviewCheckout:
+        """A worktree of the task's branch to look at and run, kept until the task is decided or pruned."""
+        return checkouts.checkout(self.config, self.queue, taskfmt.check_id(task_id))
+
+    def prune(self, *, dry_run: bool = False, actor: str = "person") -> PruneReport:
+        """Delete finished tasks' branches that hold no commit of their own, and their clean review worktrees."""
+        return checkouts.prune(self.config, self.queue, dry_run=dry_run, actor=actor)
 
     def pause(self, agent: str | None = None, *, actor: str = "person") -> str:
         """No new work for one agent, or for all (running attempts finish)."""

@@ -109,6 +109,7 @@ def cmd_validate(orch: Orchestrator, args: argparse.Namespace) -> int:
 def cmd_accept(orch: Orchestrator, args: argparse.Namespace) -> int:
     decision = orch.accept(args.task_id, merge=args.merge, land=args.land)
     print(f"{decision.task_id}: {decision.state} ({decision.detail})")
+    _notes(decision.notes)
     return 0
 
 
@@ -136,7 +137,13 @@ def cmd_land(orch: Orchestrator, args: argparse.Namespace) -> int:
 def cmd_reject(orch: Orchestrator, args: argparse.Namespace) -> int:
     decision = orch.reject(args.task_id, args.reason)
     print(f"{decision.task_id}: {decision.state}")
+    _notes(decision.notes)
     return 0
+
+
+def _notes(notes: tuple[str, ...]) -> None:
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def cmd_retry(orch: Orchestrator, args: argparse.Namespace) -> int:
@@ -148,6 +155,35 @@ def cmd_retry(orch: Orchestrator, args: argparse.Namespace) -> int:
 def cmd_cancel(orch: Orchestrator, args: argparse.Namespace) -> int:
     decision = orch.cancel(args.task_id)
     print(f"{decision.task_id}: {decision.state} (cancelled)")
+    _notes(decision.notes)
+    return 0
+
+
+def cmd_diff(orch: Orchestrator, args: argparse.Namespace) -> int:
+    if sys.stdout.isatty() and not args.json:
+        sys.stdout.flush()
+        return orch.page_diff(args.task_id, stat=args.stat)  # git pages and colours it, as `git diff` would
+    found = orch.diff(args.task_id, stat=args.stat)
+    if args.json:
+        print(views.dumps(as_record(found)))
+        return 0
+    sys.stdout.write(found.text)
+    if found.merged:
+        print(f"note: every commit on {found.branch} is on {found.base}: nothing to show", file=sys.stderr)
+    return 0
+
+
+def cmd_checkout(orch: Orchestrator, args: argparse.Namespace) -> int:
+    made = orch.checkout(args.task_id)
+    print(views.dumps(as_record(made)) if args.json else made.path)  # only the path: cd "$(... checkout ID)"
+    if made.note and not args.json:
+        print(f"note: {made.note}", file=sys.stderr)
+    return 0
+
+
+def cmd_prune(orch: Orchestrator, args: argparse.Namespace) -> int:
+    report = orch.prune(dry_run=args.dry_run)
+    print(views.dumps(as_record(report)) if args.json else views.render_prune(as_record(report)))
     return 0
 
 
@@ -209,5 +245,5 @@ HANDLERS: dict[str, Handler] = {
     "enqueue": cmd_enqueue, "list": cmd_list, "show": cmd_show, "status": cmd_status, "logs": cmd_logs,
     "validate": cmd_validate, "accept": cmd_accept, "land": cmd_land, "reject": cmd_reject, "retry": cmd_retry, "cancel": cmd_cancel,
     "import": cmd_import, "pause": cmd_pause, "resume": cmd_resume, "stop": cmd_stop, "history": cmd_history,
-    "stats": cmd_stats, "dashboard": cmd_dashboard,
+    "stats": cmd_stats, "dashboard": cmd_dashboard, "diff": cmd_diff, "checkout": cmd_checkout, "prune": cmd_prune,
 }

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--drain", action="store_true", help="tick until nothing is runnable or running")
     parser.add_argument("--timeout", type=float, help="with --drain: give up after this many seconds (exit 1; exit 4 at once if all that is left retries later)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_task_commands, _decision_commands, _control_commands, _reading_commands, _setup_commands):
+    for add in (_task_commands, _decision_commands, _branch_commands, _control_commands, _reading_commands,
+                _setup_commands):
         add(sub)
     return parser
 
@@ -96,6 +97,25 @@ def _decision_commands(sub: Any) -> None:
 
     p = sub.add_parser("cancel", help="stop a task (killing a running attempt); it goes to failed/")
     p.add_argument("task_id")
+
+
+def _branch_commands(sub: Any) -> None:
+    """diff, checkout, prune"""
+    p = sub.add_parser("diff", help="what a task's branch changes since it left the base branch (git's pager "
+                                    "and colours on a terminal)")
+    p.add_argument("task_id")
+    p.add_argument("--stat", action="store_true", help="only the files and how much changed in each")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("checkout", help="a worktree of a task's branch to look at and run; prints its path "
+                                        "(cd \"$(orchestrator checkout ID)\")")
+    p.add_argument("task_id")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("prune", help="delete finished tasks' branches whose every commit is on the base branch, "
+                                     "and their clean review worktrees")
+    p.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    p.add_argument("--json", action="store_true")
 
 
 def _control_commands(sub: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.base import log
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import GitError, MergeRefusedError, OrchestratorError
-from orchestrator.flow import enqueue, review
+from orchestrator.flow import checkouts, enqueue, review
 from orchestrator.flow.outbox import read_outbox
 from orchestrator.formats.layout import StateDir
 from orchestrator.git import worktrees
@@ -106,9 +106,11 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
 def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None:
     """Complete the task (merging when configured); hold it in blocked/ if the merge is refused."""
     try:
-        review.accept(queue, Repo(Path(spec.repo)), spec.task_id, "claimed", base_branch=spec.base_branch,
+        repo = Repo(Path(spec.repo))
+        review.accept(queue, repo, spec.task_id, "claimed", base_branch=spec.base_branch,
                       branch=spec.branch, merge=spec.project.merge_on_accept, actor=common["actor"], reviewer=reviewer,
                       land=spec.project.merge == "queue")
+        checkouts.release(repo, Path(spec.state_dir), spec.task_id, spec.branch)  # decided: a person's checkout goes
         return "landing" if spec.project.merge == "queue" else "done"
     except (GitError, MergeRefusedError) as exc:
         reason = (f"accepted by {reviewer}, but the merge was refused: {exc}. Resolve it, then "
@@ -122,8 +124,10 @@ def _settle_review(queue: Queue, spec: Spec, result: Result, now: datetime, comm
     if result.outcome == "accepted":
         return _accept(queue, spec, f"agent {spec.agent}", common)
     if result.outcome == "rejected":
-        return review.reject(queue, spec.task_id, "claimed", reason=result.reason, max_rejections=spec.project.max_rejections,
-                             actor=common["actor"], reviewer=f"agent {spec.agent}")
+        dst = review.reject(queue, spec.task_id, "claimed", reason=result.reason, max_rejections=spec.project.max_rejections,
+                            actor=common["actor"], reviewer=f"agent {spec.agent}")
+        checkouts.release(Repo(Path(spec.repo)), Path(spec.state_dir), spec.task_id, spec.branch)
+        return dst
     # The reviewer crashed, timed out or never started: that is no verdict, so review again later.
     retry_at = now + timedelta(seconds=backoff_seconds(spec.project.retry_backoff_seconds, 1))
     moved = queue.transition(spec.task_id, "claimed", "provisional", event="review_retry", reason=result.reason,

@@ -90,9 +90,11 @@ def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
     runs = Runs(cfg.state_dir)
     row = task_row(task, state, runs)
     worktree = StateDir(cfg.state_dir).worktree(task_id)
+    review_worktree = StateDir(cfg.state_dir).review_worktree(task_id)
     row_runs = attempt_rows(runs, task_id)
     row.update(body=task.body, branch=cfg.branch_of(task_id), file=str(queue.path(state, task_id)),
                worktree=str(worktree) if worktree.exists() else None, runs=row_runs,
+               review_worktree=str(review_worktree) if review_worktree.exists() else None,
                parent=task.parent, subtasks=list(task.subtasks),
                cost_usd=round(sum(r["cost_usd"] or 0.0 for r in row_runs), 6),
                tokens=sum((r["input_tokens"] or 0) + (r["output_tokens"] or 0) for r in row_runs),
@@ -108,6 +110,8 @@ def render_show(d: dict, now=None) -> str:
              f"  attempts:  {d['attempts_run']} run, {d['attempts']} counted toward the limit (failures count; "
              "a success, a usage limit or a stop does not)", f"  branch:    {d['branch']}",
              f"  worktree:  {d['worktree'] or '-'}", f"  file:      {d['file']}"]
+    if d.get("review_worktree"):
+        lines.append(f"  checkout:  {d['review_worktree']} (yours, from 'checkout {d['id']}')")
     if d["depends_on"]:
         lines.append(f"  depends on: {', '.join(d['depends_on'])}")
     if d["retry_after"]:
@@ -379,3 +383,22 @@ def land_round_lines(report: LandRound, base_branch: str) -> list[str]:
     if report.checks:
         lines.append(f"checks run: {report.checks}")
     return lines
+
+
+def render_prune(report: dict) -> str:
+    """prune's report for people: what went (or would), then what stayed and why."""
+    gone = ("would delete", "would remove") if report["dry_run"] else ("deleted", "removed")
+    lines = []
+    for item in report["deleted"]:
+        if item["kind"] == "branch":
+            lines.append(f"{gone[0]} branch {item['name']} (was {item['commit'][:12]}): {item['reason']}")
+        else:
+            lines.append(f"{gone[1]} review worktree {item['name']}: {item['reason']}")
+    for item in report["kept"]:
+        what = "branch" if item["kind"] == "branch" else "review worktree"
+        lines.append(f"kept {what} {item['name']}: {item['reason']}")
+    branches = sum(1 for i in report["deleted"] if i["kind"] == "branch")
+    summary = (f"{gone[0]} {branches} branch(es), {gone[1]} {len(report['deleted']) - branches} review "
+               f"worktree(s); kept {len(report['kept'])}")
+    lines.append(summary + (" (--dry-run: nothing was changed)" if report["dry_run"] else ""))
+    return "\n".join(lines)

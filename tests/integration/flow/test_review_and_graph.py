@@ -149,6 +149,19 @@ def test_reviewer_agent_rejects_with_feedback(env, reviewer, verdict, reason):
     assert reason in env.read("t1").last_error
 
 
+def test_an_agent_review_takes_the_branch_from_a_persons_checkout_and_its_verdict_removes_it(env, reviewer):
+    env.write_config([env.agent("impl-1")], review="agent")  # no reviewer yet: the task waits in provisional/
+    env.enqueue("t1")
+    finish(env, "t1")
+    checkout = env.cli("checkout", "t1")
+    review = env.config.state_dir / "review" / "t1"
+    assert checkout.stdout == f"{review}\n" and env.git("worktree", "list").count("[agent/t1]") == 1
+    env.write_config([env.agent("impl-1"), reviewer("accept")], review="agent", merge_on_accept=True)
+    finish(env, "t1", "done")  # the reviewer's worktree needed the branch the checkout had
+    assert Runs(env.config.state_dir).get("t1", 2).result().outcome == "accepted"
+    assert not review.exists() and str(review) not in env.git("worktree", "list")
+
+
 def test_a_reviewer_that_crashes_does_not_reject(env, reviewer):
     env.write_config([env.agent("impl-1"), reviewer("crash")], review="agent", retry_backoff_seconds=60)
     env.enqueue("t1")
