@@ -41,12 +41,12 @@ def snapshot(repo: Repo, branch: str, base: str, worktree: Path) -> Heads:
 
 
 def _visited(repo: Repo, worktree: Path) -> list[str]:
-    return repo.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split()
+    return repo.head_reflog(worktree)
 
 
 def back_on_branch(repo: Repo, worktree: Path, branch: str) -> str | None:
     """Put the worktree back on its task branch; None when it is (or now is), else why not."""
-    current = repo.git("symbolic-ref", "--quiet", "HEAD", cwd=worktree, check=False).strip()
+    current = repo.head_ref(worktree)
     if current == f"refs/heads/{branch}":
         return None
     where = current.removeprefix("refs/heads/") or "a detached HEAD"

@@ -32,7 +32,7 @@ def take_slot(repo: Repo, pool_dir: Path, path: Path, branch: str, base: str) ->
 
     Called with the repository's metadata lock held.
     """
-    registered = repo.worktrees()
+    registered = repo.linked_worktrees()
     for slot in slots(pool_dir):
         if slot not in registered or repo.is_dirty(slot):
             continue  # never hand out a slot that is not a clean, registered worktree

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,15 +155,79 @@ class Repo:
         return changes
 
     def commits_ahead(self, branch: str, base: str) -> int:
+        """`git rev-list --count base..branch`. Where the branch's newest commits are a line of loose
+        objects (one parent each) down to base's commit, as an agent's fresh commits are, they are
+        counted from the object files without a git process; git counts everything else."""
+        tip, stop = self.branch_commit(branch), self.branch_commit(base)
+        if tip is not None and stop is not None:
+            counted = self._line_length(tip, stop)
+            if counted is not None:
+                return counted
         return int(self.git("rev-list", "--count", f"{base}..{branch}").strip() or 0)
+
+    def _line_length(self, tip: str, stop: str, limit: int = 64) -> int | None:
+        """How many commits lead from tip back to stop, each a loose object with a single parent;
+        None where that cannot be told from the files (packed, a merge, grafts or replacements)."""
+        common = self.common_dir
+        if any((common / name).exists() for name in ("shallow", "info/grafts", "refs/replace")) or \
+                _mentions(common / "packed-refs", " refs/replace/"):
+            return None
+        for count in range(limit):
+            if tip == stop:
+                return count
+            try:
+                raw = zlib.decompress((common / "objects" / tip[:2] / tip[2:]).read_bytes())
+            except (OSError, zlib.error):
+                return None
+            header, _, body = raw.partition(b"\0")
+            if not header.startswith(b"commit "):
+                return None
+            parents = [line[7:].decode() for line in body.split(b"\n\n", 1)[0].split(b"\n")
+                       if line.startswith(b"parent ")]
+            if len(parents) != 1:
+                return None
+            tip = parents[0]
+        return None
 
     def head_commit(self, ref: str) -> str:
         return self.git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
 
     # ---- worktrees ----------------------------------------------------------------
 
+    def linked_worktrees(self) -> dict[Path, str | None]:
+        """The registered linked worktrees (not the main checkout): path -> branch (None when detached).
+
+        Read from the files `git worktree list` reads ($common/worktrees/<id>/gitdir and HEAD), without
+        a git process; through git where the files do not say it plainly (a relative gitdir, a reftable,
+        a HEAD that is neither a branch nor a commit)."""
+        common = self.common_dir
+        admin = common / "worktrees"
+        found: dict[Path, str | None] = {}
+        if not (common / "reftable").exists():
+            try:
+                ids = sorted(os.listdir(admin))
+            except (FileNotFoundError, NotADirectoryError):
+                return found
+            for ident in ids:
+                if ident.startswith("."):
+                    continue
+                try:
+                    gitdir = (admin / ident / "gitdir").read_text().rstrip()
+                    head = (admin / ident / "HEAD").read_text().strip()
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # git skips a registration without a gitdir too
+                if not gitdir or not os.path.isabs(gitdir):
+                    break
+                plain, branch = _branch_of_head(head)
+                if not plain:
+                    break
+                found[Path(gitdir.removesuffix("/.git"))] = branch
+            else:
+                return found
+        return dict(list(self.worktrees().items())[1:])  # git names the main checkout first
+
     def worktrees(self) -> dict[Path, str | None]:
-        """Registered worktrees: path -> branch (None when detached)."""
+        """Registered worktrees, the main checkout first: path -> branch (None when detached)."""
         found: dict[Path, str | None] = {}
         current: Path | None = None
         for line in self.git("worktree", "list", "--porcelain").splitlines():
@@ -172,6 +237,46 @@ class Repo:
             elif line.startswith("branch ") and current is not None:
                 found[current] = line[len("branch "):].removeprefix("refs/heads/")
         return found
+
+    def worktree_git_dir(self, worktree: Path) -> Path | None:
+        """The private git directory of a worktree (its .git directory, or the one its .git file names)."""
+        dot = Path(worktree) / ".git"
+        try:
+            if dot.is_dir():
+                return dot
+            text = dot.read_text(errors="replace").strip()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        if not text.startswith("gitdir:"):
+            return None
+        return Path(worktree) / text.removeprefix("gitdir:").strip()
+
+    def head_ref(self, worktree: Path) -> str:
+        """The ref the worktree's HEAD names ("refs/heads/x"), "" when detached: `git symbolic-ref
+        --quiet HEAD`, read from its HEAD file where that says it plainly."""
+        private = self.worktree_git_dir(worktree)
+        if private is not None and not (self.common_dir / "reftable").exists():
+            try:
+                head = (private / "HEAD").read_text().strip()
+            except (FileNotFoundError, NotADirectoryError):
+                head = ""
+            if head.startswith("ref: refs/"):
+                return head.removeprefix("ref: ")
+            if _SHA.fullmatch(head):
+                return ""
+        return self.git("symbolic-ref", "--quiet", "HEAD", cwd=worktree, check=False).strip()
+
+    def head_reflog(self, worktree: Path) -> list[str]:
+        """The commits the worktree's HEAD has pointed at, from its reflog (newest last; may include
+        the null id of a creation): the file logs/HEAD, or `git reflog` for a reftable."""
+        private = self.worktree_git_dir(worktree)
+        if private is None or (self.common_dir / "reftable").exists():
+            return self.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split()
+        try:
+            text = (private / "logs" / "HEAD").read_text(errors="replace")
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return [fields[1] for line in text.splitlines() if len(fields := line.split(" ", 2)) > 2]
 
     # ---- review -------------------------------------------------------------------
 
@@ -208,9 +313,14 @@ class Repo:
         if not self.is_dirty(worktree, ignoring=ignoring):
             return False
         self.git("add", "--all", "--", ".", *_excluding(ignoring), cwd=worktree)
-        self.git("commit", "--quiet", "--no-verify", "-m", message, cwd=worktree, env=self._identity(worktree))
+        commit = ("commit", "--quiet", "--no-verify", "-m", message)
+        try:  # with the identity git is configured with; no guessing one from the host's name
+            self.git("-c", "user.useConfigOnly=true", *commit, cwd=worktree)
+        except GitError:
+            # No configured identity, or one half of it: as before, the fallback identity only when
+            # no user.email is configured, else git's own (it may still guess the name).
+            self.git(*commit, cwd=worktree, env=self._identity(worktree))
         return True
-
 
     def set_aside(self, worktree: Path, patch: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
         """Save what is uncommitted in worktree (untracked files too, binary-safe) as a patch at `patch`,
@@ -229,6 +339,21 @@ class Repo:
         self.git("reset", "--hard", "--quiet", "HEAD", cwd=worktree)
         self.git("clean", "-d", "--force", "--quiet", *spec, cwd=worktree)
         return True
+
+
+def _branch_of_head(head: str) -> tuple[bool, str | None]:
+    """A worktree's HEAD file: (True, its branch or None when detached), or (False, None) when it
+    says something else (a symbolic ref outside refs/heads/, a reftable's placeholder)."""
+    if head.startswith("ref: refs/heads/"):
+        return True, head.removeprefix("ref: refs/heads/")
+    return bool(_SHA.fullmatch(head)), None
+
+
+def _mentions(path: Path, text: str) -> bool:
+    try:
+        return text in path.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
 
 
 def _excluding(patterns: tuple[str, ...]) -> list[str]:

@@ -28,7 +28,7 @@ def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir
     checked out is detached at the same commit first: git allows a branch in one worktree only.
     """
     with repo.metadata_lock():
-        registered = repo.worktrees()
+        registered = repo.linked_worktrees()
         if path in registered and path.is_dir():
             if registered[path] != branch:
                 raise GitError(["git", "worktree", "add", str(path)], None, "",
@@ -151,21 +151,25 @@ def remove_worktree(repo: Repo, path: Path, branch: str, *, pool_dir: Path | Non
         if not path.exists():
             repo.git("worktree", "prune")
             return None
-        registered = repo.worktrees()
+        registered = repo.linked_worktrees()
         if path not in registered:
             return f"{path} exists but is not a registered worktree; left alone"
         if registered[path] != branch:
             head = repo.git("rev-parse", "HEAD", cwd=path).strip()
             if not repo.git("branch", "--contains", head).strip():
                 return f"worktree {path} has commits on no branch; kept"
-        sparse = repo.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip()
-        if pool_dir is not None and sparse != "true" and pool.give_back(repo, pool_dir, path, base, pool_size):
+        if pool_dir is not None and not _sparse(repo, path) and pool.give_back(repo, pool_dir, path, base, pool_size):
             return None
         os.rename(path, moved_aside(path))
         repo.git("worktree", "prune")
     if delete_files:
         delete_moved_aside(path)
     return None
+
+
+def _sparse(repo: Repo, path: Path) -> bool:
+    """A sparse checkout (never pooled: a slot must hold the whole tree)."""
+    return repo.git("config", "--worktree", "--get", "core.sparseCheckout", cwd=path, check=False).strip() == "true"
 
 
 def moved_aside(path: Path) -> Path:

@@ -96,3 +96,78 @@ def test_a_branch_is_read_from_the_ref_files_loose_or_packed(repo):
     assert r.branch_commit("loose-one") == head  # from packed-refs
     assert r.branch_commit("no-such-branch") is None and not r.branch_exists("no-such-branch")
     assert r.common_dir == (repo / ".git").resolve()
+
+
+def _git(path, *args):
+    return subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_linked_worktrees_read_from_the_files_match_git_worktree_list(repo, tmp_path):
+    r = Repo(repo)
+    assert r.linked_worktrees() == {}
+    for n in range(3):
+        prepare_worktree(r, tmp_path / "wt" / f"t{n}", f"agent/t{n}", "main")
+    _git(tmp_path / "wt" / "t1", "checkout", "-q", "--detach")
+    (tmp_path / "wt" / "t2").rename(tmp_path / "gone")  # registered, its directory missing
+    listed = dict(list(r.worktrees().items())[1:])
+    assert r.linked_worktrees() == listed
+    assert listed[tmp_path / "wt" / "t0"] == "agent/t0" and listed[tmp_path / "wt" / "t1"] is None
+    assert tmp_path / "wt" / "t2" in listed
+
+
+def test_a_worktrees_head_and_reflog_are_read_from_its_files_as_git_says_them(repo, tmp_path):
+    r = Repo(repo)
+    path = tmp_path / "wt" / "t1"
+    prepare_worktree(r, path, "agent/t1", "main")
+    (path / "a.txt").write_text("a\n")
+    r.commit_all(path, "a")
+    _git(path, "checkout", "-q", "--detach", "main")
+    assert r.head_ref(path) == "" and r.head_ref(repo) == "refs/heads/main"
+    _git(path, "checkout", "-q", "agent/t1")
+    assert r.head_ref(path) == _git(path, "symbolic-ref", "--quiet", "HEAD").strip() == "refs/heads/agent/t1"
+    by_git = _git(path, "reflog", "show", "--format=%H", "HEAD").split()
+    assert set(r.head_reflog(path)) - {"0" * 40} == set(by_git) and len(by_git) >= 3
+
+
+def test_commits_ahead_counts_loose_commits_and_agrees_with_git_elsewhere(repo):
+    r = Repo(repo)
+
+    def by_git(branch, base):
+        return int(_git(repo, "rev-list", "--count", f"{base}..{branch}"))
+
+    _git(repo, "branch", "work")
+    assert r.commits_ahead("work", "main") == 0
+    _git(repo, "checkout", "-q", "work")
+    for n in range(3):
+        (repo / f"f{n}.txt").write_text(f"{n}\n")
+        r.commit_all(repo, f"commit {n}")
+    assert r.commits_ahead("work", "main") == 3 == by_git("work", "main")
+    assert r.commits_ahead("main", "work") == 0 == by_git("main", "work")  # behind: git counts
+    _git(repo, "checkout", "-q", "main")
+    (repo / "main.txt").write_text("moved on\n")
+    r.commit_all(repo, "main moves on")
+    assert r.commits_ahead("work", "main") == 3 == by_git("work", "main")  # base moved: git counts
+    _git(repo, "checkout", "-q", "work")
+    _git(repo, "merge", "-q", "--no-edit", "main")
+    assert r.commits_ahead("work", "main") == 4 == by_git("work", "main")  # a merge: git counts
+    (repo / "after.txt").write_text("x\n")
+    r.commit_all(repo, "after the merge")
+    _git(repo, "gc", "-q")  # everything packed: git counts
+    assert r.commits_ahead("work", "main") == 5 == by_git("work", "main")
+
+
+def test_commit_all_uses_the_fallback_identity_only_without_a_configured_email(repo, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # no global identity
+    monkeypatch.setenv("EMAIL", "guessed@example.com")  # what git would take without user.useConfigOnly
+    r = Repo(repo)
+    _git(repo, "config", "--unset", "user.email")
+    (repo / "a.txt").write_text("a\n")
+    assert r.commit_all(repo, "a")
+    assert _git(repo, "log", "-1", "--format=%an <%ae>").strip() == "orchestrator <orchestrator@localhost>"
+    _git(repo, "config", "user.email", "person@example.com")
+    _git(repo, "config", "--unset", "user.name")
+    (repo / "b.txt").write_text("b\n")
+    assert r.commit_all(repo, "b")  # git's own name for the person, with their email
+    assert _git(repo, "log", "-1", "--format=%ae").strip() == "person@example.com"
