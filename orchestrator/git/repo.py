@@ -84,12 +84,14 @@ class Repo:
         """Why this repository cannot be worked on, or None."""
         if not self.path.is_dir():
             return f"repo {self.path} does not exist (set 'repo' in agents.yaml to a git repository)"
-        try:
-            inside = self.git("rev-parse", "--is-inside-work-tree", check=False).strip()
-        except GitError as exc:
-            return str(exc)
-        if inside != "true":
-            return f"repo {self.path} is not a git repository (run 'git init' there, or fix 'repo' in agents.yaml)"
+        plain = self._plain_checkout()
+        if plain is None:
+            try:
+                inside = self.git("rev-parse", "--is-inside-work-tree", check=False).strip()
+            except GitError as exc:
+                return str(exc)
+            if inside != "true":
+                return f"repo {self.path} is not a git repository (run 'git init' there, or fix 'repo' in agents.yaml)"
         if not self.branch_exists(base_branch):
             if self.git("rev-parse", "--verify", "-q", "HEAD", check=False).strip() == "":
                 return (f"{self.path} has no commits yet: tasks branch from '{base_branch}', so commit "
@@ -97,11 +99,26 @@ class Repo:
             return (f"base branch '{base_branch}' does not exist in {self.path} "
                     "(create it, or set 'base_branch' in agents.yaml)")
         for marker in ("rebase-merge", "rebase-apply"):
-            path = Path(self.git("rev-parse", "--git-path", marker).strip())
+            path = plain / marker if plain is not None else Path(self.git("rev-parse", "--git-path", marker).strip())
             if (path if path.is_absolute() else self.path / path).exists():
                 return (f"{self.path} is in the middle of a rebase ('git rebase --continue' or "
                         "'git rebase --abort' there first)")
         return None
+
+    def _plain_checkout(self) -> Path | None:
+        """The .git directory when this path is the top of an ordinary checkout, as the files say
+        without a git process: ours (git's safe.directory rules then never refuse it), neither bare
+        nor with its work tree elsewhere. None: git is asked."""
+        dot = self.path / ".git"
+        try:
+            if not dot.is_dir() or not (dot / "HEAD").is_file():
+                return None
+            if {self.path.stat().st_uid, dot.stat().st_uid} != {os.geteuid()}:
+                return None
+            config = (dot / "config").read_text(errors="replace")
+        except OSError:
+            return None
+        return None if _BARE_OR_ELSEWHERE.search(config) else dot
 
     @contextmanager
     def metadata_lock(self) -> Iterator[None]:
@@ -361,6 +378,7 @@ def _excluding(patterns: tuple[str, ...]) -> list[str]:
     return [f":(top,exclude){pattern}" for pattern in patterns]
 
 
+_BARE_OR_ELSEWHERE = re.compile(r"^\s*(bare\s*=\s*true|worktree\s*=)", re.IGNORECASE | re.MULTILINE)
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 

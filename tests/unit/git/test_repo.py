@@ -171,3 +171,14 @@ def test_commit_all_uses_the_fallback_identity_only_without_a_configured_email(r
     (repo / "b.txt").write_text("b\n")
     assert r.commit_all(repo, "b")  # git's own name for the person, with their email
     assert _git(repo, "log", "-1", "--format=%ae").strip() == "person@example.com"
+
+
+def test_an_ordinary_checkout_is_checked_from_its_files_and_a_rebase_in_it_is_seen(repo, tmp_path):
+    r = Repo(repo)
+    assert r._plain_checkout() == repo / ".git" and r.problem("main") is None
+    (repo / ".git" / "rebase-merge").mkdir()
+    assert "in the middle of a rebase" in r.problem("main")
+    (repo / ".git" / "rebase-merge").rmdir()
+    _git(repo, "config", "core.bare", "true")  # the files do not say it plainly any more: git decides
+    assert Repo(repo)._plain_checkout() is None
+    assert "is not a git repository" in Repo(repo).problem("main")
