@@ -12,8 +12,6 @@ and worktree bookkeeping make parallel `git worktree add` fail otherwise.
 from __future__ import annotations
 
 import os
-import re
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from orchestrator.base import commands
 from orchestrator.base.errors import GitError
 from orchestrator.base.locks import FileLock
 from orchestrator.formats.layout import git_common_dir
+from orchestrator.git import files
 
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "orchestrator", "GIT_AUTHOR_EMAIL": "orchestrator@localhost",
                      "GIT_COMMITTER_NAME": "orchestrator", "GIT_COMMITTER_EMAIL": "orchestrator@localhost"}
@@ -65,18 +64,9 @@ class Repo:
     def branch_commit(self, branch: str) -> str | None:
         """The commit a branch points at, read from the ref files (loose, then packed-refs) without a
         git process; through git where the files cannot answer (a reftable, a symbolic ref)."""
-        common = self.common_dir
-        if not (common / "reftable").exists():
-            try:
-                value = (common / "refs" / "heads" / branch).read_text().strip()
-                if _SHA.fullmatch(value):
-                    return value
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                packed = _packed_ref(common / "packed-refs", f"refs/heads/{branch}")
-                if packed is not None:
-                    return packed
-                if not (common / "refs" / "heads" / branch).exists():
-                    return None
+        known, commit = files.branch_from_files(self.common_dir, branch)
+        if known:
+            return commit
         out = self.git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False).strip()
         return out or None
 
@@ -84,7 +74,7 @@ class Repo:
         """Why this repository cannot be worked on, or None."""
         if not self.path.is_dir():
             return f"repo {self.path} does not exist (set 'repo' in agents.yaml to a git repository)"
-        plain = self._plain_checkout()
+        plain = files.plain_checkout(self.path)
         if plain is None:
             try:
                 inside = self.git("rev-parse", "--is-inside-work-tree", check=False).strip()
@@ -104,21 +94,6 @@ class Repo:
                 return (f"{self.path} is in the middle of a rebase ('git rebase --continue' or "
                         "'git rebase --abort' there first)")
         return None
-
-    def _plain_checkout(self) -> Path | None:
-        """The .git directory when this path is the top of an ordinary checkout, as the files say
-        without a git process: ours (git's safe.directory rules then never refuse it), neither bare
-        nor with its work tree elsewhere. None: git is asked."""
-        dot = self.path / ".git"
-        try:
-            if not dot.is_dir() or not (dot / "HEAD").is_file():
-                return None
-            if {self.path.stat().st_uid, dot.stat().st_uid} != {os.geteuid()}:
-                return None
-            config = (dot / "config").read_text(errors="replace")
-        except OSError:
-            return None
-        return None if _BARE_OR_ELSEWHERE.search(config) else dot
 
     @contextmanager
     def metadata_lock(self) -> Iterator[None]:
@@ -175,36 +150,13 @@ class Repo:
         """`git rev-list --count base..branch`. Where the branch's newest commits are a line of loose
         objects (one parent each) down to base's commit, as an agent's fresh commits are, they are
         counted from the object files without a git process; git counts everything else."""
+        common = self.common_dir
         tip, stop = self.branch_commit(branch), self.branch_commit(base)
-        if tip is not None and stop is not None:
-            counted = self._line_length(tip, stop)
+        if tip is not None and stop is not None and not any(files.outranks_branch(common, n) for n in (branch, base)):
+            counted = files.line_length(common, tip, stop)
             if counted is not None:
                 return counted
         return int(self.git("rev-list", "--count", f"{base}..{branch}").strip() or 0)
-
-    def _line_length(self, tip: str, stop: str, limit: int = 64) -> int | None:
-        """How many commits lead from tip back to stop, each a loose object with a single parent;
-        None where that cannot be told from the files (packed, a merge, grafts or replacements)."""
-        common = self.common_dir
-        if any((common / name).exists() for name in ("shallow", "info/grafts", "refs/replace")) or \
-                _mentions(common / "packed-refs", " refs/replace/"):
-            return None
-        for count in range(limit):
-            if tip == stop:
-                return count
-            try:
-                raw = zlib.decompress((common / "objects" / tip[:2] / tip[2:]).read_bytes())
-            except (OSError, zlib.error):
-                return None
-            header, _, body = raw.partition(b"\0")
-            if not header.startswith(b"commit "):
-                return None
-            parents = [line[7:].decode() for line in body.split(b"\n\n", 1)[0].split(b"\n")
-                       if line.startswith(b"parent ")]
-            if len(parents) != 1:
-                return None
-            tip = parents[0]
-        return None
 
     def head_commit(self, ref: str) -> str:
         return self.git("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
@@ -215,32 +167,10 @@ class Repo:
         """The registered linked worktrees (not the main checkout): path -> branch (None when detached).
 
         Read from the files `git worktree list` reads ($common/worktrees/<id>/gitdir and HEAD), without
-        a git process; through git where the files do not say it plainly (a relative gitdir, a reftable,
-        a HEAD that is neither a branch nor a commit)."""
-        common = self.common_dir
-        admin = common / "worktrees"
-        found: dict[Path, str | None] = {}
-        if not (common / "reftable").exists():
-            try:
-                ids = sorted(os.listdir(admin))
-            except (FileNotFoundError, NotADirectoryError):
-                return found
-            for ident in ids:
-                if ident.startswith("."):
-                    continue
-                try:
-                    gitdir = (admin / ident / "gitdir").read_text().rstrip()
-                    head = (admin / ident / "HEAD").read_text().strip()
-                except (FileNotFoundError, NotADirectoryError):
-                    continue  # git skips a registration without a gitdir too
-                if not gitdir or not os.path.isabs(gitdir):
-                    break
-                plain, branch = _branch_of_head(head)
-                if not plain:
-                    break
-                found[Path(gitdir.removesuffix("/.git"))] = branch
-            else:
-                return found
+        a git process; through git where the files do not say it plainly (files.linked_worktrees)."""
+        found = files.linked_worktrees(self.common_dir)
+        if found is not None:
+            return found
         return dict(list(self.worktrees().items())[1:])  # git names the main checkout first
 
     def worktrees(self) -> dict[Path, str | None]:
@@ -255,45 +185,27 @@ class Repo:
                 found[current] = line[len("branch "):].removeprefix("refs/heads/")
         return found
 
-    def worktree_git_dir(self, worktree: Path) -> Path | None:
-        """The private git directory of a worktree (its .git directory, or the one its .git file names)."""
-        dot = Path(worktree) / ".git"
-        try:
-            if dot.is_dir():
-                return dot
-            text = dot.read_text(errors="replace").strip()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        if not text.startswith("gitdir:"):
-            return None
-        return Path(worktree) / text.removeprefix("gitdir:").strip()
-
     def head_ref(self, worktree: Path) -> str:
         """The ref the worktree's HEAD names ("refs/heads/x"), "" when detached: `git symbolic-ref
         --quiet HEAD`, read from its HEAD file where that says it plainly."""
-        private = self.worktree_git_dir(worktree)
-        if private is not None and not (self.common_dir / "reftable").exists():
-            try:
-                head = (private / "HEAD").read_text().strip()
-            except (FileNotFoundError, NotADirectoryError):
-                head = ""
-            if head.startswith("ref: refs/"):
-                return head.removeprefix("ref: ")
-            if _SHA.fullmatch(head):
-                return ""
+        private = files.private_dir(worktree)
+        if private is not None:
+            said = files.head_says(self.common_dir, files.head_file(private))
+            if said is not None:
+                return said
         return self.git("symbolic-ref", "--quiet", "HEAD", cwd=worktree, check=False).strip()
 
     def head_reflog(self, worktree: Path) -> list[str]:
-        """The commits the worktree's HEAD has pointed at, from its reflog (newest last; may include
-        the null id of a creation): the file logs/HEAD, or `git reflog` for a reftable."""
-        private = self.worktree_git_dir(worktree)
-        if private is None or (self.common_dir / "reftable").exists():
-            return self.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split()
-        try:
-            text = (private / "logs" / "HEAD").read_text(errors="replace")
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        return [fields[1] for line in text.splitlines() if len(fields := line.split(" ", 2)) > 2]
+        """The commits the worktree's HEAD has pointed at, newest first: `git reflog show --format=%H
+        HEAD`, read from its logs/HEAD file where HEAD plainly names a commit (files.head_reflog says
+        where the two can differ). On an unborn branch git has no HEAD to show the log of: none."""
+        common, private = self.common_dir, files.private_dir(worktree)
+        said = None if private is None else files.head_says(common, files.head_file(private))
+        if private is not None and said is not None:
+            known, commit = files.branch_from_files(common, said.removeprefix("refs/heads/")) if said else (True, "")
+            if known:
+                return files.head_reflog(private) if commit is not None else []
+        return self.git("reflog", "show", "--format=%H", "HEAD", cwd=worktree, check=False).split()
 
     # ---- review -------------------------------------------------------------------
 
@@ -358,38 +270,6 @@ class Repo:
         return True
 
 
-def _branch_of_head(head: str) -> tuple[bool, str | None]:
-    """A worktree's HEAD file: (True, its branch or None when detached), or (False, None) when it
-    says something else (a symbolic ref outside refs/heads/, a reftable's placeholder)."""
-    if head.startswith("ref: refs/heads/"):
-        return True, head.removeprefix("ref: refs/heads/")
-    return bool(_SHA.fullmatch(head)), None
-
-
-def _mentions(path: Path, text: str) -> bool:
-    try:
-        return text in path.read_text(errors="replace")
-    except FileNotFoundError:
-        return False
-
-
 def _excluding(patterns: tuple[str, ...]) -> list[str]:
     """Pathspecs leaving out the patterns (fnmatch-like, from the worktree's top; `*` crosses `/`)."""
     return [f":(top,exclude){pattern}" for pattern in patterns]
-
-
-_BARE_OR_ELSEWHERE = re.compile(r"^\s*(bare\s*=\s*true|worktree\s*=)", re.IGNORECASE | re.MULTILINE)
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-def _packed_ref(path: Path, ref: str) -> str | None:
-    """ref's commit in a packed-refs file (a packed branch points at a commit, never a tag), or None."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    for line in text.splitlines():
-        sha, _, name = line.partition(" ")
-        if name == ref and _SHA.fullmatch(sha):
-            return sha
-    return None

@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orchestrator.base.errors import GitError
+from orchestrator.git import files
 from orchestrator.git.repo import Repo
 from orchestrator.git.worktrees import prepare_worktree, remove_worktree
 from orchestrator.store.queue import Queue
@@ -175,10 +176,10 @@ def test_commit_all_uses_the_fallback_identity_only_without_a_configured_email(r
 
 def test_an_ordinary_checkout_is_checked_from_its_files_and_a_rebase_in_it_is_seen(repo, tmp_path):
     r = Repo(repo)
-    assert r._plain_checkout() == repo / ".git" and r.problem("main") is None
+    assert files.plain_checkout(repo) == repo / ".git" and r.problem("main") is None
     (repo / ".git" / "rebase-merge").mkdir()
     assert "in the middle of a rebase" in r.problem("main")
     (repo / ".git" / "rebase-merge").rmdir()
     _git(repo, "config", "core.bare", "true")  # the files do not say it plainly any more: git decides
-    assert Repo(repo)._plain_checkout() is None
+    assert files.plain_checkout(repo) is None
     assert "is not a git repository" in Repo(repo).problem("main")
