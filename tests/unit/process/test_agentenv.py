@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from orchestrator.process.agentenv import agent_environment, resolve_program
+import fnmatch
+
+from orchestrator.process.agentenv import NEVER, _matcher, agent_environment, resolve_program
 
 
 def executable(path):
@@ -26,3 +28,13 @@ def test_the_agent_gets_the_basics_its_passthrough_and_its_env_only():
     env = agent_environment(base, ("MY_*",), {"EXTRA": "1"}, {"ORCH_TASK_ID": "t1"})
     assert env == {"PATH": "/usr/bin", "HOME": "/home/me", "MY_TOKEN": "t", "EXTRA": "1", "ORCH_TASK_ID": "t1",
                    "PYTHONUNBUFFERED": "1"}  # Python agents print in order
+
+
+def test_the_compiled_patterns_match_exactly_what_fnmatchcase_matches():
+    patterns = ("PATH", "LC_*", "AWS_?EY", "X[AB]_*", "x[!a]y", "*TOKEN", "A.B", "ORCH_*", "")
+    names = ["PATH", "PATHS", "path", "LC_ALL", "LC_", "lc_all", "AWS_KEY", "AWS_KKEY", "XA_1", "XC_1", "xby", "xay",
+             "MY_TOKEN", "TOKEN_X", "A.B", "AxB", "ORCH_TASK", "ORCHX", "", "A\nB", "LC_\n"]
+    for group in [patterns, NEVER, (), *((p,) for p in patterns)]:
+        match = _matcher(tuple(group))
+        for name in names:
+            assert (match(name) is not None) == any(fnmatch.fnmatchcase(name, p) for p in group), (group, name)
