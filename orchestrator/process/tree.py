@@ -135,13 +135,16 @@ def marked_processes(token: str, pgid: int | None = None, since: float = 0.0, *,
     cwd_under (the worktree: what was orphaned to init when the runner died)."""
     found = []
     me = os.getpid()
-    descendants = _descendants(tree_of) if tree_of is not None else set()
+    # One read of each /proc/PID/stat gives both the parent (for the tree) and the start time.
+    processes = list(psutil.process_iter(["ppid", "create_time"]))
+    descendants = _descendants(processes, tree_of) if tree_of is not None else set()
     root = os.path.realpath(cwd_under) if cwd_under is not None else None
-    for process in psutil.process_iter(["pid"]):
+    for process in processes:
         if process.pid == me:
             continue
         try:
-            if process.create_time() < since - 1:  # cheap (from /proc/PID/stat): most processes are older
+            created = process.info["create_time"]
+            if created is None or created < since - 1:  # None: not ours to read; most processes are older
                 continue
             # cheapest first: the group and the tree need no read of the process's own files
             if ((pgid is not None and os.getpgid(process.pid) == pgid) or process.pid in descendants
@@ -153,11 +156,25 @@ def marked_processes(token: str, pgid: int | None = None, since: float = 0.0, *,
     return [p for p in found if _running(p)]
 
 
-def _descendants(pid: int) -> set[int]:
-    try:
-        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+def _descendants(processes: list[psutil.Process], pid: int) -> set[int]:
+    """pid's descendants among processes (process_iter with ppid and create_time), as psutil's
+    children(recursive=True) finds them: a child older than pid is a reused PID, not its child."""
+    started = {p.pid: p.info["create_time"] for p in processes}
+    if started.get(pid) is None:
         return set()
+    below: dict[int, list[int]] = {}
+    for p in processes:
+        if p.info["ppid"] is not None:
+            below.setdefault(p.info["ppid"], []).append(p.pid)
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in below.get(todo.pop(), []):
+            created = started.get(child)
+            if child not in found and created is not None and created >= started[pid]:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def _inside(path: str, root: str) -> bool:
