@@ -12,6 +12,7 @@ and worktree bookkeeping make parallel `git worktree add` fail otherwise.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,8 @@ class Repo:
         """Why this repository cannot be worked on, or None."""
         if not self.path.is_dir():
             return f"repo {self.path} does not exist (set 'repo' in agents.yaml to a git repository)"
+        if shutil.which("git", path=clean_env().get("PATH")) is None:  # the file readers below need no git; work does
+            return str(GitError(["git"], None, "", why="'git' not found on PATH"))
         plain = files.plain_checkout(self.path)
         if plain is None:
             try:
