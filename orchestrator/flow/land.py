@@ -136,8 +136,8 @@ class Lander:
         return stack
 
     def _stack(self, onto: str, task: Task, branch: str, tip: str) -> str | landing.Conflict:
-        if self.cfg.land_strategy == "rebase":
-            return landing.stack_rebase(self.repo, self.state.check_slot(0), onto, tip)
+        if self.cfg.land_strategy == "rebase":  # its own scratch: a check slot it made would lack the setup
+            return landing.stack_rebase(self.repo, self.state.rebase_scratch, onto, tip)
         return landing.stack_merge(self.repo, onto, tip, f"Merge {branch}: {task.title}\n\nTask {task.id}, "
                                                          "landed by the orchestrator's merge queue.")
 

@@ -8,7 +8,8 @@
                 daemon.pid, last_tick.json, config_status.json, agents.json, index.json, PAUSE
                 notify.cursor, notify/  notification delivery
                 landing/                the merge queue: lander.lock, progress.json, slot-<n> scratch
-                                        worktrees for the check, checks/ their logs
+                                        worktrees for the check, checks/ their logs, rebase/ the
+                                        scratch worktree land_strategy rebase builds candidates in
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class StateDir:
     land_progress = property(lambda self: self.root / "landing" / "progress.json")
     land_status = property(lambda self: self.root / "landing" / "status.json")
     check_logs = property(lambda self: self.root / "landing" / "checks")
+    rebase_scratch = property(lambda self: self.root / "landing" / "rebase")  # not a check slot: no setup
 
     def check_slot(self, n: int) -> Path:
         return self.root / "landing" / f"slot-{n}"

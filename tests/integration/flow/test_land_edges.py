@@ -1,0 +1,40 @@
+"""Edge cases of the merge queue found in review: each test failed before its fix (or is xfail, strict,
+where the fix is larger than a review should make). Real git, real checks, real agents."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from orchestrator.flow.land import land_until_idle
+from tests.integration.flow.test_land import CHECK, queue_config, waiting_to_land
+
+
+@pytest.fixture
+def check(env) -> list[str]:
+    (env.root / "check.py").write_text(textwrap.dedent(CHECK))
+    return [sys.executable, str(env.root / "check.py")]
+
+
+# A check that passes only where the setup ran (ready.marker is gitignored: the slot's clean keeps it).
+NEEDS_SETUP = [sys.executable, "-c", "import pathlib, sys; sys.exit(0 if pathlib.Path('ready.marker').exists() "
+               "else 'ready.marker missing: the setup never ran here')"]
+SETUP = [sys.executable, "-c", "open('ready.marker', 'w').close()"]
+
+
+def commit_file(env, name: str, text: str, message: str) -> None:
+    (env.repo / name).write_text(text)
+    env.git("add", name)
+    env.git("commit", "-q", "-m", message)
+
+
+def test_rebase_strategy_checks_in_a_slot_the_setup_made_ready(env):
+    # The rebase used check slot 0 as its scratch worktree and created it without copy_files and setup,
+    # so every later check in slot 0 ran in a slot the setup never saw.
+    commit_file(env, ".gitignore", "ready.marker\n", "ignore the setup's marker")
+    queue_config(env, check=NEEDS_SETUP, setup=SETUP, land_strategy="rebase", land_parallel=1)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    rounds = land_until_idle(env.config, env.queue)
+    assert env.state_of("a") == "done", [r.returned for r in rounds]
