@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.base import durable, log
 from orchestrator.base.clock import iso, utcnow
-from orchestrator.base.errors import MergeRefusedError, StateError
+from orchestrator.base.errors import GitError, MergeRefusedError, StateError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.locks import FileLock
 from orchestrator.flow import graph
@@ -197,7 +197,9 @@ class Lander:
         crash_point("land_before_move")
         try:
             move_base(self.repo, self.cfg.base_branch, new, old)
-        except MergeRefusedError as exc:
+        except (MergeRefusedError, GitError) as exc:
+            # GitError: git refused to fast-forward the person's checkout (an untracked file in the way);
+            # the base did not move, so the round waits as for a dirty checkout
             self.state.land_progress.unlink(missing_ok=True)
             report.waiting = str(exc)
             report.deferred.extend(ids)

@@ -38,3 +38,17 @@ def test_rebase_strategy_checks_in_a_slot_the_setup_made_ready(env):
     waiting_to_land(env, "a", {"a.txt": "a\n"})
     rounds = land_until_idle(env.config, env.queue)
     assert env.state_of("a") == "done", [r.returned for r in rounds]
+
+
+def test_an_untracked_file_in_the_persons_checkout_makes_the_queue_wait(env, check):
+    # git refuses the fast-forward (the untracked file would be overwritten): that must be a wait, not
+    # a GitError out of the lander (which the daemon restarted every tick_seconds, checks and all).
+    queue_config(env, check=check)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    before = env.git("rev-parse", "main").strip()
+    (env.repo / "a.txt").write_text("mine, not tracked\n")
+    rounds = land_until_idle(env.config, env.queue)
+    assert rounds[-1].waiting and "a.txt" in rounds[-1].waiting
+    assert env.git("rev-parse", "main").strip() == before and env.state_of("a") == "landing"
+    assert (env.repo / "a.txt").read_text() == "mine, not tracked\n"
+    assert not (env.config.state_dir / "landing" / "progress.json").exists()
