@@ -42,7 +42,7 @@ from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
 from orchestrator.git import landing
-from orchestrator.git.merge import move_base
+from orchestrator.git.merge import base_blocked, move_base
 from orchestrator.git.repo import Repo
 from orchestrator.process.wake import poke
 from orchestrator.store.queue import Queue
@@ -95,6 +95,9 @@ class Lander:
         old = self.repo.branch_commit(self.cfg.base_branch)
         if old is None:
             report.waiting = f"the base branch '{self.cfg.base_branch}' does not exist"
+            return report
+        report.waiting = base_blocked(self.repo, self.cfg.base_branch)  # no check spent on what cannot land
+        if report.waiting is not None:
             return report
         stack = self._build(old, in_queue_order(self.queue)[: self.cfg.land_batch], report)
         if stack:

@@ -53,6 +53,16 @@ def move_base(repo: Repo, base: str, new: str, old: str) -> str:
         return "the ref" if checkout is None else str(checkout)
 
 
+def base_blocked(repo: Repo, base: str) -> str | None:
+    """Why base could not move now (its checkout is busy or dirty, it is being rebased), or None:
+    the merge queue asks before it spends a check on a candidate it could not land."""
+    try:
+        _base_movable(repo, base, what=base)
+    except MergeRefusedError as exc:
+        return str(exc)
+    return None
+
+
 def _base_movable(repo: Repo, base: str, *, what: str) -> Path | None:
     """The person's checkout of base (None: not checked out), once we know base may move there."""
     rebasing = _rebasing(repo, base)

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from orchestrator.flow.land import land_until_idle
-from tests.integration.flow.test_land import CHECK, queue_config, waiting_to_land
+from tests.integration.flow.test_land import CHECK, checked_commits, queue_config, waiting_to_land
 
 
 @pytest.fixture
@@ -52,3 +52,15 @@ def test_an_untracked_file_in_the_persons_checkout_makes_the_queue_wait(env, che
     assert env.git("rev-parse", "main").strip() == before and env.state_of("a") == "landing"
     assert (env.repo / "a.txt").read_text() == "mine, not tracked\n"
     assert not (env.config.state_dir / "landing" / "progress.json").exists()
+
+
+def test_a_dirty_checkout_of_the_base_waits_without_running_the_check(env, check):
+    # The base cannot move while the person's checkout has tracked changes; a check run then is
+    # wasted, and the daemon starts a lander again every tick_seconds: a check each time, for hours.
+    queue_config(env, check=check)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    (env.repo / "README.md").write_text("# my edit, not committed\n")
+    rounds = land_until_idle(env.config, env.queue)
+    assert rounds[-1].waiting and "uncommitted changes to tracked files" in rounds[-1].waiting
+    assert sum(r.checks for r in rounds) == 0 and not checked_commits(env)
+    assert env.state_of("a") == "landing"
