@@ -239,6 +239,10 @@ class Repo:
         return bool(self.git("status", "--porcelain", "--untracked-files=all", "--", ".", *_excluding(ignoring),
                              cwd=worktree).strip())
 
+    def unmerged_files(self, worktree: Path) -> list[str]:
+        """Files a merge left in conflict in worktree (not yet resolved with `git add`)."""
+        return self.git("diff", "--name-only", "--diff-filter=U", cwd=worktree).split()
+
     def commit_all(self, worktree: Path, message: str, *, ignoring: tuple[str, ...] = ()) -> bool:
         """Commit everything the agent left in worktree but paths matching `ignoring` (what agent tools
         write for themselves: aider's chat history, say); False when there was nothing."""

@@ -344,6 +344,11 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if timed_out:
         return Result("timeout", f"killed after {spec.timeout_seconds:g} s (timeout_seconds); "
                       f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
+    unresolved = repo.unmerged_files(worktree) if exit_code == 0 and worktree.is_dir() else []
+    if unresolved:  # auto_commit would commit the conflict markers (and a merge queue could land them)
+        return Result("failed", "the agent exited 0 but left the merge unfinished: unresolved conflicts in "
+                      f"{', '.join(unresolved[:10])}; nothing was committed" + _said(tail_lines(
+                          attempt.log_path, LIMIT_SCAN_BYTES)), now, exit_code=0)
     if spec.auto_commit and exit_code == 0 and worktree.is_dir():
         repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
                                   f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.",

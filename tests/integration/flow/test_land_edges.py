@@ -64,3 +64,32 @@ def test_a_dirty_checkout_of_the_base_waits_without_running_the_check(env, check
     assert rounds[-1].waiting and "uncommitted changes to tracked files" in rounds[-1].waiting
     assert sum(r.checks for r in rounds) == 0 and not checked_commits(env)
     assert env.state_of("a") == "landing"
+
+
+# Writes shared.txt; sent back with a conflict, it exits 0 without resolving anything.
+LAZY = """
+    import os, pathlib, subprocess
+    task = os.environ["ORCH_TASK_ID"]
+    if "Merge conflict to resolve" in pathlib.Path(os.environ["ORCH_PROMPT_FILE"]).read_text():
+        print("not resolving anything")
+        raise SystemExit(0)
+    pathlib.Path("shared.txt").write_text("line by " + task + "\\n")
+    subprocess.run(["git", "add", "shared.txt"], check=True)
+    subprocess.run(["git", "commit", "-q", "-m", task + " writes shared.txt"], check=True)
+"""
+
+
+def test_conflict_markers_of_an_unfinished_merge_are_never_committed_or_landed(env):
+    # auto_commit committed what the agent left: the merge of main, its conflict markers unresolved;
+    # with no check the markers then merged cleanly onto main.
+    (env.agents_dir / "lazy.py").write_text(textwrap.dedent(LAZY))
+    env.write_config([env.agent("impl", "lazy.py", max_concurrent=1)], merge="queue", review="none",
+                     max_attempts=1, max_land_attempts=3)
+    env.enqueue("one")
+    env.enqueue("two")
+    env.drain(timeout=120)
+    shared = env.git("show", "main:shared.txt")
+    assert "<<<<<<<" not in shared and "=======" not in shared, shared
+    sent_back = [t for t in ("one", "two") if env.read(t).land_attempts]
+    assert len(sent_back) == 1 and env.state_of(sent_back[0]) == "failed"
+    assert "unresolved" in (env.read(sent_back[0]).last_error or "")
