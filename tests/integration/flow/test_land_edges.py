@@ -3,11 +3,13 @@ where the fix is larger than a review should make). Real git, real checks, real 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from orchestrator import Orchestrator
 from orchestrator.flow.land import land_until_idle
 from tests.integration.flow.test_land import CHECK, checked_commits, queue_config, waiting_to_land
 
@@ -64,6 +66,33 @@ def test_a_dirty_checkout_of_the_base_waits_without_running_the_check(env, check
     assert rounds[-1].waiting and "uncommitted changes to tracked files" in rounds[-1].waiting
     assert sum(r.checks for r in rounds) == 0 and not checked_commits(env)
     assert env.state_of("a") == "landing"
+
+
+@pytest.mark.xfail(strict=True, reason="land_strategy rebase drops the merge commit in which the agent "
+                   "resolved the conflict (git rebase without --rebase-merges), so the branch's first commit "
+                   "conflicts again on every round until the task is blocked; fix: a branch with merge "
+                   "commits since it left the candidate lands as one squashed commit (merge-tree of candidate "
+                   "and tip, commit-tree with the candidate as only parent)")
+def test_rebase_strategy_lands_a_branch_whose_conflict_was_resolved_by_a_merge(env, check):
+    queue_config(env, check=check, land_strategy="rebase")
+    env.git("branch", "agent/x", "main")
+    commit_file(env, "shared.txt", "main's line\n", "main writes shared.txt")
+    tree = env.root / "wt-x"
+    env.git("worktree", "add", "-q", str(tree), "agent/x")
+    (tree / "shared.txt").write_text("x's line\n")
+    subprocess.run(["git", "-C", str(tree), "add", "shared.txt"], check=True)
+    subprocess.run(["git", "-C", str(tree), "commit", "-q", "-m", "x writes shared.txt"], check=True)
+    merged = subprocess.run(["git", "-C", str(tree), "merge", "-q", "main"], capture_output=True, text=True)
+    assert merged.returncode != 0  # a conflict, resolved as the agent would after a send-back
+    (tree / "shared.txt").write_text("main's line\nx's line\n")
+    subprocess.run(["git", "-C", str(tree), "commit", "-q", "-am", "resolve"], check=True)
+    env.git("worktree", "remove", str(tree))
+    env.enqueue("x")
+    env.queue.transition("x", "incoming", "provisional", actor="test")
+    Orchestrator(env.config_path).accept("x")
+    land_until_idle(env.config, env.queue)
+    assert env.state_of("x") == "done"
+    assert env.git("show", "main:shared.txt") == "main's line\nx's line\n"
 
 
 # Writes shared.txt; sent back with a conflict, it exits 0 without resolving anything.
