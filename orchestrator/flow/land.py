@@ -121,7 +121,7 @@ class Lander:
                 self.give_back(task, f"its branch {branch} no longer exists", person=True)
                 report.returned.append((task.id, "branch gone"))
                 continue
-            if landing.contains(self.repo, tip, old):  # landed already (by hand, or an earlier batch)
+            if self.repo.is_ancestor(tip, old):  # landed already (by hand, or an earlier batch)
                 self._finish(old, [task.id], how="already on the base")
                 report.landed.append(task.id)
                 continue
@@ -257,7 +257,7 @@ class Lander:
         if not progress:
             return []
         tip = self.repo.branch_commit(self.cfg.base_branch)
-        if tip is not None and landing.contains(self.repo, progress["new"], tip):
+        if tip is not None and self.repo.is_ancestor(progress["new"], tip):
             ids = [i for i in progress["tasks"] if self.queue.path(STATE, i).exists()]
             self._finish(progress["new"], ids, how=f"landed on {self.cfg.base_branch} at {progress['new'][:12]} "
                                                    "(finished after an interruption)")

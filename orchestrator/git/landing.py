@@ -19,7 +19,7 @@ from pathlib import Path
 
 from orchestrator.base import commands
 from orchestrator.base.errors import GitError
-from orchestrator.git.repo import FALLBACK_IDENTITY, Repo, clean_env
+from orchestrator.git.repo import Repo, clean_env
 
 MAX_CONFLICT_FILES = 20
 
@@ -36,16 +36,6 @@ class Conflict:
         return f"it conflicts with {onto} in: {shown}{more}"
 
 
-def contains(repo: Repo, ancestor: str, descendant: str) -> bool:
-    """Is ancestor reachable from descendant (already in it)?"""
-    return repo.ok("merge-base", "--is-ancestor", ancestor, descendant)
-
-
-def identity(repo: Repo, cwd: Path | None = None) -> dict[str, str] | None:
-    """Who our commits are by: the repository's user, else the orchestrator's fallback name."""
-    return None if repo.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
-
-
 def stack_merge(repo: Repo, onto: str, branch_tip: str, message: str) -> str | Conflict:
     """A merge commit of branch_tip onto the commit onto (parents: onto, then the branch)."""
     done = commands.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", onto, branch_tip],
@@ -55,19 +45,19 @@ def stack_merge(repo: Repo, onto: str, branch_tip: str, message: str) -> str | C
     if done.returncode != 0:
         raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
     tree = done.stdout.split()[0]
-    return repo.git("commit-tree", tree, "-p", onto, "-p", branch_tip, "-m", message, env=identity(repo)).strip()
+    return repo.git("commit-tree", tree, "-p", onto, "-p", branch_tip, "-m", message, env=repo.identity()).strip()
 
 
 def stack_rebase(repo: Repo, scratch: Path, onto: str, branch_tip: str) -> str | Conflict:
     """The branch's commits since it left onto's history, replayed onto onto in the scratch worktree;
     returns the last replayed commit (onto itself when nothing is left to replay)."""
     checkout(repo, scratch, branch_tip)
-    env = identity(repo, scratch)
+    env = repo.identity(scratch)
     done = commands.run(["git", "rebase", "--quiet", "--onto", onto, repo.git("merge-base", onto, branch_tip).strip()],
                         cwd=scratch, env=clean_env(env), check=False, error=GitError)
     if done.returncode == 0:
         return repo.git("rev-parse", "HEAD", cwd=scratch).strip()
-    files = tuple(repo.git("diff", "--name-only", "--diff-filter=U", cwd=scratch, check=False).split())
+    files = tuple(repo.unmerged_files(scratch))
     repo.git("rebase", "--abort", cwd=scratch, check=False)
     if not files:
         raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
@@ -106,12 +96,12 @@ def merge_base_into(repo: Repo, worktree: Path, base: str) -> tuple[str, ...] | 
     left as git leaves them (markers, MERGE_HEAD) for the agent to resolve and commit."""
     if repo.ok("merge-base", "--is-ancestor", base, "HEAD", cwd=worktree):
         return None
-    env = identity(repo, worktree)
+    env = repo.identity(worktree)
     done = commands.run(["git", "merge", "--no-ff", "--no-edit", "-m", f"Merge {base} (the merge queue sent this "
                          "branch back)", base], cwd=worktree, env=clean_env(env), check=False, error=GitError)
     if done.returncode == 0:
         return ()
-    files = tuple(repo.git("diff", "--name-only", "--diff-filter=U", cwd=worktree, check=False).split())
+    files = tuple(repo.unmerged_files(worktree))
     if not files:
         repo.git("merge", "--abort", cwd=worktree, check=False)
         raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)

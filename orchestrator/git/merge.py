@@ -20,7 +20,8 @@ from pathlib import Path
 
 from orchestrator.base import commands
 from orchestrator.base.errors import GitError, MergeRefusedError
-from orchestrator.git.repo import FALLBACK_IDENTITY, Repo, clean_env
+from orchestrator.git.landing import Conflict, stack_merge
+from orchestrator.git.repo import Repo, clean_env
 
 BUSY_MARKERS = {  # files in a worktree's git dir that mean a git operation is under way there
     "MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert",
@@ -34,7 +35,7 @@ def merge_into_base(repo: Repo, branch: str, base: str, message: str) -> str:
     commit", with "in <checkout>" when the person's checkout was brought along). Raises
     GitError, having changed nothing, when it cannot be done safely."""
     with repo.metadata_lock():
-        if repo.ok("merge-base", "--is-ancestor", branch, base):
+        if repo.is_ancestor(branch, base):
             return "already merged"
         checkout = _base_movable(repo, base, what=branch)
         old = repo.head_commit(base)
@@ -87,20 +88,13 @@ def _move(repo: Repo, base: str, new: str, old: str, checkout: Path | None) -> N
 
 def _merged_commit(repo: Repo, branch: str, base: str, old: str, message: str) -> tuple[str, str]:
     tip = repo.head_commit(branch)
-    if repo.ok("merge-base", "--is-ancestor", base, branch):
+    if repo.is_ancestor(base, branch):
         return tip, "fast-forward"
-    done = commands.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", base, branch],
-                        cwd=repo.path, env=clean_env(), check=False, error=GitError)
-    if done.returncode == 1:
-        conflicts = [line for line in done.stdout.splitlines()[1:] if line.strip()]
-        raise _refused(branch, f"it would conflict with {base} in: {', '.join(conflicts[:10])} "
+    merged = stack_merge(repo, old, tip, message)
+    if isinstance(merged, Conflict):
+        raise _refused(branch, f"it would conflict with {base} in: {', '.join(merged.files[:10])} "
                                "(rebase the branch or merge by hand)")
-    if done.returncode != 0:
-        raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
-    tree = done.stdout.split()[0]
-    identity = None if repo.ok("config", "user.email") else FALLBACK_IDENTITY
-    commit = repo.git("commit-tree", tree, "-p", old, "-p", tip, "-m", message, env=identity).strip()
-    return commit, "merge commit"
+    return merged, "merge commit"
 
 
 def _compare_and_swap(repo: Repo, base: str, new: str, old: str) -> None:
@@ -112,7 +106,7 @@ def _compare_and_swap(repo: Repo, base: str, new: str, old: str) -> None:
 
 def _fast_forward_checkout(repo: Repo, checkout: Path, base: str, new: str, old: str) -> None:
     """Bring the person's checkout of base to new with git's own fast-forward, or change nothing."""
-    identity = None if repo.ok("config", "user.email", cwd=checkout) else FALLBACK_IDENTITY
+    identity = repo.identity(checkout)
     done = commands.run(["git", "merge", "--ff-only", "--quiet", new], cwd=checkout, env=clean_env(identity),
                         check=False, error=GitError)
     if done.returncode != 0:

@@ -231,7 +231,8 @@ class Repo:
     def is_ancestor(self, commit: str, of: str) -> bool:
         return self.ok("merge-base", "--is-ancestor", commit, of)
 
-    def _identity(self, cwd: Path) -> dict | None:
+    def identity(self, cwd: Path | None = None) -> dict[str, str] | None:
+        """Who our commits are by: the repository's user, else the orchestrator's fallback name."""
         return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
 
     def is_dirty(self, worktree: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
@@ -255,7 +256,7 @@ class Repo:
         except GitError:
             # No configured identity, or one half of it: as before, the fallback identity only when
             # no user.email is configured, else git's own (it may still guess the name).
-            self.git(*commit, cwd=worktree, env=self._identity(worktree))
+            self.git(*commit, cwd=worktree, env=self.identity(worktree))
         return True
 
     def set_aside(self, worktree: Path, patch: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
