@@ -227,7 +227,8 @@ def cmd_stats(orch: Orchestrator, args: argparse.Namespace) -> int:
 def cmd_dashboard(orch: Orchestrator, args: argparse.Namespace) -> int:
     from orchestrator.web.dashboard import make_server
     server = make_server(orch.config, args.port)
-    print(f"dashboard: http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C to stop)")
+    print(f"dashboard: {server.url}  (Ctrl-C to stop; the token in this address is what lets the page act, "
+          "new at every start)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -149,7 +149,8 @@ def _reading_commands(sub: Any) -> None:
     p.add_argument("--since", help="a duration (7d, 12h) or a date")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("dashboard", help="a read-only web page on 127.0.0.1 (board, tasks, logs, diffs, stats)")
+    p = sub.add_parser("dashboard", help="a web page on 127.0.0.1: board, tasks, logs, diffs, stats, and the "
+                       "decisions (accept, land, reject, retry, cancel, pause, resume, enqueue)")
     p.add_argument("--port", type=int, default=8765)
 
 
