@@ -139,6 +139,10 @@ class Lander:
         return stack
 
     def _stack(self, onto: str, task: Task, branch: str, tip: str) -> str | landing.Conflict:
+        if self.cfg.land_strategy == "rebase" and landing.has_merges(self.repo, onto, tip):
+            # a rebase would drop the merge in which the agent resolved a conflict: it would conflict again
+            return landing.stack_squash(self.repo, onto, tip, f"{task.title}\n\nTask {task.id} ({branch}), landed "
+                                        "by the orchestrator's merge queue as one commit: the branch has merges.")
         if self.cfg.land_strategy == "rebase":  # its own scratch: a check slot it made would lack the setup
             return landing.stack_rebase(self.repo, self.state.rebase_scratch, onto, tip)
         return landing.stack_merge(self.repo, onto, tip, f"Merge {branch}: {task.title}\n\nTask {task.id}, "

@@ -123,7 +123,7 @@ class ProjectSettings:
                                            help="a check running longer fails the candidate")
     land_strategy: str = setting("merge", kind="str", choices=LAND_STRATEGIES,
                                  help="how the merge queue puts a branch on the base: a merge commit, or its "
-                                      "commits rebased (linear history)")
+                                      "commits rebased (linear history; a branch with merge commits is squashed into one)")
     land_batch: int = setting(8, kind="int", minimum=1, maximum=100,
                               help="branches the merge queue tests together; a failing batch is bisected")
     land_parallel: int = setting(2, kind="int", minimum=1, maximum=64,

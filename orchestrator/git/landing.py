@@ -6,7 +6,10 @@ touching any checkout the person or an agent uses:
 - merge: one merge commit per branch (`merge-tree --write-tree`, then `commit-tree`), always a
   real merge, so the base's first-parent line is exactly the sequence of tested candidates;
 - rebase: the branch's own commits replayed onto the candidate in a scratch worktree of ours
-  (`git rebase`; git 2.39 has no way to replay commits without a worktree).
+  (`git rebase`; git 2.39 has no way to replay commits without a worktree). A branch with merge
+  commits since it left the candidate (an agent resolved a conflict by merging the base in) lands
+  as one squashed commit instead: a rebase drops merge commits, and with them the resolution, so
+  the branch would conflict again every round.
 
 Nothing here moves the base: that is git/merge.move_base, once a candidate passed its check.
 Building a candidate creates only unreferenced objects, so a crash part-way leaves nothing to undo.
@@ -36,16 +39,44 @@ class Conflict:
         return f"it conflicts with {onto} in: {shown}{more}"
 
 
+MAX_SQUASHED_LISTED = 50  # commits named in a squashed commit's message
+
+
 def stack_merge(repo: Repo, onto: str, branch_tip: str, message: str) -> str | Conflict:
     """A merge commit of branch_tip onto the commit onto (parents: onto, then the branch)."""
+    tree = merged_tree(repo, onto, branch_tip)
+    if isinstance(tree, Conflict):
+        return tree
+    return repo.git("commit-tree", tree, "-p", onto, "-p", branch_tip, "-m", message, env=repo.identity()).strip()
+
+
+def stack_squash(repo: Repo, onto: str, branch_tip: str, message: str) -> str | Conflict:
+    """One commit on onto (its only parent) with the tree of onto and branch_tip merged; the message
+    is followed by the branch's commits since it left onto's history, so none goes unnamed."""
+    tree = merged_tree(repo, onto, branch_tip)
+    if isinstance(tree, Conflict):
+        return tree
+    commits = repo.git("log", "--format=%h %s", f"{onto}..{branch_tip}").splitlines()
+    listed = commits[:MAX_SQUASHED_LISTED] + (
+        [f"... and {len(commits) - MAX_SQUASHED_LISTED} more"] if len(commits) > MAX_SQUASHED_LISTED else [])
+    body = f"{message.rstrip()}\n\nSquashed from {branch_tip[:12]}, its commits:\n" + "\n".join(listed)
+    return repo.git("commit-tree", tree, "-p", onto, "-m", body, env=repo.identity()).strip()
+
+
+def has_merges(repo: Repo, onto: str, branch_tip: str) -> bool:
+    """Whether the branch has merge commits that onto's history lacks (a rebase would drop them)."""
+    return bool(repo.git("rev-list", "--merges", "-n", "1", f"{onto}..{branch_tip}").strip())
+
+
+def merged_tree(repo: Repo, onto: str, branch_tip: str) -> str | Conflict:
+    """The tree of onto and branch_tip merged (`merge-tree --write-tree`, no checkout), or the conflict."""
     done = commands.run(["git", "merge-tree", "--write-tree", "--name-only", "--no-messages", onto, branch_tip],
                         cwd=repo.path, env=clean_env(), check=False, error=GitError)
     if done.returncode == 1:
         return Conflict(tuple(line for line in done.stdout.splitlines()[1:] if line.strip()))
     if done.returncode != 0:
         raise GitError(list(done.cmd), done.returncode, done.stdout + done.stderr)
-    tree = done.stdout.split()[0]
-    return repo.git("commit-tree", tree, "-p", onto, "-p", branch_tip, "-m", message, env=repo.identity()).strip()
+    return done.stdout.split()[0]
 
 
 def stack_rebase(repo: Repo, scratch: Path, onto: str, branch_tip: str) -> str | Conflict:

@@ -1,5 +1,5 @@
-"""Edge cases of the merge queue found in review: each test failed before its fix (or is xfail, strict,
-where the fix is larger than a review should make). Real git, real checks, real agents."""
+"""Edge cases of the merge queue found in review: each test failed before its fix. Real git, real checks,
+real agents."""
 
 from __future__ import annotations
 
@@ -68,11 +68,6 @@ def test_a_dirty_checkout_of_the_base_waits_without_running_the_check(env, check
     assert env.state_of("a") == "landing"
 
 
-@pytest.mark.xfail(strict=True, reason="land_strategy rebase drops the merge commit in which the agent "
-                   "resolved the conflict (git rebase without --rebase-merges), so the branch's first commit "
-                   "conflicts again on every round until the task is blocked; fix: a branch with merge "
-                   "commits since it left the candidate lands as one squashed commit (merge-tree of candidate "
-                   "and tip, commit-tree with the candidate as only parent)")
 def test_rebase_strategy_lands_a_branch_whose_conflict_was_resolved_by_a_merge(env, check):
     queue_config(env, check=check, land_strategy="rebase")
     env.git("branch", "agent/x", "main")
@@ -90,9 +85,14 @@ def test_rebase_strategy_lands_a_branch_whose_conflict_was_resolved_by_a_merge(e
     env.enqueue("x")
     env.queue.transition("x", "incoming", "provisional", actor="test")
     Orchestrator(env.config_path).accept("x")
-    land_until_idle(env.config, env.queue)
-    assert env.state_of("x") == "done"
+    rounds = land_until_idle(env.config, env.queue)
+    # a rebase dropped the merge in which the agent resolved the conflict, so x's first commit conflicted
+    # again on every round until the task was blocked; the branch lands as one squashed commit instead
+    assert env.state_of("x") == "done", [r.returned for r in rounds]
     assert env.git("show", "main:shared.txt") == "main's line\nx's line\n"
+    assert env.git("rev-list", "--merges", "main") == "" and env.git("rev-list", "--count", "main^..main") == "1\n"
+    message = env.git("log", "-1", "--format=%B", "main")
+    assert "Task x (agent/x)" in message and "x writes shared.txt" in message and "resolve" in message
 
 
 # Writes shared.txt; sent back with a conflict, it exits 0 without resolving anything.
