@@ -24,6 +24,18 @@ def wait_until(predicate, *, timeout: float = 30.0, what: str = "condition", pol
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def waits_for_lock(pid: int, path: Path) -> bool:
+    """Whether process pid is blocked in flock on the file path (Linux: a "->" line of /proc/locks)."""
+    inode = str(os.stat(path).st_ino)
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if "->" in fields:
+            waiter = fields[fields.index("->") + 1:]  # FLOCK ADVISORY WRITE <pid> <major:minor:inode> ...
+            if len(waiter) > 4 and waiter[3] == str(pid) and waiter[4].rsplit(":", 1)[-1] == inode:
+                return True
+    return False
+
+
 def processes_with(tag: str) -> list:
     """Live processes whose command line mentions tag (to prove nothing was left running)."""
     import psutil

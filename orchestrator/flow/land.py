@@ -195,32 +195,45 @@ class Lander:
 
     def _land(self, old: str, new: str, tasks: list[Task], report: Round) -> bool:
         ids = [task.id for task in tasks]
-        gone = [i for i in ids if not self.queue.path(STATE, i).exists()]
-        if gone:  # cancelled or sent back by a person while it was checked: rebuild without them
-            report.deferred.extend(i for i in ids if i not in gone)
-            return False
-        durable.make_dirs(self.state.landing)
-        durable.write_json_atomic(self.state.land_progress, {"old": old, "new": new, "tasks": ids, "at": iso(utcnow())})
-        crash_point("land_before_move")
-        try:
-            move_base(self.repo, self.cfg.base_branch, new, old)
-        except (MergeRefusedError, GitError) as exc:
-            # GitError: git refused to fast-forward the person's checkout (an untracked file in the way);
-            # the base did not move, so the round waits as for a dirty checkout
-            self.state.land_progress.unlink(missing_ok=True)
-            report.waiting = str(exc)
-            report.deferred.extend(ids)
-            return False
-        crash_point("land_after_move")
-        self._finish(new, ids, how=f"landed on {self.cfg.base_branch} at {new[:12]}")
+        # The tasks' locks from the look into landing/ until they are in done/: a cancel or reject
+        # either wins before the look (and the round is rebuilt without the task) or waits until the
+        # task landed (and finds it done); never a cancelled task's commits on the base.
+        with self.queue.task_locks(ids):
+            gone = [i for i in ids if not self.queue.path(STATE, i).exists()]
+            if gone:  # cancelled or sent back by a person while it was checked: rebuild without them
+                report.deferred.extend(i for i in ids if i not in gone)
+                return False
+            durable.make_dirs(self.state.landing)
+            durable.write_json_atomic(self.state.land_progress, {"old": old, "new": new, "tasks": ids,
+                                                                 "at": iso(utcnow())})
+            crash_point("land_before_move")
+            try:
+                move_base(self.repo, self.cfg.base_branch, new, old)
+            except (MergeRefusedError, GitError) as exc:
+                # GitError: git refused to fast-forward the person's checkout (an untracked file in the way);
+                # the base did not move, so the round waits as for a dirty checkout
+                self.state.land_progress.unlink(missing_ok=True)
+                report.waiting = str(exc)
+                report.deferred.extend(ids)
+                return False
+            crash_point("land_after_move")
+            self._complete(new, ids, how=f"landed on {self.cfg.base_branch} at {new[:12]}")
+        self._published(new, ids)  # a push may take minutes: not under the tasks' locks
         report.landed.extend(ids)
         return True
 
     def _finish(self, new: str, ids: list[str], *, how: str) -> None:
+        self._complete(new, ids, how=how)
+        self._published(new, ids)
+
+    def _complete(self, new: str, ids: list[str], *, how: str) -> None:
         for task_id in ids:
             graph.complete(self.queue, task_id, STATE, actor=self.actor, event="landed", reason=how,
                            landed=new, updates={"blocked_reason": None, "last_error": None})
         crash_point("land_after_done")
+
+    def _published(self, new: str, ids: list[str]) -> None:
+        """Push what landed (push: REMOTE), then forget the round's progress."""
         if self.cfg.push:
             refs = [f"{new}:refs/heads/{self.cfg.base_branch}"] + [
                 f"refs/heads/{self.cfg.branch_of(i)}" for i in ids if self.repo.branch_exists(self.cfg.branch_of(i))]

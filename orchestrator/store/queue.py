@@ -14,8 +14,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -66,6 +67,7 @@ class Queue:
         self.locks = StateDir(state_dir).task_locks
         self.journal = journal or Journal(StateDir(state_dir).journal)
         self.invalid = Quarantine(self)
+        self._held: set[tuple[int, str]] = set()  # (thread, task id): task locks this thread holds
 
     # ---- paths --------------------------------------------------------------------
 
@@ -149,14 +151,33 @@ class Queue:
 
     @contextmanager
     def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
-        """Hold the per-task lock; yields False when non-blocking and someone else holds it."""
+        """Hold the per-task lock; yields False when non-blocking and someone else holds it. A thread
+        that holds it already (task_locks) goes on: a second flock of the file would wait for itself."""
+        key = (threading.get_ident(), task_id)
+        if key in self._held:
+            yield True
+            return
         lock = FileLock(self.locks / f"{task_id}.lock")
         if blocking:
-            with lock:
-                yield True
-        else:
-            with lock.attempt() as got:
-                yield got
+            lock.acquire(timeout=None)
+        elif not lock.acquire(timeout=0):
+            yield False
+            return
+        self._held.add(key)
+        try:
+            yield True
+        finally:
+            self._held.discard(key)
+            lock.release()
+
+    @contextmanager
+    def task_locks(self, task_ids: Iterable[str]) -> Iterator[None]:
+        """Hold the locks of several tasks (in id order) across more than one move: no one else moves
+        any of them meanwhile; this thread's transitions of them go on under the held locks."""
+        with ExitStack() as stack:
+            for task_id in sorted(set(task_ids)):
+                stack.enter_context(self.task_lock(task_id))
+            yield
 
     def enqueue(self, task: Task, *, actor: str = "person", state: str | None = None,
                 reason: str | None = None) -> str:

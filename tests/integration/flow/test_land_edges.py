@@ -3,6 +3,7 @@ real agents."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import pytest
 from orchestrator import Orchestrator
 from orchestrator.flow.land import land_until_idle
 from tests.integration.flow.test_land import CHECK, checked_commits, queue_config, waiting_to_land
+from tests.support import waits_for_lock
 
 
 @pytest.fixture
@@ -122,3 +124,31 @@ def test_conflict_markers_of_an_unfinished_merge_are_never_committed_or_landed(e
     sent_back = [t for t in ("one", "two") if env.read(t).land_attempts]
     assert len(sent_back) == 1 and env.state_of(sent_back[0]) == "failed"
     assert "unresolved" in (env.read(sent_back[0]).last_error or "")
+
+
+def test_a_cancel_while_the_base_moves_waits_for_the_landing_instead_of_being_landed(env, check):
+    # The lander looked into landing/, then moved the base: a cancel in between was not seen, and the
+    # cancelled task's commits reached main while the task sat in failed/. The lander now holds the
+    # tasks' locks from that look until they are in done/, so the cancel waits and finds b landed.
+    queue_config(env, check=check)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    waiting_to_land(env, "b", {"b.txt": "b\n"})
+    held = env.root / "held-before-move"
+    cli = [sys.executable, "-m", "orchestrator", "--config", str(env.config_path)]
+    lander = subprocess.Popen([*cli, "land"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "ORCHESTRATOR_HOLD_AT": f"land_before_move:{held}"})
+    try:
+        env.wait_until(held.exists, what="the lander to reach the move of the base")
+        cancel = subprocess.Popen([*cli, "cancel", "b"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lock = env.queue.locks / "b.lock"
+        env.wait_until(lambda: cancel.poll() is not None or waits_for_lock(cancel.pid, lock),
+                       what="the cancel to finish or to wait for b's lock")
+        held.unlink()
+        assert lander.wait(timeout=60) == 0
+        _, err = cancel.communicate(timeout=60)
+    finally:
+        held.unlink(missing_ok=True)
+        lander.kill()
+    landed = set(env.git("ls-tree", "--name-only", "main").split())
+    assert env.state_of("b") == ("done" if "b.txt" in landed else "failed")  # never cancelled and landed
+    assert env.state_of("a") == "done" and "b.txt" in landed and "already in done/" in err

@@ -1,15 +1,18 @@
 import multiprocessing
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from orchestrator.base.errors import StateError
+from orchestrator.base.locks import FileLock
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
 from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import Queue
+from tests.support import wait_until, waits_for_lock
 
 
 @pytest.fixture
@@ -36,6 +39,28 @@ def test_transition_moves_once_and_reports_a_lost_race(queue):
     assert moved.blocked_reason == "why" and queue.locate("t1") == "blocked"
     assert queue.transition("t1", "incoming", "failed", actor="test") is None
     assert queue.locate("t1") == "blocked"
+
+
+def test_held_task_locks_keep_others_out_and_let_the_holders_own_moves_through(queue):
+    # The merge queue holds a batch's locks from its look into landing/ until the tasks are in done/;
+    # its own transitions must not wait for the lock it holds (flock would: another open of the file).
+    for name in ("t1", "t2"):
+        queue.enqueue(Task(id=name, title=name))
+    moved: list = []
+    with queue.task_locks(["t2", "t1"]):
+        for name in ("t1", "t2"):
+            with FileLock(queue.locks / f"{name}.lock").attempt() as other:
+                assert not other  # anyone else (another process, another thread) waits
+        mover = threading.Thread(target=lambda: moved.append(queue.transition("t1", "incoming", "failed",
+                                                                                actor="test")))
+        mover.start()
+        wait_until(lambda: waits_for_lock(os.getpid(), queue.locks / "t1.lock"), what="the thread to wait for t1")
+        assert queue.locate("t1") == "incoming"  # another thread of ours waits too
+        assert queue.transition("t2", "incoming", "failed", actor="test") is not None  # the holder goes on
+    mover.join(10)
+    assert moved and moved[0] is not None and queue.locate("t1") == "failed"
+    with FileLock(queue.locks / "t1.lock").attempt() as free:
+        assert free  # let go at the end
 
 
 def test_a_transition_repeated_after_a_crash_gives_the_same_file(queue):
