@@ -129,7 +129,7 @@ def cmd_land(orch: Orchestrator, args: argparse.Namespace) -> int:
         if args.quiet:  # started by a tick while another lander runs: that one lands it
             return 0
         raise
-    if not any(r.landed or r.returned or r.waiting for r in rounds):
+    if not any(r.landed or r.returned or r.waiting or r.paused for r in rounds):
         say("nothing to land (landing/ is empty)")
     return 0
 

@@ -59,6 +59,7 @@ class Round:
     returned: list[tuple[str, str]] = field(default_factory=list)  # (task id, why)
     deferred: list[str] = field(default_factory=list)  # conflicts only with the batch ahead: next round
     waiting: str | None = None  # why nothing could land now (the base's checkout is busy, ...)
+    paused: str | None = None  # the queue is paused (PAUSE): no round started
     checks: int = 0
     base: str | None = None  # the base tip after the round
 
@@ -321,9 +322,29 @@ def land_until_idle(cfg: Config, queue: Queue, *, max_rounds: int | None = None,
         return rounds
 
 
+def paused(cfg: Config) -> str | None:
+    """Why no round may start: the queue is paused (the PAUSE file `pause` writes), or None."""
+    path = StateDir(cfg.state_dir).pause_file
+    try:
+        said = path.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    who = said.removeprefix("paused").strip() or f"by {path}"
+    return f"{who}; the merge queue starts no round until 'resume'"
+
+
 def _rounds(lander: Lander, queue: Queue, rounds: list[Round], max_rounds: int | None,
             on_round: Callable[[Round], None] | None) -> None:
     while max_rounds is None or len(rounds) < max_rounds:
+        why = paused(lander.cfg)  # looked at before each round: one checking when the pause came finishes
+        if why is not None:
+            # finishing a round a crash cut short after the base moved is no new round
+            report = Round(landed=lander.recover(), paused=why, base=lander.repo.branch_commit(lander.cfg.base_branch))
+            _log.info("land_paused", reason=why, waiting=queue.count(STATE))
+            rounds.append(report)
+            if on_round is not None:
+                on_round(report)
+            break
         report = lander.run_round()
         rounds.append(report)
         if report.progressed:

@@ -279,7 +279,8 @@ def render_status(d: dict, now=None) -> str:
     mq = d.get("merge_queue")
     if mq and (mq["waiting"] or mq["lander_pid"]):
         who = (f"landing now (pid {mq['lander_pid']}, since {for_people(mq['lander_since'], now or utcnow())})"
-               if mq["lander_pid"] else "no lander running: the daemon starts one, or run 'land'")
+               if mq["lander_pid"] else "no lander while all is paused ('resume' lets it land)" if d["paused_all"]
+               else "no lander running: the daemon starts one, or run 'land'")
         lines.append(f"merge queue: {mq['waiting']} waiting to land; {who}")
     if d.get("blocked_by_failed"):
         lines.append(f"blocked by a failed dependency: {d['blocked_by_failed']} (see 'list blocked')")
@@ -381,6 +382,8 @@ def land_round_lines(report: LandRound, base_branch: str) -> list[str]:
         lines.append(f"next round: {', '.join(report.deferred)} (conflicts with the batch ahead of it)")
     if report.waiting:
         lines.append(f"waiting: {report.waiting}")
+    if report.paused:
+        lines.append(f"paused: {report.paused}")
     if report.checks:
         lines.append(f"checks run: {report.checks}")
     return lines

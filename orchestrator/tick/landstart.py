@@ -2,7 +2,8 @@
 
 The lander runs checks for minutes; the tick must stay milliseconds, so it only starts one (the
 lander's own lock keeps it to one, also against a `land` in a terminal) when landing/ has tasks
-and no lander runs. A lander that stopped without landing everything (it waits for the person's
+and no lander runs, and not while the queue is paused (PAUSE: the lander itself would stop at
+once). A lander that stopped without landing everything (it waits for the person's
 checkout of the base, say) is started again only when landing/ or the base changed, or after
 tick_seconds: a drain does not spin on it.
 """
@@ -38,9 +39,9 @@ class LanderStarter:
         """Start a lander if one is due; returns the new process (the caller reaps it)."""
         if self.process is not None and self.process.poll() is None:
             return None
-        if not self.queue.count("landing"):
-            return None
         state = StateDir(self.config.state_dir)
+        if not self.queue.count("landing") or state.pause_file.exists():
+            return None
         seen = (os.stat(self.queue.dir("landing")).st_mtime_ns, Repo(self.config.repo).branch_commit(
             self.config.base_branch))
         if seen == self._last and time.monotonic() - self._last_at < self.config.tick_seconds:

@@ -152,3 +152,41 @@ def test_a_cancel_while_the_base_moves_waits_for_the_landing_instead_of_being_la
     landed = set(env.git("ls-tree", "--name-only", "main").split())
     assert env.state_of("b") == ("done" if "b.txt" in landed else "failed")  # never cancelled and landed
     assert env.state_of("a") == "done" and "b.txt" in landed and "already in done/" in err
+
+
+def test_land_with_the_queue_paused_starts_no_round_and_says_so(env, check):
+    # The lander ignored PAUSE: with everything paused it still built, checked and landed.
+    queue_config(env, check=check)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    before = env.git("rev-parse", "main").strip()
+    assert env.cli("pause").returncode == 0
+    out = env.cli("land")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("paused: by person at ") and "until 'resume'" in out.stdout, out.stdout
+    assert env.state_of("a") == "landing" and env.git("rev-parse", "main").strip() == before
+    assert not checked_commits(env)
+    assert "no lander while all is paused" in env.cli("status").stdout
+    env.cli("resume")
+    assert "landed: a" in env.cli("land").stdout and env.state_of("a") == "done"
+
+
+def test_a_pause_during_a_check_lets_that_round_land_and_starts_no_other(env, check):
+    queue_config(env, check=check, land_batch=1)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    waiting_to_land(env, "b", {"b.txt": "b\n"})
+    orch = Orchestrator(env.config_path)
+    rounds = land_until_idle(env.config, env.queue, on_check=lambda result: orch.pause())
+    assert [r.landed for r in rounds] == [["a"], []] and rounds[-1].paused
+    assert env.state_of("a") == "done" and env.state_of("b") == "landing" and len(checked_commits(env)) == 1
+
+
+def test_the_daemon_starts_no_lander_while_paused(env, check, daemon):
+    queue_config(env, check=check, tick_seconds=0.2)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    env.cli("pause")
+    daemon.start()
+    env.wait_for_a_tick()
+    env.wait_for_a_tick()
+    assert not (env.config.state_dir / "landing" / "lander.log").exists() and env.state_of("a") == "landing"
+    env.cli("resume")
+    env.wait_until(lambda: env.state_of("a") == "done", timeout=60, what="a to land after resume")
