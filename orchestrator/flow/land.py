@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.base import durable, log
 from orchestrator.base.clock import iso, utcnow
-from orchestrator.base.errors import GitError, MergeRefusedError, StateError
+from orchestrator.base.errors import GitError, MergeRefusedError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.locks import FileLock
 from orchestrator.flow import graph
@@ -45,6 +45,7 @@ from orchestrator.git import landing
 from orchestrator.git.merge import base_blocked, move_base
 from orchestrator.git.repo import Repo
 from orchestrator.process.wake import poke
+from orchestrator.store.index import TaskIndex
 from orchestrator.store.queue import Queue
 
 _log = log.get("orchestrator.land")
@@ -68,13 +69,19 @@ class Round:
         return bool(self.landed or self.returned)
 
 
-def in_queue_order(queue: Queue) -> list[Task]:
+def in_queue_order(queue: Queue, *, actor: str) -> list[Task]:
+    """The tasks in landing/, in the order they land; a file that cannot be a task goes to invalid/
+    (by the queue's own rules: TaskIndex), or it would count as waiting to land for ever."""
+    entries, broken = TaskIndex(queue).scan(STATE, full=True)
+    for name, problem in broken:
+        if queue.quarantine(name, STATE, problem, actor=actor) is not None:
+            _log.warning("quarantined", file=name, reason=problem)
     tasks = []
-    for dirent in queue.names(STATE):
+    for entry in entries:
         try:
-            tasks.append(queue.read_file(queue.dir(STATE) / dirent.name))
-        except (OSError, ValueError):
-            continue  # an unreadable file is quarantined by the tick, not here
+            tasks.append(queue.read_file(queue.path(STATE, entry.id)))
+        except (OSError, TaskFileError):
+            continue  # moved or rewritten since the scan: the next round sees it as it is
     now = utcnow()
     return sorted(tasks, key=lambda t: (t.priority, (t.accepted_at or t.created or now).timestamp(), t.id))
 
@@ -100,7 +107,7 @@ class Lander:
         report.waiting = base_blocked(self.repo, self.cfg.base_branch)  # no check spent on what cannot land
         if report.waiting is not None:
             return report
-        stack = self._build(old, in_queue_order(self.queue)[: self.cfg.land_batch], report)
+        stack = self._build(old, in_queue_order(self.queue, actor=self.actor)[: self.cfg.land_batch], report)
         if stack:
             good, culprit = self._search(stack, report)
             if good and not self._land(old, stack[good - 1][1], [task for task, _ in stack[:good]], report):

@@ -190,3 +190,20 @@ def test_the_daemon_starts_no_lander_while_paused(env, check, daemon):
     assert not (env.config.state_dir / "landing" / "lander.log").exists() and env.state_of("a") == "landing"
     env.cli("resume")
     env.wait_until(lambda: env.state_of("a") == "done", timeout=60, what="a to land after resume")
+
+
+def test_a_task_file_in_landing_that_cannot_be_parsed_is_quarantined(env, check):
+    # The lander meant to skip it ("quarantined by the tick") but caught only OSError and ValueError:
+    # the TaskFileError escaped and killed every lander, which the tick started again each tick_seconds;
+    # and skipped, it would have stayed anyway (the tick quarantines only incoming/ and blocked/).
+    queue_config(env, check=check)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    bad = env.queue.dir("landing") / "bad.md"
+    bad.write_text("---\ntitle: [unclosed\n---\nbody\n")
+    rounds = land_until_idle(env.config, env.queue)
+    assert [t for r in rounds for t in r.landed] == ["a"] and env.state_of("a") == "done"
+    assert not bad.exists() and env.queue.count("landing") == 0
+    invalid = env.queue.root / "invalid"
+    assert (invalid / "bad.md").exists() and "bad.md" in (invalid / "bad.md.why").read_text()
+    assert [e["from"] for e in env.events() if e["event"] == "quarantined"] == ["landing"]
+    assert "nothing to land" in env.cli("land").stdout
