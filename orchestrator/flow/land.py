@@ -112,7 +112,9 @@ class Lander:
             good, culprit = self._search(stack, report)
             if good and not self._land(old, stack[good - 1][1], [task for task, _ in stack[:good]], report):
                 return report
-            if culprit is not None:
+            if culprit is not None and culprit.setup_failed:
+                report.waiting = self._not_ready(culprit, [task for task, _ in stack[good:]])
+            elif culprit is not None:
                 self.give_back(stack[good][0], culprit.summary, culprit.output)
                 report.returned.append((stack[good][0].id, culprit.summary))
         report.base = self.repo.branch_commit(self.cfg.base_branch)
@@ -156,11 +158,21 @@ class Lander:
         return landing.stack_merge(self.repo, onto, tip, f"Merge {branch}: {task.title}\n\nTask {task.id}, "
                                                          "landed by the orchestrator's merge queue.")
 
+    def _not_ready(self, result: CheckResult, tasks: list[Task]) -> str:
+        """Why the round waits when a new check slot's setup failed: the environment, not the branches,
+        so no task is sent back or charged a land attempt; the next lander makes the slot again."""
+        ids = [task.id for task in tasks]
+        _log.warning("land_setup_failed", reason=result.summary, tasks=ids, log=str(result.log_path))
+        output = f"\n{result.output}" if result.output else ""
+        return (f"{result.summary}; {', '.join(ids)} wait in landing/, not blamed (log: {result.log_path})"
+                f"{output}")
+
     # ---- bisection ----------------------------------------------------------------
 
     def _search(self, stack: list[tuple[Task, str]], report: Round) -> tuple[int, CheckResult | None]:
         """(k, culprit): the first k candidates' prefix passed; culprit is the check of prefix k+1
-        when it failed (None: all n passed). Prefix 0 is the base, taken as good."""
+        when it failed (None: all n passed), or a check whose slot's setup failed (the search stops
+        there: no verdict). Prefix 0 is the base, taken as good."""
         n = len(stack)
         if self.cfg.check is None:
             return n, None
@@ -172,10 +184,13 @@ class Lander:
             points = self._points(good, bad, n)
             self._check_all({k: stack[k - 1][1] for k in points}, results)
             report.checks += len(points)
-            failed = [k for k in points if not results[k].passed]
+            failed = [k for k in points if not results[k].passed and not results[k].setup_failed]
             if failed:
                 bad = min(failed + ([bad] if bad is not None else []))
             good = max([good] + [k for k in points if results[k].passed and (bad is None or k < bad)])
+            unready = [k for k in points if results[k].setup_failed]
+            if unready:
+                return good, results[unready[0]]
             if bad is None:
                 return n, None
 

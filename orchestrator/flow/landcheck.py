@@ -39,6 +39,7 @@ class CheckResult:
     summary: str  # "passed", or how it failed
     output: str  # the newest part of its output
     log_path: Path
+    setup_failed: bool = False  # the new slot could not be made ready: the environment's fault, no verdict
 
 
 def check_environment(cfg: Config, commit: str, token: str, slot: Path) -> dict[str, str]:
@@ -65,7 +66,7 @@ def run_check(cfg: Config, repo: Repo, slot_number: int, commit: str) -> CheckRe
         problem = _make_ready(cfg, repo, slot, env, log_path, token)
         if problem is not None:
             landing.remove_scratch(repo, slot)  # the next check makes it again
-            return CheckResult(commit, False, problem, _tail(log_path), log_path)
+            return CheckResult(commit, False, problem, _tail(log_path), log_path, setup_failed=True)
         env = check_environment(cfg, commit, token, slot)  # the setup may have made the slot's .venv
     argv = list(cfg.check)
     argv[0] = resolve_program(argv[0], env) or argv[0]

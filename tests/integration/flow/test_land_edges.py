@@ -207,3 +207,21 @@ def test_a_task_file_in_landing_that_cannot_be_parsed_is_quarantined(env, check)
     assert (invalid / "bad.md").exists() and "bad.md" in (invalid / "bad.md.why").read_text()
     assert [e["from"] for e in env.events() if e["event"] == "quarantined"] == ["landing"]
     assert "nothing to land" in env.cli("land").stdout
+
+
+def test_a_setup_failing_in_a_new_check_slot_is_a_wait_not_the_tasks_fault(env, check):
+    # A broken environment (here the setup exits 3) failed every candidate: each batch was bisected and
+    # its first task sent back with a land attempt counted, for a problem no agent can fix.
+    broken_setup = [sys.executable, "-c", "import sys; print('pip: no route to the index'); sys.exit(3)"]
+    queue_config(env, check=check, setup=broken_setup)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    waiting_to_land(env, "b", {"b.txt": "b\n"})
+    out = env.cli("land")
+    assert out.returncode == 0, out.stderr
+    assert "waiting: the setup" in out.stdout and "pip: no route to the index" in out.stdout, out.stdout
+    assert env.state_of("a") == env.state_of("b") == "landing"
+    assert env.read("a").land_attempts == env.read("b").land_attempts == 0
+    assert not [e for e in env.events() if e["event"] == "land_returned"]
+    queue_config(env, check=check, setup=SETUP)  # the environment is fixed: the slot is made again
+    rounds = land_until_idle(env.config, env.queue)
+    assert [t for r in rounds for t in r.landed] == ["a", "b"]
