@@ -3,7 +3,7 @@
 Each of `land_parallel` slots is a worktree under <state_dir>/landing/slot-<n>, reused from one
 candidate to the next (checked out afresh and cleaned, ignored files kept, so a setup's
 virtualenv or caches survive). A new slot gets what an agent's new worktree gets: the top level's
-copy_files and setup. The check runs with the agents' environment rules (agentenv: built, not
+copy_files and setup, by the same function (flow/prepare.py). The check runs with the agents' environment rules (agentenv: built, not
 inherited; env_passthrough; the slot's own .venv active), under supervise like an agent, its
 process group recorded so a lander killed mid-check has it stopped by the next one.
 """
@@ -18,11 +18,10 @@ from pathlib import Path
 from orchestrator.base import durable, log
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import utcnow
-from orchestrator.base.errors import OrchestratorError
+from orchestrator.flow.prepare import Preparation, make_ready
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.git import landing
-from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.process.agentenv import agent_environment, resolve_program, with_worktree_venv
@@ -63,10 +62,11 @@ def run_check(cfg: Config, repo: Repo, slot_number: int, commit: str) -> CheckRe
     created = landing.checkout(repo, slot, commit)
     env = check_environment(cfg, commit, token, slot)
     if created:
-        problem = _make_ready(cfg, repo, slot, env, log_path, token)
-        if problem is not None:
+        failed = make_ready(repo.path, slot, preparation(cfg), env=env, log_path=log_path, token=token)
+        if failed is not None:
             landing.remove_scratch(repo, slot)  # the next check makes it again
-            return CheckResult(commit, False, problem, _tail(log_path), log_path, setup_failed=True)
+            return CheckResult(commit, False, f"in a new check slot: {failed.why}", _tail(log_path), log_path,
+                               setup_failed=True)
         env = check_environment(cfg, commit, token, slot)  # the setup may have made the slot's .venv
     argv = list(cfg.check)
     argv[0] = resolve_program(argv[0], env) or argv[0]
@@ -79,19 +79,10 @@ def run_check(cfg: Config, repo: Repo, slot_number: int, commit: str) -> CheckRe
     return CheckResult(commit, False, f"the check {' '.join(cfg.check)!r} failed ({how})", _tail(log_path), log_path)
 
 
-def _make_ready(cfg: Config, repo: Repo, slot: Path, env: dict, log_path: Path, token: str) -> str | None:
-    defaults = cfg.agent_defaults
-    try:
-        copy_into_worktree(repo.path, slot, defaults.copy_files)
-    except OrchestratorError as exc:
-        return str(exc)
-    if not defaults.setup:
-        return None
-    ran = run_supervised(list(defaults.setup), cwd=slot, env=env, log_path=log_path,
-                         timeout=defaults.setup_timeout_seconds, token=token, grace=defaults.kill_grace_seconds)
-    if ran.exit_code == 0 and not ran.timed_out:
-        return None
-    return f"the setup {' '.join(defaults.setup)!r} failed in the check's worktree (exit code {ran.exit_code})"
+def preparation(cfg: Config) -> Preparation:
+    """What a new slot gets, as an agent's new worktree does: the top level's copy_files and setup."""
+    d = cfg.agent_defaults
+    return Preparation(d.copy_files, d.setup, d.setup_timeout_seconds, d.kill_grace_seconds, d.max_log_mb)
 
 
 def stop_leftover_checks(cfg: Config) -> int:

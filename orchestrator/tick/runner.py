@@ -29,7 +29,9 @@ from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import GitError, OrchestratorError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.redact import scrub, secret_values
+from orchestrator.flow import prepare
 from orchestrator.flow.outbox import read_outbox
+from orchestrator.flow.prepare import Preparation
 from orchestrator.flow.review import write_diff
 from orchestrator.flow.settle import settle
 from orchestrator.formats.agent_output import error_line, find_limit, only_tool_noise, reset_time, strip_ansi
@@ -37,7 +39,6 @@ from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.formats.layout import WORKTREE_PROMPT_NAME, StateDir
 from orchestrator.formats.usage import usage_of
 from orchestrator.git import guard, worktrees
-from orchestrator.git.copy_files import copy_into_worktree
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.process.agentenv import WORKTREE_VENV, agent_environment, resolve_program, with_worktree_venv
@@ -222,22 +223,16 @@ def attempt_environment(spec: Spec, attempt: Attempt, extra: dict) -> dict:
 
 
 def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: dict) -> Result | None:
-    """Copy the gitignored files the project needs and run the setup command in a new worktree."""
-    try:
-        copy_into_worktree(Path(spec.repo), worktree, spec.copy_files)
-    except OrchestratorError as exc:
-        return Result("setup_failed", str(exc), iso(utcnow()))
-    if not spec.setup:
+    """Copy the gitignored files the project needs and run the setup command in a new worktree
+    (flow/prepare.py, as for a merge-queue check slot)."""
+    prep = Preparation(spec.copy_files, spec.setup, spec.setup_timeout_seconds, spec.kill_grace_seconds,
+                       spec.max_log_mb)
+    failed = prepare.make_ready(Path(spec.repo), worktree, prep, env=env, log_path=attempt.setup_log_path,
+                                token=spec.token, adopt_orphans=True)
+    if failed is None:
         return None
-    ran = run_supervised(list(spec.setup), cwd=worktree, env=env, log_path=attempt.setup_log_path,
-                         timeout=spec.setup_timeout_seconds, token=spec.token, grace=spec.kill_grace_seconds,
-                         max_log_mb=spec.max_log_mb, adopt_orphans=True)
-    if ran.exit_code == 0 and not ran.timed_out:
-        return None
-    how = (f"timed out after {spec.setup_timeout_seconds:g} s" if ran.timed_out else
-           f"could not start: {ran.error}" if ran.exit_code is None else f"exit code {ran.exit_code}")
-    return Result("setup_failed", f"setup {' '.join(spec.setup)!r} failed ({how}); output: "
-                  f"{tail(attempt.setup_log_path, 2000)}", iso(utcnow()), exit_code=ran.exit_code)
+    output = f"; output: {tail(attempt.setup_log_path, 2000)}" if failed.setup_ran else ""
+    return Result("setup_failed", failed.why + output, iso(utcnow()), exit_code=failed.exit_code)
 
 
 USAGE_SCAN_BYTES = 8 * 1024 * 1024  # of the newest output, searched for the CLI's token reports

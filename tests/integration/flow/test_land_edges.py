@@ -218,10 +218,25 @@ def test_a_setup_failing_in_a_new_check_slot_is_a_wait_not_the_tasks_fault(env, 
     waiting_to_land(env, "b", {"b.txt": "b\n"})
     out = env.cli("land")
     assert out.returncode == 0, out.stderr
-    assert "waiting: the setup" in out.stdout and "pip: no route to the index" in out.stdout, out.stdout
+    assert "waiting: in a new check slot: setup " in out.stdout and "pip: no route to the index" in out.stdout, out.stdout
     assert env.state_of("a") == env.state_of("b") == "landing"
     assert env.read("a").land_attempts == env.read("b").land_attempts == 0
     assert not [e for e in env.events() if e["event"] == "land_returned"]
     queue_config(env, check=check, setup=SETUP)  # the environment is fixed: the slot is made again
     rounds = land_until_idle(env.config, env.queue)
     assert [t for r in rounds for t in r.landed] == ["a", "b"]
+
+
+def test_a_check_slot_is_made_ready_as_an_agents_worktree_is(env, check):
+    # landcheck had its own copy of the runner's make_ready, and they drifted apart: a setup that could
+    # not start was "(exit code None)" in a check slot but "could not start: ..." for an agent, and the
+    # slot's setup log had no max_log_mb cap. Both now call flow/prepare.make_ready.
+    missing = [str(env.root / "no-such-setup")]
+    queue_config(env, check=check, setup=missing, max_attempts=1)
+    waiting_to_land(env, "a", {"a.txt": "a\n"})
+    waited = land_until_idle(env.config, env.queue)[-1].waiting or ""
+    env.enqueue("b")
+    env.drain(timeout=60)
+    assert env.state_of("b") == "failed"
+    why = f"setup {missing[0]!r} failed (could not start: "
+    assert why in waited and why in (env.read("b").last_error or ""), (waited, env.read("b").last_error)
