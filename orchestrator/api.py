@@ -34,6 +34,8 @@ from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
 from orchestrator.observe import views
+from orchestrator.plans import importer
+from orchestrator.plans.report import ImportReport
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Runs
 from orchestrator.store.queue import Queue
@@ -204,6 +206,16 @@ class Orchestrator:
         """After a decision: the task's review worktree goes, unless it has work in it (then: why kept)."""
         kept = checkouts.release(Repo(self.config.repo), self.config.state_dir, task_id, self.branch(task_id))
         return (kept,) if kept else ()
+
+    def import_plan(self, path: str | Path, *, dry_run: bool = False, role: str | None = None,
+                    prefix: str | None = None, sequential: bool = False) -> ImportReport:
+        """A Markdown plan into tasks, or, imported before, its tasks synced to the edited plan
+        (docs/IMPORT.md). Raises UsageError when it cannot be imported (nothing is changed then)."""
+        report = importer.import_plan(self.config, Path(path), importer.ImportOptions(
+            dry_run=dry_run, role=role, prefix=prefix, sequential=sequential))
+        if not dry_run:
+            poke(self.config.state_dir)
+        return report
 
     # ---- looking at a branch ------------------------------------------------------------
 

@@ -237,8 +237,9 @@ def cmd_dashboard(orch: Orchestrator, args: argparse.Namespace) -> int:
 
 
 def cmd_import(orch: Orchestrator, args: argparse.Namespace) -> int:
-    from orchestrator.plans.importer import import_plan
-    print(import_plan(orch.config, Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix))
+    report = orch.import_plan(Path(args.file), dry_run=args.dry_run, role=args.role, prefix=args.prefix,
+                              sequential=args.sequential)
+    print(views.dumps(report.to_json()) if args.json else report.text())
     return 0
 
 

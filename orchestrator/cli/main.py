@@ -134,7 +134,11 @@ def _control_commands(sub: Any) -> None:
 
     p = sub.add_parser("import", help="turn a Markdown plan into tasks")
     p.add_argument("file")
-    p.add_argument("--dry-run", action="store_true", help="print the tasks and the dependency graph only")
+    p.add_argument("--dry-run", action="store_true", help="show what it understood (tasks, dependencies, critical "
+                   "path, parallelism, warnings) and change nothing")
+    p.add_argument("--json", action="store_true", help="the same as one JSON document")
+    p.add_argument("--sequential", action="store_true", help="read plain lists and sections as running in "
+                   "order (by default only what the plan states, and [P]-marked spec-kit lists, are ordered)")
     p.add_argument("--role", help="the role of every imported task")
     p.add_argument("--prefix", help="put this before every task id (to keep two plans apart)")
 

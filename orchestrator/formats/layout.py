@@ -64,6 +64,7 @@ class StateDir:
 
     # a person's worktrees of task branches (checkout ID), removed when the task is decided or by prune
     review = property(lambda self: self.root / "review")
+    imports = property(lambda self: self.root / "imports")  # what each imported plan made (store/imports.py)
 
     def review_worktree(self, task_id: str) -> Path:
         return self.review / task_id

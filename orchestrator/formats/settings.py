@@ -136,6 +136,9 @@ class ProjectSettings:
                                     "there")
     max_rejections: int = setting(3, kind="int", minimum=1, maximum=100,
                                   help="rejections before a task fails")
+    import_ticked: str = setting("done", kind="str", choices=("done", "cancel"),
+                                 help="a re-imported plan item ticked [x] since: its waiting task goes to done/ "
+                                      "(done) or is cancelled to failed/ (cancel)")
     max_breakdown_depth: int = setting(2, kind="int", minimum=0, maximum=10,
                                        help="how deep breakdown agents may split tasks")
     worktree_pool: int = setting(0, kind="int", minimum=0, maximum=100,

@@ -84,6 +84,7 @@ USER_FIELDS = [
     Field("created", "any"),
     Field("parent", "str", check=id_problem),
     Field("sparse_paths", "strlist", default=(), help="check out only these paths (large repositories)"),
+    Field("estimate", "str", help="how long the plan expects it to take, as the plan wrote it (2h, 3 days)"),
 ]
 RUNTIME_FIELDS = [
     Field("attempts", "int", default=0, minimum=0),
@@ -111,6 +112,7 @@ class Task:
     created: datetime | None = None
     parent: str | None = None
     sparse_paths: tuple[str, ...] = ()
+    estimate: str | None = None
     # Owned by the orchestrator: counted attempts, backoff, why it last failed, review feedback.
     attempts: int = 0
     retry_after: datetime | None = None
@@ -233,6 +235,7 @@ def _build(data: Any, where: Located, body: str, *, file_id: str, source: str, t
         created=_as_utc(values["created"], where, "created"),
         parent=values["parent"],
         sparse_paths=values["sparse_paths"],
+        estimate=values["estimate"],
         attempts=values.get("attempts") or 0,
         retry_after=_as_utc(values.get("retry_after"), where, "retry_after"),
         last_error=values.get("last_error"),
@@ -256,7 +259,7 @@ def render(task: Task) -> str:
     front["priority"] = task.priority
     if task.depends_on:
         front["depends_on"] = list(task.depends_on)
-    for key in ("agent", "max_attempts", "parent"):
+    for key in ("agent", "max_attempts", "parent", "estimate"):
         if getattr(task, key) is not None:
             front[key] = getattr(task, key)
     if task.sparse_paths:

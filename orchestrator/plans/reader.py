@@ -1,65 +1,21 @@
-"""Reading a Markdown plan: checklist tasks, task tables, phases, [P] markers, dependencies.
+"""Reading a Markdown plan into items, sections, stated dependencies and warnings.
 
-Teams write plans in different shapes; this reads what they have in common (see
-docs/IMPORT.md for the rules) and never depends on one team's quirks:
-- checklist lines `- [ ] T012 [P] Description` are tasks; `- [x]` lines are done and skipped;
-  nested checklist items and indented lines become lines of their parent's body;
-- headings group tasks into phases (the shallowest heading level that splits the tasks);
-- tables with a Task/Title column are tasks, one per row; a Status column saying done skips a row;
-- dependencies come from "depends on / requires / after / blocked by" and "before / blocks /
-  required for" in prose and task text, and from table columns such as "Depends On", when both
-  sides name task ids (ranges like T006-T018 included).
-Code blocks are ignored. Text with damaged encoding is read as it is.
+The rules are in docs/IMPORT.md: tasks come from checklist lines, table rows and task headings;
+a task heading's section is its body; sections are groups a reference can name; dependencies are
+what the plan states in prose, label lines, tables, mermaid blocks and drawn arrows. Implied
+order and the resolution of references are order.py's; this module only reads.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.base.errors import UsageError
 from orchestrator.formats.task import slugify
-
-ID_PATTERN = r"(?:[A-Z][A-Z0-9]*-\d+|[A-Z]\d{2,}|#\d+)"
-_ID_AT_START = re.compile(rf"^(?:\*\*)?({ID_PATTERN})(?:\*\*)?(?:[:.)]|\s+-)?\s+")
-_ID_TOKEN = re.compile(rf"(?<![\w/-]){ID_PATTERN}(?![\w-])")
-_RANGE = re.compile(r"(?<![\w-])([A-Z]+-?)(\d+)\s*(?:-|–|—|\.\.|to)\s*(?:\1)?(\d+)(?![\w-])")
-_CHECK = re.compile(r"^(\s*)[-*+]\s+\[([ xX])\]\s*(.*)$")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_PARALLEL = re.compile(r"\[P\]\s*")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_AFTER = re.compile(r"\b(depends on|depend on|requires|required|needs|after|blocked by|waits for)\b", re.I)
-_BEFORE = re.compile(r"\b(before|blocks|required for|required by|needed for|prerequisite for)\b", re.I)
-_DONE_WORDS = re.compile(r"\b(done|complete|completed|merged|closed|finished)\b|✅|âœ…|✔|✓|\[x\]", re.I)
-TITLE_COLUMNS = ("task", "title", "name", "summary", "item")
-ID_COLUMNS = ("id", "#", "key", "task id")
-STATUS_COLUMNS = ("status", "state")
-BODY_COLUMNS = ("description", "details", "notes", "scope")
-DEPENDS_COLUMNS = ("depends on", "dependencies", "depends", "blocked by", "prerequisites", "requires", "after")
-MAX_TITLE = 160
-
-
-@dataclass
-class PlanItem:
-    key: str  # the plan's id (T012, TASK-030, #12) or one made from the title
-    title: str
-    line: int
-    done: bool
-    parallel: bool = False
-    phase: int = -1  # index into Plan.phases, -1 when the plan has no phases
-    from_table: bool = False
-    body: list[str] = field(default_factory=list)
-    has_plan_id: bool = False
-
-
-@dataclass
-class Plan:
-    source: str
-    items: list[PlanItem] = field(default_factory=list)
-    phases: list[str] = field(default_factory=list)
-    edges: list[tuple[str, str, int]] = field(default_factory=list)  # (task, depends on, line)
+from orchestrator.plans import arrows, markdown, shapes, tables
+from orchestrator.plans.markdown import Block
+from orchestrator.plans.model import Edge, Plan, PlanItem, Ref, Section
 
 
 def read_plan(path: Path) -> Plan:
@@ -73,197 +29,376 @@ def read_plan(path: Path) -> Plan:
 
 
 def parse_plan(text: str, source: str) -> Plan:
-    plan = Plan(source)
-    lines = text.splitlines()
-    headings: list[tuple[int, str, int]] = []  # (level, text, line)
-    enclosing: list[list[int]] = []  # per item: indexes into headings that enclose it
-    stack: list[int] = []
-    in_fence, current, current_indent = False, None, 0
-    prose: list[tuple[int, str, PlanItem | None]] = []
-    table: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        if table and not line.lstrip().startswith("|"):
-            _read_table(plan, table, headings, stack, enclosing)
-            table = []
-        heading = _HEADING.match(line)
-        if heading:
-            level = len(heading.group(1))
-            while stack and headings[stack[-1]][0] >= level:
-                stack.pop()
-            headings.append((level, heading.group(2), number))
-            stack.append(len(headings) - 1)
-            current = None
-            continue
-        check = _CHECK.match(line)
-        if check:
-            indent = len(check.group(1).expandtabs(4))
-            if current is not None and indent > current_indent:
-                current.body.append(line.strip())  # a nested item: part of its parent's body
-                continue
-            current, current_indent = _checklist_item(plan, check, number), indent
-            enclosing.append(list(stack))
-            prose.append((number, check.group(3), current))
-            continue
-        if line.lstrip().startswith("|"):
-            table.append((number, line))
-            current = None
-            continue
-        if current is not None and line.startswith((" ", "\t")) and line.strip():
-            current.body.append(line.strip())
-            continue
-        if line.strip():
-            current = None
-            prose.append((number, line, None))
-    if table:
-        _read_table(plan, table, headings, stack, enclosing)
-    _assign_phases(plan, headings, enclosing)
-    _key_untitled(plan)
-    known = {item.key for item in plan.items}
-    for number, line, item in prose:
-        plan.edges.extend(_prose_edges(line, number, known, item.key if item else None))
+    document = markdown.parse(text)
+    plan = Plan(source, warnings=list(document.warnings))
+    _Reader(plan, document.blocks).read()
+    tables.settle(plan)
+    _dedupe_and_key(plan)
+    plan.items.sort(key=lambda item: item.line)
+    plan.warnings.sort()
     return plan
 
 
-def _key_untitled(plan: Plan) -> None:
-    """Give tasks the plan did not number a key made from their title, unique within the plan."""
-    taken = {item.key for item in plan.items if item.key}
-    for item in plan.items:
+class _Reader:
+    """One walk over the blocks, keeping the open sections and the item lines belong to."""
+
+    def __init__(self, plan: Plan, blocks: list[Block]):
+        self.plan, self.blocks = plan, blocks
+        self.stack: list[Section] = []
+        self.item: PlanItem | None = None  # the item indented lines and nested checkboxes belong to
+        self.item_indent = 0
+        self.absorb: PlanItem | None = None  # a skipped item: its nested lines go nowhere
+        self.criteria: tuple[int, PlanItem | None] | None = None  # (heading level, owner)
+        self.conventions: tuple[int, list[str]] | None = None
+        self.task_sections = _task_headings(blocks)
+        self.rows: list[Block] = []
+
+    @property
+    def section(self) -> Section | None:
+        return self.stack[-1] if self.stack else None
+
+    def heading_task(self) -> PlanItem | None:
+        for section in reversed(self.stack):
+            if section.task is not None:
+                return section.task
+        return None
+
+    def read(self) -> None:
+        for index, block in enumerate(self.blocks):
+            if block.kind != "row" and self.rows:
+                self._table()
+            if block.kind == "heading":
+                self._heading(index, block)
+            elif block.kind == "check":
+                self._check(block)
+            elif block.kind == "row":
+                self.rows.append(block)
+            elif block.kind == "text":
+                self._text(block)
+            elif block.kind == "code":
+                self._code(block)
+        if self.rows:
+            self._table()
+        self._close_conventions(0)
+
+    # ---- headings ----------------------------------------------------------------------
+
+    def _heading(self, index: int, block: Block) -> None:
+        self._close_conventions(block.level)
+        owner = self.heading_task()
+        while self.stack and self.stack[-1].level >= block.level:
+            self.stack.pop()
+        if owner is not None and self.heading_task() is owner:  # a sub-heading of a task's section
+            owner.body.append("#" * block.level + " " + block.text)
+            self._criteria_heading(block)
+            return
+        self.item = None
+        if self.criteria and block.level <= self.criteria[0]:
+            self.criteria = None
+        text = shapes.strip_comments(block.text)
+        section = Section(len(self.plan.sections), block.level, shapes.clean_title(text), block.line,
+                          self.section.index if self.section else None)
+        section.names = _group_names(text)
+        section.priority, warning = _heading_priority(text)
+        if warning:
+            self.plan.warn(block.line, warning)
+        section.estimate = shapes.inline_estimate(text)
+        section.story = bool(shapes.STORY_PHASE.search(text))
+        self.plan.sections.append(section)
+        self.stack.append(section)
+        if index in self.task_sections:
+            section.task = self._heading_item(block, text, section)
+        elif shapes.CONVENTIONS.search(text) and not section.names:
+            self.conventions = (block.level, [f"{'#' * block.level} {section.title}"])
+        self._criteria_heading(block)
+
+    def _criteria_heading(self, block: Block) -> None:
+        if shapes.CRITERIA.match(shapes.clean_title(block.text)):
+            self.criteria = (block.level, self.heading_task() or self.item or self._last_item_here())
+
+    def _last_item_here(self) -> PlanItem | None:
+        section = self.section
+        parent = section.parent if section else None
+        for item in reversed(self.plan.items):
+            return item if item.section in (parent, section.index if section else None) else None
+        return None
+
+    def _heading_item(self, block: Block, text: str, section: Section) -> PlanItem | None:
+        match = shapes.TASK_HEADING.match(text.strip())
+        assert match is not None
+        raw_id = match.group(1) or match.group(2) or match.group(3)
+        key = f"#{raw_id}" if raw_id.isdigit() else raw_id.lstrip("#") if raw_id.startswith("#") else raw_id
+        key = f"#{key}" if key.isdigit() else key
+        title = shapes.clean_title(match.group(4) or "") or shapes.clean_title(text)
+        if shapes.struck(match.group(4) or text):
+            self.plan.warn(block.line, f"'{title}' is struck through: skipped")
+            return None
+        priority, warning = shapes.inline_priority(text)
+        if warning:
+            self.plan.warn(block.line, warning)
+        item = PlanItem(key=key, title=title, line=block.line, done=shapes.is_done_text(text) and "✅" in text,
+                        kind="heading", section=section.parent, has_plan_id=True, priority=priority,
+                        estimate=shapes.inline_estimate(text), links=_links(text))
+        self.plan.items.append(item)
+        return item
+
+    def _close_conventions(self, level: int) -> None:
+        if self.conventions and (level == 0 or level <= self.conventions[0]):
+            text = "\n".join(self.conventions[1]).strip()
+            if self.plan.conventions is None and text.count("\n") >= 1:
+                self.plan.conventions = text[:4000]
+            self.conventions = None
+
+    # ---- checklist lines ---------------------------------------------------------------
+
+    def _check(self, block: Block) -> None:
+        if self.conventions:
+            self.conventions[1].append(f"{' ' * block.indent}- [{block.mark}] {block.text}")
+        raw = f"{' ' * block.indent}{'1.' if block.numbered else '-'} [{block.mark}] {block.text}".rstrip()
+        owner = self.heading_task()
+        if owner is not None:
+            owner.body.append(raw.strip() if block.indent == 0 else raw)
+            self._labels(block.text, owner, block.line)
+            return
+        if self.absorb is not None and block.indent > self.item_indent:
+            return
+        if self.item is not None and block.indent > self.item_indent:
+            self.item.body.append(raw.strip())
+            return
+        if self.criteria is not None:
+            if self.criteria[1] is not None:
+                self.criteria[1].body.append(raw.strip())
+            self.plan.skipped += self.criteria[1] is None
+            return
+        self.absorb, self.item = None, None
+        self.item_indent = block.indent
+        item = self._checklist_item(block)
+        if item is None:
+            return
+        self.plan.items.append(item)
+        self.item = item
+
+    def _checklist_item(self, block: Block) -> PlanItem | None:
+        text = shapes.strip_comments(block.text).strip()
+        parallel = bool(shapes.PARALLEL.match(text))
+        rest = shapes.PARALLEL.sub("", text, count=1).strip() if parallel else text
+        key, rest = shapes.split_leading_id(rest)
+        if not parallel and shapes.PARALLEL.match(rest):
+            parallel, rest = True, shapes.PARALLEL.sub("", rest, count=1).strip()
+        key = shapes.obsidian_id(text) or (shapes.canonical(key) if key else None)
+        title = shapes.clean_title(rest)
+        done = block.mark in "xX"
+        if shapes.struck(shapes.STORY_LABEL.sub("", rest)) or shapes.struck(text):
+            self.plan.warn(block.line, f"'{title.strip('~')}' is struck through: skipped")
+            self.absorb = PlanItem("", "", block.line, True, "check", None)
+            return None
+        if shapes.is_placeholder(title):
+            if done:
+                return None
+            self.plan.warn(block.line, f"'{text or '(empty)'}' is a placeholder, not a task: skipped")
+            self.absorb = PlanItem("", "", block.line, True, "check", None)
+            return None
+        self.plan.marks_parallel |= parallel
+        priority, warning = shapes.inline_priority(rest)
+        if warning:
+            self.plan.warn(block.line, warning)
+        item = PlanItem(key=key or "", title=title, line=block.line, done=done, kind="check",
+                        section=self.section.index if self.section else None, parallel=parallel,
+                        body=[text], has_plan_id=bool(key), priority=priority,
+                        estimate=shapes.inline_estimate(rest), links=_links(text))
+        for dep in shapes.obsidian_depends(text):
+            self.plan.edges.append(Edge(item, dep, block.line))
+        self._prose(text, block.line, own=item)
+        return item
+
+    # ---- text lines --------------------------------------------------------------------
+
+    def _text(self, block: Block) -> None:
+        text = shapes.strip_comments(block.text)
+        if self.conventions:
+            self.conventions[1].append(block.text)
+        if markdown.NEAR_CHECK.match(text):
+            self.plan.warn(block.line, f"'{text.strip()}' is not a checklist item in Markdown "
+                                       "(write '- [ ] ...'): not read")
+        self.plan.stories_parallel |= bool(shapes.PARALLEL_STORIES.search(text))
+        owner = self.heading_task()
+        if owner is not None:
+            owner.body.append(block.text)
+            if not self._labels(text, owner, block.line):
+                self._prose(text, block.line, own=owner)
+            return
+        if self.absorb is not None and block.indent > self.item_indent:
+            return
+        if self.item is not None and block.indent > self.item_indent:
+            self.item.body.append(text.strip())
+            if not self._labels(text, self.item, block.line):
+                self._prose(text, block.line, own=self.item)
+            return
+        self.item = self.absorb = None
+        if shapes.CRITERIA.match(shapes.clean_title(text)):
+            self.criteria = (7, self._last_item_here())  # until the next heading
+            return
+        if self.section is not None and self._section_labels(text, block.line):
+            return
+        self._prose(text, block.line, own=None)
+        for later, earlier in arrows.inline(text):
+            self.plan.edges.append(Edge(later, earlier, block.line))
+
+    def _labels(self, text: str, item: PlanItem, line: int) -> bool:
+        """A label line under a task: its dependencies, priority, estimate. True if it was one."""
+        found = shapes.label(text)
+        if not found:
+            return False
+        name, value = found
+        if name in shapes.DEPENDS_LABELS:
+            for ref in shapes.references(value):
+                self.plan.edges.append(Edge(item, ref, line))
+            return True
+        if name in shapes.PRIORITY_LABELS:
+            priority, warning = shapes.priority_of(value)
+            item.priority = item.priority or priority
+            if warning:
+                self.plan.warn(line, warning)
+            return True
+        if name in shapes.ESTIMATE_LABELS:
+            item.estimate = item.estimate or (value or None)
+            return True
+        return False
+
+    def _section_labels(self, text: str, line: int) -> bool:
+        """A label line of a section that is not a task: the whole section's dependencies, priority."""
+        found = shapes.label(text)
+        section = self.section
+        if not found or section is None:
+            return False
+        name, value = found
+        if name in shapes.DEPENDS_LABELS:
+            for ref in shapes.references(value):
+                self.plan.edges.append(Edge(section.key, ref, line))
+            return True
+        if name in shapes.PRIORITY_LABELS:
+            section.priority, warning = shapes.priority_of(value)
+            if warning:
+                self.plan.warn(line, warning)
+            return True
+        if name in shapes.ESTIMATE_LABELS:
+            section.estimate = value or None
+            return True
+        return False
+
+    def _prose(self, text: str, line: int, *, own: PlanItem | None) -> None:
+        for later, earlier in _prose_edges(text, own):
+            self.plan.edges.append(Edge(later, earlier, line))
+
+    # ---- tables and code ---------------------------------------------------------------
+
+    def _table(self) -> None:
+        rows, self.rows = self.rows, []
+        owner = self.heading_task()
+        if owner is not None:
+            owner.body.extend(row.text for row in rows)
+            return
+        self.item = None
+        tables.read(self.plan, rows, self.section.index if self.section else None)
+
+    def _code(self, block: Block) -> None:
+        owner = self.heading_task()
+        if owner is not None:
+            owner.body.extend([block.text] + [text for _, text in block.code] + ["```"])
+        for later, earlier, line in arrows.in_code(block.lang, block.code):
+            self.plan.edges.append(Edge(later, earlier, line))
+
+
+def _task_headings(blocks: list[Block]) -> set[int]:
+    """Indexes of the headings that name one task: those matching a task heading with no task
+    heading and no checklist task with an id of its own below them (those are groups)."""
+    tasks: set[int] = set()
+    open_: list[tuple[int, int]] = []  # (level, index) of task headings still open
+    for index, block in enumerate(blocks):
+        if block.kind == "heading":
+            while open_ and open_[-1][0] >= block.level:
+                open_.pop()
+            if shapes.TASK_HEADING.match(shapes.strip_comments(block.text).strip()) \
+                    and not shapes.GROUP_NAME.match(block.text.strip()):
+                for _, outer in open_:
+                    tasks.discard(outer)
+                tasks.add(index)
+                open_.append((block.level, index))
+        elif block.kind == "check" and open_ and block.indent == 0:
+            text = shapes.PARALLEL.sub("", shapes.strip_comments(block.text)).strip()
+            if shapes.split_leading_id(text)[0]:
+                for _, outer in open_:
+                    tasks.discard(outer)
+    return tasks
+
+
+def _group_names(text: str) -> list[str]:
+    names = []
+    match = shapes.GROUP_NAME.match(text.strip())
+    if match:
+        names.append(shapes.group_key(match.group(1), match.group(2)))
+    heading = shapes.TASK_HEADING.match(text.strip())
+    if heading and not match:
+        raw = heading.group(1) or heading.group(2) or heading.group(3)
+        names.append(f"#{raw}" if raw.isdigit() else raw)
+    return names
+
+
+_PRIORITY_HEADING = re.compile(r"\b(?:critical|urgent|high|medium|normal|low)[\s-]+priority\b|\bpriority\s*[:(]|"
+                               r"🔥|🔴|🟠|🟡|🟢|\bP[0-9]\b(?!\s*[:.])", re.I)
+
+
+def _heading_priority(text: str) -> tuple[str | None, str | None]:
+    if not _PRIORITY_HEADING.search(text):
+        return None, None
+    return shapes.priority_of(" ".join(m.group(0) for m in re.finditer(
+        r"\b(?:critical|urgent|high|medium|normal|low)[\s-]+priority\b|\(\s*priority\s*:?[^)]*\)|priority\s*:\s*\S+"
+        r"|🔥|🔴|🟠|🟡|🟢|\bP[0-9]\b", text, re.I)))
+
+
+def _links(text: str) -> list[str]:
+    return [target for _, target in shapes.LINK.findall(text)
+            if target and not re.match(r"^(?:[a-z]+:|#|/)", target) and not target.startswith("mailto")]
+
+
+def _prose_edges(line: str, own: PlanItem | None) -> list[tuple[Ref, Ref]]:
+    """Edges stated in one line: 'A depends on B', 'A before B'. In a task's own line or section, a
+    side that names nothing is the task itself; elsewhere both sides must name something."""
+    for pattern, later_first in ((shapes.AFTER, True), (shapes.BEFORE, False)):
+        match = pattern.search(line)
+        if not match:
+            continue
+        left: list[Ref] = [r for r in shapes.references(line[: match.start()]) if own is None or r != own.key]
+        right: list[Ref] = [r for r in shapes.references(line[match.end():]) if own is None or r != own.key]
+        if own is not None and not left:
+            left = [own]
+        if not left or not right:
+            continue
+        later, earlier = (left, right) if later_first else (right, left)
+        return [(a, b) for a in later for b in earlier if a != b]
+    return []
+
+
+def _dedupe_and_key(plan: Plan) -> None:
+    """Keys in plan order: an id used twice gets -2, -3 (warned); untitled items a key from the title."""
+    first: dict[str, int] = {}
+    for item in sorted(plan.items, key=lambda i: i.line):
+        if not item.key:
+            continue
+        if item.key in first:
+            n = 2
+            while f"{item.key}-{n}" in first:
+                n += 1
+            plan.warn(item.line, f"task id {item.key} is used twice (first at line {first[item.key]}): "
+                                 f"this one is imported as {item.key.lstrip('#')}-{n}")
+            item.key = f"{item.key}-{n}"
+        first[item.key] = item.line
+    for item in sorted(plan.items, key=lambda i: i.line):
         if item.key:
             continue
         base = slugify(item.title, 50)
         key, n = base, 2
-        while key in taken:
+        while key in first:
             key, n = f"{base}-{n}", n + 1
         item.key = key
-        taken.add(key)
-
-
-def _checklist_item(plan: Plan, check: re.Match, number: int) -> PlanItem:
-    text = check.group(3).strip()
-    if not text:
-        raise UsageError(f"{plan.source}:{number}: a checklist item without a description (write what to do)")
-    parallel = text.startswith("[P]")  # the marker may stand before the id or after it
-    key, rest = _split_id(_PARALLEL.sub("", text, count=1) if parallel else text)
-    if not parallel and rest.startswith("[P]"):
-        parallel, rest = True, _PARALLEL.sub("", rest, count=1).strip()
-    item = PlanItem(key=key or "", title=_title(rest or text), line=number, done=check.group(2) in "xX",
-                    parallel=parallel, body=[text], has_plan_id=bool(key))
-    plan.items.append(item)
-    return item
-
-
-def _split_id(text: str) -> tuple[str | None, str]:
-    match = _ID_AT_START.match(text)
-    if not match:
-        return None, text
-    return match.group(1), text[match.end():].strip()
-
-
-def _title(text: str) -> str:
-    text = _LINK.sub(r"\1", text).replace("**", "").replace("`", "").strip(" :-")
-    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 1].rstrip() + "…"
-
-
-def _plain(text: str) -> str:
-    return _LINK.sub(r"\1", text)
-
-
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
-def _column(header: list[str], names: tuple[str, ...]) -> int | None:
-    cleaned = [re.sub(r"[^a-z# ]", "", h.lower()).strip() for h in header]
-    for name in names:
-        if name in cleaned:
-            return cleaned.index(name)
-    return None
-
-
-def _read_table(plan: Plan, rows: list[tuple[int, str]], headings, stack, enclosing) -> None:
-    if len(rows) < 2 or not re.fullmatch(r"[\s|:\-]+", rows[1][1]):
-        return
-    header = _cells(rows[0][1])
-    title_col, id_col = _column(header, TITLE_COLUMNS), _column(header, ID_COLUMNS)
-    status_col, body_col = _column(header, STATUS_COLUMNS), _column(header, BODY_COLUMNS)
-    deps_col = _column(header, DEPENDS_COLUMNS)
-    if title_col is None and id_col is None:
-        return  # not a table of tasks (a legend, a comparison)
-    for number, line in rows[2:]:
-        cells = _cells(line) + [""] * len(header)
-        title_text = _title(cells[title_col]) if title_col is not None else ""
-        key = _split_id(cells[id_col].replace("**", ""))[0] or cells[id_col].replace("**", "").strip() \
-            if id_col is not None else None
-        key_from_title, title = _split_id(title_text + " ") if title_text else (None, "")
-        key = key or key_from_title or (title_text if _ID_TOKEN.fullmatch(title_text) else None)
-        title = title.strip() if key_from_title else title_text
-        if deps_col is not None and key:
-            for dep in _expand(cells[deps_col], None):
-                plan.edges.append((key, dep, number))
-        if not title or (key and title == key):
-            continue  # the row only refers to a task defined elsewhere
-        done = bool(status_col is not None and _DONE_WORDS.search(cells[status_col]))
-        body = [f"{header[i]}: {_plain(c)}" for i, c in enumerate(cells[: len(header)])
-                if c and i not in (title_col, id_col)]
-        if body_col is not None and cells[body_col]:
-            body.insert(0, _plain(cells[body_col]))
-        plan.items.append(PlanItem(key=key or "", title=title, line=number, done=done, from_table=True,
-                                   body=body, has_plan_id=bool(key)))
-        enclosing.append(list(stack))
-
-
-def _assign_phases(plan: Plan, headings, enclosing) -> None:
-    """Phases are the headings of the shallowest level at which at least two headings hold tasks."""
-    for level in range(1, 7):
-        holders = {h for stack in enclosing for h in stack if headings[h][0] == level}
-        if len(holders) >= 2:
-            break
-    else:
-        return
-    order = sorted(holders)
-    plan.phases = [headings[h][1] for h in order]
-    for item, stack in zip(plan.items, enclosing, strict=True):
-        at_level = [h for h in stack if headings[h][0] == level]
-        item.phase = order.index(at_level[0]) if at_level else -1
-
-
-def _expand(text: str, known: set[str] | None) -> list[str]:
-    """Task ids named in text, with ranges (T006-T018) expanded; only known ids when known is given."""
-    found: list[str] = []
-    for match in _RANGE.finditer(text):
-        prefix, start, end = match.group(1), match.group(2), match.group(3)
-        if int(end) - int(start) > 500 or int(end) < int(start):
-            continue
-        width = len(start)
-        found.extend(f"{prefix}{n:0{width}d}" for n in range(int(start), int(end) + 1))
-    text = _RANGE.sub(" ", text)
-    found.extend(m.group(0) for m in _ID_TOKEN.finditer(text))
-    seen = []
-    for key in found:
-        if key not in seen and (known is None or key in known):
-            seen.append(key)
-    return seen
-
-
-def _prose_edges(line: str, number: int, known: set[str], own: str | None) -> list[tuple[str, str, int]]:
-    """Edges stated in one line of prose, when both sides name known task ids.
-
-    In a task's own line, a side that names no id means the task itself ("... (depends on T010)").
-    """
-    for pattern, later_first in ((_AFTER, True), (_BEFORE, False)):
-        match = pattern.search(line)
-        if not match:
-            continue
-        left, right = _expand(line[: match.start()], known), _expand(line[match.end():], known)
-        if own is not None:
-            left = [k for k in left if k != own] or [own]
-        if not left or not right:
-            continue
-        later, earlier = (left, right) if later_first else (right, left)
-        return [(a, b, number) for a in later for b in earlier if a != b]
-    return []
+        first[key] = item.line

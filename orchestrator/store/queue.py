@@ -34,6 +34,7 @@ from orchestrator.store.taskfile import read_task_file
 
 STATES = ("blocked", "incoming", "claimed", "provisional", "landing", "done", "failed")
 TERMINAL = ("done", "failed")
+REVISABLE = frozenset({"title", "body", "priority", "estimate", "depends_on"})  # what revise may change
 SUFFIX = ".md"
 
 
@@ -264,6 +265,22 @@ class Queue:
         self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
                             **_moved(src, dst), **details)
         return new
+
+    def revise(self, task_id: str, src: str, changes: dict[str, Any], *, actor: str,
+               reason: str | None = None) -> Task | None:
+        """Rewrite what a person or a plan wrote of a task still waiting in incoming/ or blocked/
+        (REVISABLE fields), under its lock; None when it has moved on (a claimed, provisional or
+        finished task is never revised). One that now waits for a dependency not done goes to
+        blocked/; one in blocked/ whose wait is over is left for the release (the tick's)."""
+        if src not in ("incoming", "blocked"):
+            raise StateError(f"only a task waiting in incoming/ or blocked/ can be revised, not one in {src}/")
+        unknown = set(changes) - REVISABLE
+        if unknown:
+            raise StateError(f"revise changes only {', '.join(sorted(REVISABLE))}, not {', '.join(sorted(unknown))}")
+        deps = changes.get("depends_on", ())
+        dst = "blocked" if any(not os.path.exists(self.path("done", d)) for d in deps) else src
+        return self.transition(task_id, src, dst, actor=actor, event="revised", reason=reason, updates=changes,
+                               fields=sorted(changes))
 
     def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> Path | None:
         """Move a file that cannot be a task to invalid/, with its .why (store/quarantine.py)."""

@@ -1,0 +1,157 @@
+"""Importing a plan again: what changes against the queue and against what the last import made.
+
+Each item is matched to the task an earlier import made from it (store/imports.py): by its plan
+id, else by its place in its section (so a retitled item keeps its task). A matched task still
+waiting (incoming/, blocked/) is updated to the plan; one running or finished is never touched;
+an item ticked [x] since finishes its waiting task; an item gone from the plan is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from orchestrator.base.errors import StateError
+from orchestrator.flow import control, enqueue, graph
+from orchestrator.formats.config import Config
+from orchestrator.formats.task import Task, slugify
+from orchestrator.plans.model import PlanItem
+from orchestrator.store.imports import ImportBook, Made
+from orchestrator.store.queue import Queue
+
+WAITING = ("incoming", "blocked")
+COMPARED = ("title", "body", "priority", "estimate", "depends_on")
+
+
+@dataclass
+class Change:
+    action: str  # create, update, unchanged, tick, left_alone
+    task: Task
+    item: PlanItem
+    state: str | None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class Changes:
+    plan_key: str
+    state_dir: Path
+    items: list[Change] = field(default_factory=list)
+    removed: list[tuple[str, str | None]] = field(default_factory=list)  # (task id, its state)
+    records: list[Made] = field(default_factory=list)
+
+    def of(self, action: str) -> list[Change]:
+        return [c for c in self.items if c.action == action]
+
+
+def record_key(item: PlanItem, section: tuple[str, ...]) -> str:
+    return item.key if item.has_plan_id else "/".join(section) + "/" + slugify(item.title, 60)
+
+
+def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
+    book = ImportBook(state_dir)
+    previous = book.load(plan_key)
+    matched = _match(built, previous)
+    remap = {built.ids[key]: made.task for key, made in matched.items() if built.ids[key] != made.task}
+    changes = Changes(plan_key, state_dir)
+    ordinals = _ordinals(built.plan.items)
+    for item, task in built.tasks:
+        task = _remapped(task, remap)
+        state = queue.locate(task.id)
+        changes.items.append(_classify(queue, item, task, state, ours=item.key in matched))
+    for item in built.done:
+        made = matched.get(item.key)
+        if made is None:
+            continue
+        state = queue.locate(made.task)
+        if state in WAITING:
+            _, queued = queue.read(made.task, state)
+            changes.items.append(Change("tick", queued, item, state))
+    used = {id(made) for made in matched.values()}
+    changes.removed = [(made.task, queue.locate(made.task)) for made in previous if id(made) not in used
+                       and not made.done]
+    for item in built.plan.items:
+        task_id = matched[item.key].task if item.key in matched else built.ids[item.key]
+        section = built.sections[item.key]
+        changes.records.append(Made(key=record_key(item, section), task=task_id, title=item.title,
+                                    section=section, ordinal=ordinals[id(item)], done=item.done,
+                                    digest=hashlib.sha256(item.title.encode()).hexdigest()[:12]))
+    creating = {c.task.id: c.task.depends_on for c in changes.items if c.action in ("create", "update")}
+    graph.check_new_dependencies(queue, creating)
+    return changes
+
+
+def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ours: bool) -> Change:
+    if state is None:
+        return Change("create", task, item, None)
+    _, queued = queue.read(task.id, state)
+    if not ours and queued.title != task.title:
+        raise StateError(f"id '{task.id}' is already used by another task in {state}/ ('{queued.title}'); "
+                         "nothing was imported (choose other ids, e.g. with --prefix)")
+    differs = tuple(f for f in COMPARED if getattr(queued, f) != getattr(task, f))
+    if not ours:
+        return Change("unchanged", queued, item, state)  # imported before this record existed
+    if not differs:
+        return Change("unchanged", queued, item, state)
+    if state not in WAITING:
+        return Change("left_alone", queued, item, state, differs)
+    return Change("update", task, item, state, differs)
+
+
+def _match(built, previous: list[Made]) -> dict[str, Made]:
+    """Plan key -> the record of the task an earlier import made from that item."""
+    by_key = {made.key: made for made in previous}
+    matched: dict[str, Made] = {}
+    ordinals = _ordinals(built.plan.items)
+    loose: list[PlanItem] = []
+    for item in built.plan.items:
+        made = by_key.pop(record_key(item, built.sections[item.key]), None)
+        if made is not None:
+            matched[item.key] = made
+        elif not item.has_plan_id:
+            loose.append(item)
+    by_place = {(made.section, made.ordinal): made for made in by_key.values() if "/" in made.key}
+    for item in loose:  # retitled: the same place in the same section
+        made = by_place.pop((built.sections[item.key], ordinals[id(item)]), None)
+        if made is not None:
+            matched[item.key] = made
+    return matched
+
+
+def _ordinals(items: list[PlanItem]) -> dict[int, int]:
+    seen: dict[int | None, int] = {}
+    result = {}
+    for item in items:
+        result[id(item)] = seen.get(item.section, 0)
+        seen[item.section] = result[id(item)] + 1
+    return result
+
+
+def _remapped(task: Task, remap: dict[str, str]) -> Task:
+    if not remap:
+        return task
+    return replace(task, id=remap.get(task.id, task.id),
+                   depends_on=tuple(sorted(remap.get(d, d) for d in task.depends_on)))
+
+
+def apply(cfg: Config, queue: Queue, changes: Changes) -> None:
+    reason = f"the plan {changes.plan_key} changed"
+    enqueue.enqueue(queue, [c.task for c in changes.of("create")], actor="import")
+    for change in changes.of("update"):
+        assert change.state is not None
+        updates = {f: getattr(change.task, f) for f in change.fields}
+        if queue.revise(change.task.id, change.state, updates, actor="import", reason=reason) is None:
+            change.action = "left_alone"  # it moved on meanwhile
+    for change in changes.of("tick"):
+        assert change.state is not None
+        try:
+            if cfg.import_ticked == "cancel":
+                control.cancel(cfg, queue, change.task.id, actor="import")
+            else:
+                graph.complete(queue, change.task.id, change.state, actor="import", event="done_in_plan",
+                               reason="ticked [x] in the plan")
+        except StateError:
+            change.action = "left_alone"
+    graph.release_waiting(queue, actor="import")
+    ImportBook(changes.state_dir).save(changes.plan_key, changes.records)
