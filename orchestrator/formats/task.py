@@ -53,8 +53,12 @@ def id_problem(value: str) -> str | None:
 
 
 def slugify(text: str, max_length: int = 40) -> str:
-    """A task id made from a title: lower-case words joined by dashes ("task" when none are left)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_length].strip("-")
+    """A task id made from a title: lower-case words joined by dashes ("task" when none are left),
+    cut at a word when it is longer than max_length (unless one word alone is)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if len(slug) > max_length:
+        cut = slug[: max_length + 1].rsplit("-", 1)[0] if "-" in slug[: max_length + 1] else ""
+        slug = (cut or slug[:max_length]).strip("-")
     return slug or "task"
 
 

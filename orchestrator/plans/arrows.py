@@ -12,8 +12,8 @@ from orchestrator.plans import shapes
 ARROW = re.compile(r"\s*(?:─+►|─+>|-{1,3}>|=+>|→|⟶|➜|➔|►|—+>|–+>)\s*")
 _DOWN = re.compile(r"[▼↓⬇v]")
 _CONNECTOR_LINE = re.compile(r"^[\s│|┃▼↓⬇v┌┐└┘├┤┬┴┼─━]*$")
-_MERMAID_EDGE = re.compile(r"\s*(?:-->|==>|-\.->|-\.-+>|--[ox]|~~~>|--\s*[^-|>]+\s*-->|-->\|[^|]*\|)\s*")
-_MERMAID_NODE = re.compile(r"([A-Za-z0-9_.#-]+)\s*(?:\[\[?|\(\(?|\{\{?|>)([^\]\)\}]*)(?:\]\]?|\)\)?|\}\}?)")
+_MERMAID_EDGE = re.compile(r"\s*(?:(?:-->|==>|-\.->)\|[^|]*\||--\s*[^-|>]+\s*-->|-->|==>|-\.+->|--[ox](?!\w)|~~~>)\s*")
+_MERMAID_NODE = re.compile(r"(?<![\w-])([A-Za-z0-9_]+)\s*(?:\[\[?|\(\(?|\{\{?)([^\]\)\}]*)(?:\]\]?|\)\)?|\}\}?)")
 
 
 def repaired(text: str) -> str:
@@ -44,7 +44,7 @@ def in_code(lang: str, code: list[tuple[int, str]]) -> list[tuple[str, str, int]
         return _mermaid(code)
     code = [(number, repaired(text)) for number, text in code]
     edges = [(later, earlier, number) for number, text in code for later, earlier in inline(text)]
-    return edges + _vertical(code)
+    return edges + vertical(code)
 
 
 def _mermaid(code: list[tuple[int, str]]) -> list[tuple[str, str, int]]:
@@ -56,6 +56,8 @@ def _mermaid(code: list[tuple[int, str]]) -> list[tuple[str, str, int]]:
                 labels.setdefault(node, refs)
     edges: list[tuple[str, str, int]] = []
     for number, text in code:
+        if text.strip().startswith(("%%", "classDef", "class ", "style ", "linkStyle", "click ")):
+            continue
         stripped = _MERMAID_NODE.sub(lambda m: m.group(1), text.strip().rstrip(";"))
         parts = _MERMAID_EDGE.split(stripped)
         if len(parts) < 2:
@@ -77,7 +79,7 @@ def _spans(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def _vertical(code: list[tuple[int, str]]) -> list[tuple[str, str, int]]:
+def vertical(code: list[tuple[int, str]]) -> list[tuple[str, str, int]]:
     edges: list[tuple[str, str, int]] = []
     for i, (number, text) in enumerate(code):
         if not _DOWN.search(text) or not _CONNECTOR_LINE.match(text):

@@ -173,7 +173,12 @@ def implied_edges(plan: Plan, *, sequential: bool) -> list[tuple[str, str]]:
         entry = story_base if story and story_base is not None else sinks_before
         last_seq: str | None = None
         run: list[str] = []
+        subsection = items[0].section if items else None
         for item in items:
+            if item.section != subsection:  # "Tests for ..." before "Implementation for ...": in order
+                subsection = item.section
+                entry = run or ([last_seq] if last_seq else entry)
+                last_seq, run = None, []
             if item.parallel:
                 before = [last_seq] if last_seq else entry
                 run.append(item.key)

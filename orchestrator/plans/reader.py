@@ -52,6 +52,7 @@ class _Reader:
         self.conventions: tuple[int, list[str]] | None = None
         self.task_sections = _task_headings(blocks)
         self.rows: list[Block] = []
+        self.paragraph: list[tuple[int, str]] = []  # consecutive text lines: a drawing may be in them
 
     @property
     def section(self) -> Section | None:
@@ -67,6 +68,8 @@ class _Reader:
         for index, block in enumerate(self.blocks):
             if block.kind != "row" and self.rows:
                 self._table()
+            if block.kind != "text" and self.paragraph:
+                self._drawn()
             if block.kind == "heading":
                 self._heading(index, block)
             elif block.kind == "check":
@@ -79,6 +82,8 @@ class _Reader:
                 self._code(block)
         if self.rows:
             self._table()
+        if self.paragraph:
+            self._drawn()
         self._close_conventions(0)
 
     # ---- headings ----------------------------------------------------------------------
@@ -132,6 +137,9 @@ class _Reader:
         title = shapes.clean_title(match.group(4) or "") or shapes.clean_title(text)
         if shapes.struck(match.group(4) or text):
             self.plan.warn(block.line, f"'{title}' is struck through: skipped")
+            return None
+        if shapes.is_placeholder(shapes.clean_title(match.group(4) or "")):
+            self.plan.warn(block.line, f"'{text.strip()}' is a placeholder, not a task: skipped")
             return None
         priority, warning = shapes.inline_priority(text)
         if warning:
@@ -208,7 +216,7 @@ class _Reader:
                         estimate=shapes.inline_estimate(rest), links=_links(text))
         for dep in shapes.obsidian_depends(text):
             self.plan.edges.append(Edge(item, dep, block.line))
-        self._prose(text, block.line, own=item)
+        self._prose(shapes.STORY_LABEL.sub("", rest), block.line, own=item)
         return item
 
     # ---- text lines --------------------------------------------------------------------
@@ -243,6 +251,13 @@ class _Reader:
         self._prose(text, block.line, own=None)
         for later, earlier in arrows.inline(text):
             self.plan.edges.append(Edge(later, earlier, block.line))
+        self.paragraph.append((block.line, text))
+
+    def _drawn(self) -> None:
+        """A drawing in text: `R8 Staging` / `↓` / `R9 Production`."""
+        lines, self.paragraph = self.paragraph, []
+        for later, earlier, line in arrows.vertical(lines):
+            self.plan.edges.append(Edge(later, earlier, line))
 
     def _labels(self, text: str, item: PlanItem, line: int) -> bool:
         """A label line under a task: its dependencies, priority, estimate. True if it was one."""
@@ -262,6 +277,9 @@ class _Reader:
             return True
         if name in shapes.ESTIMATE_LABELS:
             item.estimate = item.estimate or (value or None)
+            return True
+        if name in ("status", "state"):
+            item.done = item.done or shapes.is_done_text(value)
             return True
         return False
 
@@ -344,11 +362,16 @@ def _group_names(text: str) -> list[str]:
     return names
 
 
-_PRIORITY_HEADING = re.compile(r"\b(?:critical|urgent|high|medium|normal|low)[\s-]+priority\b|\bpriority\s*[:(]|"
-                               r"🔥|🔴|🟠|🟡|🟢|\bP[0-9]\b(?!\s*[:.])", re.I)
+_PRIORITY_HEADING = re.compile(r"\b(?:critical|urgent|high|medium|normal|low)[\s-]+priority\b|\bpriority\s*[:(]"
+                               r"|\bP[0-9]\b(?!\s*[:.])|🔥|🔴|🟠|🟡|🟢", re.I)
+_PRIORITY_ONLY = re.compile(r"^[\W_]*(?:critical|urgent|high|medium|normal|low|minor|nice[\s-]to[\s-]have)"
+                            r"(?:\s*(?:priority|items|tasks))?[\W_]*$", re.I)
 
 
 def _heading_priority(text: str) -> tuple[str | None, str | None]:
+    """A heading's priority: "High Priority", "(Priority: P1)", "Nice to have", "P1 ...", "🔴 ..."."""
+    if _PRIORITY_ONLY.match(shapes.clean_title(text)):
+        return shapes.priority_of(text)
     if not _PRIORITY_HEADING.search(text):
         return None, None
     return shapes.priority_of(" ".join(m.group(0) for m in re.finditer(

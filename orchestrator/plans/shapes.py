@@ -31,7 +31,7 @@ _PLACEHOLDER = re.compile(r"^(?:tbd|tba|todo|tk|fixme|placeholder|\?+|…|\.{2,}
 
 # A heading that names one task: "Task #9: ...", "Task 1: ...", "Work Package WP01: ...", "TASK-030: ...".
 TASK_HEADING = re.compile(
-    rf"^(?:(?:Task|Ticket|Issue|Item)\s*#?\s*(\d+|{ID_PATTERN})|(?:Work\s+Package|WP)\s*#?\s*({ID_PATTERN}|\d+)"
+    rf"^(?:(?:Task|Ticket|Issue|Item)\s*#?\s*(\d+|{ID_PATTERN})|(?:Work\s+Package\s*#?\s*|WP\s+#?\s*)({ID_PATTERN}|\d+)"
     rf"|(?:\*\*|`)?({ID_PATTERN})(?:\*\*|`)?(?=\s*[:.)]|\s+[-–—]))\s*[:.)\-–—]*\s*(.*)$", re.I)
 CRITERIA = re.compile(r"^[\W_]*(?:acceptance|success|exit|completion|done)\s+criteria\b|^[\W_]*definition\s+of\s+done\b"
                       r"|^[\W_]*quality\s+gates?\b|^[\W_]*(?:verification|validation)\s+(?:steps|checklist)\b", re.I)
