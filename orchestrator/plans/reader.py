@@ -190,7 +190,7 @@ class _Reader:
         text = shapes.strip_comments(block.text).strip()
         parallel = bool(shapes.PARALLEL.match(text))
         rest = shapes.PARALLEL.sub("", text, count=1).strip() if parallel else text
-        key, rest = shapes.split_leading_id(rest)
+        key, rest = shapes.split_leading_id(shapes.LINK.sub(r"\1", rest) if rest.startswith("[") else rest)
         if not parallel and shapes.PARALLEL.match(rest):
             parallel, rest = True, shapes.PARALLEL.sub("", rest, count=1).strip()
         key = shapes.obsidian_id(text) or (shapes.canonical(key) if key else None)
@@ -387,10 +387,9 @@ def _links(text: str) -> list[str]:
 def _prose_edges(line: str, own: PlanItem | None) -> list[tuple[Ref, Ref]]:
     """Edges stated in one line: 'A depends on B', 'A before B'. In a task's own line or section, a
     side that names nothing is the task itself; elsewhere both sides must name something."""
-    for pattern, later_first in ((shapes.AFTER, True), (shapes.BEFORE, False)):
-        match = pattern.search(line)
-        if not match:
-            continue
+    found = [(m, later_first) for pattern, later_first in ((shapes.AFTER, True), (shapes.BEFORE, False))
+             if (m := pattern.search(line))]
+    for match, later_first in sorted(found, key=lambda pair: pair[0].start()):  # the first keyword says it
         left: list[Ref] = [r for r in shapes.references(line[: match.start()]) if own is None or r != own.key]
         right: list[Ref] = [r for r in shapes.references(line[match.end():]) if own is None or r != own.key]
         if own is not None and not left:

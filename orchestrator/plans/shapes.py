@@ -14,7 +14,7 @@ _TASK_WORD_ID = r"(?:Task|Ticket|Issue|Item)\s*#?\s*(\d+)\b"
 REF_TOKEN = re.compile(rf"(?<![\w/.#-])(?:{_TASK_WORD_ID}|({ID_PATTERN}))(?![\w-]|\.\d)", re.I)
 _NOT_AN_ID = re.compile(r"^(?:P\d+|V\d+(?:\.\d+)*|H[1-6]|[A-Z]\d{4}|HTTP\d*|MD5|SHA\d+|UTF-?\d+|IPV?\d)$", re.I)
 _ID_AT_START = re.compile(rf"^(?:\*\*|`|\[)?({ID_PATTERN})(?:\*\*|`|\])?(?:\s*[:.)|]|\s+[-–—])?(?:\s+|$)")
-RANGE = re.compile(r"(?<![\w-])([A-Z]+-?)(\d+)\s*(?:-|–|—|\.\.|to|through)\s*(?:\1)?(\d+)(?![\w.-])")
+RANGE = re.compile(r"(?<![\w-])([A-Z]+-?)(\d+)\s*(?:-|–|—|\.\.|to|through)\s*(?:\1)?(\d+)(?![\w-]|\.\d)")
 # A group named by its heading: "Phase 3", "Phase 3.3", "Milestone 2", "User Story 1", "Work Package WP01".
 GROUP_WORDS = r"(?:Phase|Milestone|Stage|Sprint|Part|Step|Epic|User\s+Story|Iteration|Wave)"
 GROUP_NAME = re.compile(rf"\b({GROUP_WORDS})\s+(\d+(?:\.\d+)*[A-Z]?)\b", re.I)
@@ -47,7 +47,8 @@ DEPENDS_LABELS = ("depends on", "dependencies", "dependency", "depends", "blocke
                   "prerequisite", "requires", "after", "waits for", "needs")
 PRIORITY_LABELS = ("priority", "prio", "importance", "severity")
 ESTIMATE_LABELS = ("estimate", "estimated", "effort", "size", "time estimate", "estimated time", "duration")
-AFTER = re.compile(r"\b(depends\s+on|depend\s+on|requires|required|needs|after|blocked\s+by|waits\s+for)\b", re.I)
+AFTER = re.compile(r"\b(depends\s+on|depend\s+on|requires|required(?!\s+(?:for|by))|needs|after|blocked\s+by"
+                   r"|waits\s+for)\b", re.I)
 BEFORE = re.compile(r"\b(before|blocks|required\s+for|required\s+by|needed\s+for|prerequisite\s+for)\b", re.I)
 DONE_WORDS = re.compile(r"\b(done|complete|completed|merged|closed|finished|shipped)\b|✅|âœ…|✔|✓|\[x\]", re.I)
 
@@ -157,11 +158,17 @@ def clean_title(text: str, *, max_length: int = 160) -> str:
     text = _PRIORITY_NOTE.sub(" ", text)
     text = LINK.sub(r"\1", text)
     text = _HTML_TAG.sub("", text)
-    text = re.sub(r"(\*\*|__|`)", "", text)
-    text = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", text)
-    text = re.sub(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", text)
+    text = "".join(part if i % 2 else _unemphasised(part) for i, part in enumerate(re.split(r"`([^`]*)`", text)))
     text = " ".join(text.split()).strip(" :-–—")
     return text if len(text) <= max_length else text[: max_length - 1].rstrip() + "…"
+
+
+def _unemphasised(text: str) -> str:
+    """Bold and italics out of text outside code spans; underscores inside words stay (__init__)."""
+    text = text.replace("**", "")
+    text = re.sub(r"(?<![\w_])__(?=\S)(.+?)(?<=\S)__(?![\w_])", r"\1", text)
+    text = re.sub(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])", r"\1", text)
+    return re.sub(r"(?<![\w_/.])_(?=\S)(.+?)(?<=\S)_(?![\w_])", r"\1", text)
 
 
 def is_placeholder(title: str) -> bool:

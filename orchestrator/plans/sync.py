@@ -56,10 +56,7 @@ def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
     remap = {built.ids[key]: made.task for key, made in matched.items() if built.ids[key] != made.task}
     changes = Changes(plan_key, state_dir)
     ordinals = _ordinals(built.plan.items)
-    for item, task in built.tasks:
-        task = _remapped(task, remap)
-        state = queue.locate(task.id)
-        changes.items.append(_classify(queue, item, task, state, ours=item.key in matched))
+    ticks = []
     for item in built.done:
         made = matched.get(item.key)
         if made is None:
@@ -67,29 +64,39 @@ def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
         state = queue.locate(made.task)
         if state in WAITING:
             _, queued = queue.read(made.task, state)
-            changes.items.append(Change("tick", queued, item, state))
+            ticks.append(Change("tick", queued, item, state))
+    ticked = {c.task.id for c in ticks}
+    for item, task in built.tasks:
+        task = _remapped(task, remap)
+        state = queue.locate(task.id)
+        changes.items.append(_classify(queue, item, task, state, ours=item.key in matched, ticked=ticked))
+    changes.items += ticks
     used = {id(made) for made in matched.values()}
-    changes.removed = [(made.task, queue.locate(made.task)) for made in previous if id(made) not in used
-                       and not made.done]
+    gone = [made for made in previous if id(made) not in used]
+    changes.removed = [(made.task, queue.locate(made.task)) for made in gone if not made.done]
     for item in built.plan.items:
         task_id = matched[item.key].task if item.key in matched else built.ids[item.key]
         section = built.sections[item.key]
         changes.records.append(Made(key=record_key(item, section), task=task_id, title=item.title,
                                     section=section, ordinal=ordinals[id(item)], done=item.done,
                                     digest=hashlib.sha256(item.title.encode()).hexdigest()[:12]))
+    changes.records += [made for made, (_, state) in zip(
+        [m for m in gone if not m.done], changes.removed, strict=True) if state]  # still ours: reported at every import while its task is there
     creating = {c.task.id: c.task.depends_on for c in changes.items if c.action in ("create", "update")}
     graph.check_new_dependencies(queue, creating)
     return changes
 
 
-def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ours: bool) -> Change:
+def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ours: bool,
+              ticked: set[str]) -> Change:
     if state is None:
         return Change("create", task, item, None)
     _, queued = queue.read(task.id, state)
     if not ours and queued.title != task.title:
         raise StateError(f"id '{task.id}' is already used by another task in {state}/ ('{queued.title}'); "
                          "nothing was imported (choose other ids, e.g. with --prefix)")
-    differs = tuple(f for f in COMPARED if getattr(queued, f) != getattr(task, f))
+    differs = tuple(f for f in COMPARED if getattr(queued, f) != getattr(task, f)
+                    and not (f == "depends_on" and _only_met_dropped(queue, queued.depends_on, task.depends_on, ticked)))
     if not ours:
         return Change("unchanged", queued, item, state)  # imported before this record existed
     if not differs:
@@ -97,6 +104,11 @@ def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ou
     if state not in WAITING:
         return Change("left_alone", queued, item, state, differs)
     return Change("update", task, item, state, differs)
+
+
+def _only_met_dropped(queue: Queue, old: tuple[str, ...], new: tuple[str, ...], ticked: set[str]) -> bool:
+    """The plan no longer names dependencies that are done (ticked since): nothing to change."""
+    return set(new) <= set(old) and all(d in ticked or queue.locate(d) == "done" for d in set(old) - set(new))
 
 
 def _match(built, previous: list[Made]) -> dict[str, Made]:

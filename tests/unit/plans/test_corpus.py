@@ -59,3 +59,8 @@ def test_corpus_plan_is_read_as_written(path, tmp_path):
         assert want["says"] in message, (line, message)
     assert (got["critical_path"], got["max_parallelism"]) == (expected["critical_path"], expected["max_parallelism"])
 
+
+
+def test_the_corpus_has_the_plans_the_issue_asks_for():
+    assert len(PLANS) >= 15, [p.name for p in PLANS]
+    assert sum(len(p.read_text(encoding="utf-8").splitlines()) > 100 for p in PLANS) >= 3  # long, messy ones
