@@ -90,8 +90,9 @@ def plan(queue: Queue, tasks: list[Task]) -> tuple[list[Task], list[str]]:
         by_id[task.id] = task
     existing = []
     queue.check_case([t.id for t in tasks])
+    present = queue.stamps()  # (one scan of the queue, not a look in every state per task)
     for task in tasks:
-        state = queue.locate(task.id)
+        state = present.get(task.id, (None,))[0]
         if state is None:
             continue
         _, queued = queue.read(task.id, state)
@@ -106,11 +107,10 @@ def plan(queue: Queue, tasks: list[Task]) -> tuple[list[Task], list[str]]:
 def enqueue(queue: Queue, tasks: list[Task], *, actor: str) -> BatchResult:
     to_create, existing = plan(queue, tasks)
     result = BatchResult(existing=existing)
-    for task in to_create:
-        state = graph.waiting_state(queue, task.depends_on)
-        queue.enqueue(task, actor=actor, state=state,
-                      reason="waiting for dependencies" if state == "blocked" else None)
-        result.created.append(task.id)
+    done = {task_id for task_id, (state, *_) in queue.stamps().items() if state == "done"}
+    # (tasks of the batch are new: never done, so what waits for one starts in blocked/)
+    batch = [(task, "incoming" if all(d in done for d in task.depends_on) else "blocked") for task in to_create]
+    result.created = queue.enqueue_many(batch, actor=actor)
     return result
 
 

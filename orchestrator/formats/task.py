@@ -31,6 +31,8 @@ DEFAULT_PRIORITY = "P2"
 MAX_ID_LENGTH = 100
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+# libyaml's emitter writes the same text ~10x faster (an import of 2,000 tasks renders 2,000 files).
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _HEADING_RE = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -286,6 +288,6 @@ def render(task: Task) -> str:
         front["accepted_at"] = _iso(task.accepted_at)
     if task.land_attempts:
         front["land_attempts"] = task.land_attempts
-    head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100)
+    head = yaml.dump(front, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
     body = task.body if task.body.endswith("\n") or not task.body else task.body + "\n"
     return f"---\n{head}---\n\n{body}"

@@ -71,12 +71,13 @@ def build(plan: Plan, queue: Queue, repo: Path, options: ImportOptions) -> Built
     sections = {item.key: section_path(plan, item.section) for item in plan.items}
     conventions = plan.conventions
     role = options.role or DEFAULT_ROLE
+    where = _relative(Path(plan.source), repo)  # (once: resolving paths is most of a body's cost)
     tasks = []
     for item in plan.items:
         if item.done:
             continue
         deps = sorted({ids[d] for d in order.deps[item.key]} | order.external[item.key])
-        body = task_body(item, plan, sections[item.key], repo, conventions)
+        body = task_body(item, plan, sections[item.key], repo, conventions, where)
         tasks.append((item, Task(id=ids[item.key], title=item.title[:160] or ids[item.key], body=body, role=role,
                                  priority=priority_of(plan, item), estimate=estimate_of(plan, item),
                                  depends_on=tuple(deps))))
@@ -117,8 +118,8 @@ def estimate_of(plan: Plan, item: PlanItem) -> str | None:
     return item.estimate
 
 
-def task_body(item: PlanItem, plan: Plan, section: tuple[str, ...], repo: Path, conventions: str | None) -> str:
-    where = _relative(Path(plan.source), repo)
+def task_body(item: PlanItem, plan: Plan, section: tuple[str, ...], repo: Path, conventions: str | None,
+              where: str) -> str:
     lines = ["\n".join(item.body).strip(), "", "---",
              f"Imported from {where}, line {item.line}" + (f" (section: {' › '.join(section)})" if section else "")
              + "."]

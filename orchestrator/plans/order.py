@@ -144,15 +144,17 @@ class _Groups:
             for child in children.get(section.index, []):
                 keys.extend(self.section_items.get(child, []))
             self.section_items[section.index] = keys
-        self.keys = [item.key for item in plan.items]
+        self.children: dict[str, list[str]] = {}  # T2 -> T2.1, T2.2, T2.2.1 ...
+        for item in plan.items:
+            parts = item.key.split(".")
+            for n in range(1, len(parts)):
+                self.children.setdefault(".".join(parts[:n]), []).append(item.key)
 
     def members(self, ref: str) -> list[str] | None:
         index = self.by_name.get(ref.lower())
         if index is not None:
             return self.section_items.get(index, [])
-        prefix = ref + "."
-        children = [key for key in self.keys if key.startswith(prefix)]
-        return children or None
+        return self.children.get(ref)
 
 
 def implied_edges(plan: Plan, *, sequential: bool) -> list[tuple[str, str]]:

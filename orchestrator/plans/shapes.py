@@ -12,7 +12,7 @@ ID_PATTERN = r"(?:[A-Z][A-Z0-9]*-\d+[A-Z]?|[A-Z]{1,4}\d+(?:\.\d+)*[A-Z]?|#\d+|\d
 # "Task 12" / "Task #12" name the task #12.
 _TASK_WORD_ID = r"(?:Task|Ticket|Issue|Item)\s*#?\s*(\d+)\b"
 REF_TOKEN = re.compile(rf"(?<![\w/.#-])(?:{_TASK_WORD_ID}|({ID_PATTERN}))(?![\w-]|\.\d)", re.I)
-_NOT_AN_ID = re.compile(r"^(?:P\d+|V\d+(?:\.\d+)*|H[1-6]|[A-Z]\d{4}|HTTP\d*|MD5|SHA\d+|UTF-?\d+|IPV?\d)$", re.I)
+_NOT_AN_ID = re.compile(r"^(?:P\d+|V\d+(?:\.\d+)*|H[1-6]|HTTP\d*|MD5|SHA\d+|UTF-?\d+|IPV?\d)$", re.I)
 _ID_AT_START = re.compile(rf"^(?:\*\*|`|\[)?({ID_PATTERN})(?:\*\*|`|\])?(?:\s*[:.)|]|\s+[-–—])?(?:\s+|$)")
 RANGE = re.compile(r"(?<![\w-])([A-Z]+-?)(\d+)\s*(?:-|–|—|\.\.|to|through)\s*(?:\1)?(\d+)(?![\w-]|\.\d)")
 # A group named by its heading: "Phase 3", "Phase 3.3", "Milestone 2", "User Story 1", "Work Package WP01".

@@ -12,13 +12,13 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from orchestrator.base.errors import StateError
+from orchestrator.base.errors import OrchestratorError, StateError
 from orchestrator.flow import control, enqueue, graph
 from orchestrator.formats.config import Config
 from orchestrator.formats.task import Task, slugify
 from orchestrator.plans.model import PlanItem
 from orchestrator.store.imports import ImportBook, Made
-from orchestrator.store.queue import Queue
+from orchestrator.store.queue import Queue, entry_of
 
 WAITING = ("incoming", "blocked")
 COMPARED = ("title", "body", "priority", "estimate", "depends_on")
@@ -49,39 +49,47 @@ def record_key(item: PlanItem, section: tuple[str, ...]) -> str:
     return item.key if item.has_plan_id else "/".join(section) + "/" + slugify(item.title, 60)
 
 
+def content_digest(task: Task) -> str:
+    """Of the fields a plan gives a task: equal digests, nothing for a re-import to change."""
+    text = "\0".join([task.title, task.body, task.priority, task.estimate or "", ",".join(task.depends_on)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
-    book = ImportBook(state_dir)
-    previous = book.load(plan_key)
+    previous = ImportBook(state_dir).load(plan_key)
     matched = _match(built, previous)
     remap = {built.ids[key]: made.task for key, made in matched.items() if built.ids[key] != made.task}
     changes = Changes(plan_key, state_dir)
-    ordinals = _ordinals(built.plan.items)
+    stamps = queue.stamps()
     ticks = []
     for item in built.done:
         made = matched.get(item.key)
-        if made is None:
-            continue
-        state = queue.locate(made.task)
-        if state in WAITING:
+        state = stamps[made.task][0] if made is not None and made.task in stamps else None
+        if made is not None and state in WAITING:
             _, queued = queue.read(made.task, state)
             ticks.append(Change("tick", queued, item, state))
     ticked = {c.task.id for c in ticks}
     for item, task in built.tasks:
         task = _remapped(task, remap)
-        state = queue.locate(task.id)
-        changes.items.append(_classify(queue, item, task, state, ours=item.key in matched, ticked=ticked))
+        made = matched.get(item.key)
+        state, *stamp = stamps.get(task.id, (None, 0, 0))
+        if made is not None and state is not None and made.stamp == tuple(stamp) \
+                and made.digest == content_digest(task):
+            changes.items.append(Change("unchanged", task, item, state))  # its file is as the last import left it
+            continue
+        changes.items.append(_classify(queue, item, task, state, ours=made is not None, ticked=ticked))
     changes.items += ticks
     used = {id(made) for made in matched.values()}
-    gone = [made for made in previous if id(made) not in used]
-    changes.removed = [(made.task, queue.locate(made.task)) for made in gone if not made.done]
+    gone = [made for made in previous if id(made) not in used and not made.done]
+    changes.removed = [(made.task, stamps[made.task][0] if made.task in stamps else None) for made in gone]
+    ordinals = _ordinals(built.plan.items)
     for item in built.plan.items:
-        task_id = matched[item.key].task if item.key in matched else built.ids[item.key]
+        task_id = matched[item.key].task if item.key in matched else remap.get(built.ids[item.key],
+                                                                                built.ids[item.key])
         section = built.sections[item.key]
         changes.records.append(Made(key=record_key(item, section), task=task_id, title=item.title,
-                                    section=section, ordinal=ordinals[id(item)], done=item.done,
-                                    digest=hashlib.sha256(item.title.encode()).hexdigest()[:12]))
-    changes.records += [made for made, (_, state) in zip(
-        [m for m in gone if not m.done], changes.removed, strict=True) if state]  # still ours: reported at every import while its task is there
+                                    section=section, ordinal=ordinals[id(item)], done=item.done, digest=""))
+    changes.records += [made for made, (_, state) in zip(gone, changes.removed, strict=True) if state]
     creating = {c.task.id: c.task.depends_on for c in changes.items if c.action in ("create", "update")}
     graph.check_new_dependencies(queue, creating)
     return changes
@@ -155,15 +163,45 @@ def apply(cfg: Config, queue: Queue, changes: Changes) -> None:
         updates = {f: getattr(change.task, f) for f in change.fields}
         if queue.revise(change.task.id, change.state, updates, actor="import", reason=reason) is None:
             change.action = "left_alone"  # it moved on meanwhile
+    finished = []
     for change in changes.of("tick"):
         assert change.state is not None
         try:
             if cfg.import_ticked == "cancel":
                 control.cancel(cfg, queue, change.task.id, actor="import")
-            else:
-                graph.complete(queue, change.task.id, change.state, actor="import", event="done_in_plan",
-                               reason="ticked [x] in the plan")
+            elif queue.transition(change.task.id, change.state, "done", actor="import", event="done_in_plan",
+                                  reason="ticked [x] in the plan") is not None:
+                finished.append(change.task.id)
         except StateError:
             change.action = "left_alone"
-    graph.release_waiting(queue, actor="import")
+    _release_dependents(queue, changes, set(finished) | {c.task.id for c in changes.of("update")})
+    _stamp(queue, changes)
     ImportBook(changes.state_dir).save(changes.plan_key, changes.records)
+
+
+def _release_dependents(queue: Queue, changes: Changes, moved: set[str]) -> None:
+    """Release the plan's blocked tasks that waited for what was ticked or changed (one read each),
+    instead of reading every blocked task once per tick; the tick releases any other."""
+    if not moved:
+        return
+    for change in changes.items:
+        if change.action in ("create", "update", "unchanged") and (
+                change.task.id in moved or set(change.task.depends_on) & moved):
+            try:
+                task = queue.read_file(queue.path("blocked", change.task.id))
+            except (OSError, OrchestratorError):
+                continue  # not blocked (or not readable: validate reports that)
+            graph.release_if_ready(queue, entry_of(task, "blocked", 0.0), actor="import")
+
+
+def _stamp(queue: Queue, changes: Changes) -> None:
+    """What the next import needs to skip reading a file nobody touched since: its size and mtime
+    and the digest of what it holds."""
+    stamps = queue.stamps()
+    digests = {c.task.id: content_digest(c.task) for c in changes.items if c.action != "tick"}
+    records = []
+    for made in changes.records:
+        found = stamps.get(made.task)
+        records.append(replace(made, digest=digests.get(made.task, ""),
+                               stamp=(found[1], found[2]) if found and made.task in digests else None))
+    changes.records = records

@@ -27,18 +27,20 @@ class Made:
     title: str
     section: tuple[str, ...]
     ordinal: int  # its place among the items of its section
-    digest: str  # of what the import last wrote into the task
+    digest: str  # of the task's plan-given fields as the import last saw them in its file
     done: bool  # ticked in the plan when last imported
+    stamp: tuple[int, int] | None = None  # (size, mtime_ns) of the task file then: unchanged since, unread
 
     def to_json(self) -> dict:
         return {"key": self.key, "task": self.task, "title": self.title, "section": list(self.section),
-                "ordinal": self.ordinal, "digest": self.digest, "done": self.done}
+                "ordinal": self.ordinal, "digest": self.digest, "done": self.done,
+                "stamp": list(self.stamp) if self.stamp else None}
 
     @classmethod
     def from_json(cls, data: dict) -> Made:
         return cls(key=str(data["key"]), task=str(data["task"]), title=str(data["title"]),
                    section=tuple(data["section"]), ordinal=int(data["ordinal"]), digest=str(data["digest"]),
-                   done=bool(data["done"]))
+                   done=bool(data["done"]), stamp=tuple(data["stamp"]) if data.get("stamp") else None)
 
 
 class ImportBook:

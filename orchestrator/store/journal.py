@@ -46,6 +46,31 @@ class Journal:
             self.rotate()
         return record
 
+    def append_many(self, events: list[dict[str, Any]], now: datetime | None = None) -> None:
+        """Several events (each with 'event', 'actor', maybe 'task') in one write."""
+        if not events:
+            return
+        ts = iso(now or utcnow())
+        lines = []
+        for fields in events:
+            record = {"ts": ts, "event": fields["event"], "actor": fields["actor"]}
+            if fields.get("task") is not None:
+                record["task"] = fields["task"]
+            record.update({k: redact(v, k) for k, v in fields.items()
+                           if v is not None and k not in ("event", "actor", "task")})
+            lines.append(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            data = memoryview("".join(lines).encode())
+            while data:
+                data = data[os.write(fd, data):]
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        if size > self.max_bytes:
+            self.rotate()
+
     def rotate(self) -> Path | None:
         with FileLock(self.path.parent / "locks" / "journal.lock"):
             try:

@@ -124,6 +124,19 @@ class Queue:
                 return state
         return None
 
+    def stamps(self) -> dict[str, tuple[str, int, int]]:
+        """Every task id with its state, its file's size and mtime_ns: one directory scan per state
+        (an import of thousands of tasks asks this of each)."""
+        found: dict[str, tuple[str, int, int]] = {}
+        for state in STATES:
+            for entry in self.names(state):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                found.setdefault(entry.name[: -len(SUFFIX)], (state, st.st_size, st.st_mtime_ns))
+        return found
+
     def names(self, state: str) -> Iterator[os.DirEntry]:
         try:
             entries = os.scandir(self.dir(state))
@@ -197,7 +210,7 @@ class Queue:
         if task.created is None:
             task = task.with_updates(created=utcnow())
         self.dir(state).mkdir(parents=True, exist_ok=True)
-        with self.task_lock(task.id):
+        with self._creating(), self.task_lock(task.id):
             existing = self.locate(task.id)
             if existing:
                 raise StateError(f"a task with id '{task.id}' already exists in {existing}/ (choose another --id)")
@@ -206,6 +219,57 @@ class Queue:
         self.journal.append("enqueued", task=task.id, actor=actor, to=state, title=task.title, reason=reason,
                             role=task.role, priority=task.priority, agent=task.agent)
         return state
+
+    def enqueue_many(self, tasks: list[tuple[Task, str]], *, actor: str) -> list[str]:
+        """Publish many new tasks (each with its start state, dependencies first) as enqueue() does
+        each, with one filesystem sync for the batch instead of two fsyncs and a lock per task (an
+        import of 2,000). Each file is whole or absent; an id that exists in any state is refused;
+        new ids are made under the one lock every enqueue takes, so no id is made twice."""
+        now = utcnow()
+        staged: list[tuple[Task, str, Path]] = []
+        created: list[tuple[Task, str]] = []
+        with self._creating():
+            present = self.stamps()
+            batch: set[str] = set()
+            try:
+                for task, state in tasks:
+                    self._check_start(task, state, present, batch)
+                    batch.add(task.id)
+                    task = task if task.created else task.with_updates(created=now)
+                    self.dir(state).mkdir(parents=True, exist_ok=True)
+                    staged.append((task, state, durable.stage_unsynced(self.path(state, task.id),
+                                                                       taskfmt.render(task).encode())))
+                if staged:
+                    durable.sync_filesystem(self.root)
+                while staged:
+                    task, state, tmp = staged.pop(0)
+                    if not durable.publish_staged(tmp, self.path(state, task.id)):
+                        raise StateError(f"a task with id '{task.id}' already exists in {state}/")
+                    created.append((task, state))
+            finally:
+                for _, _, tmp in staged:
+                    durable.discard(tmp)
+                self._sync_dirs(*{state for _, state in created})
+                self.journal.append_many([
+                    dict(event="enqueued", task=task.id, actor=actor, to=state, title=task.title, role=task.role,
+                         priority=task.priority, agent=task.agent,
+                         reason="waiting for dependencies" if state == "blocked" else None)
+                    for task, state in created])
+        return [task.id for task, _ in created]
+
+    def _check_start(self, task: Task, state: str, present: dict, batch: set[str]) -> None:
+        if state not in ("incoming", "blocked"):
+            raise StateError(f"a new task goes to incoming/ or blocked/, not {state}/")
+        if task.id in present or task.id in batch:
+            where = present[task.id][0] if task.id in present else "this batch"
+            raise StateError(f"a task with id '{task.id}' already exists in {where}/ (choose another id)")
+        waiting = [d for d in task.depends_on if present.get(d, ("",))[0] != "done"]
+        if state == "incoming" and waiting:
+            raise StateError(f"task '{task.id}' waits for {', '.join(waiting)}: it starts in blocked/, not incoming/")
+
+    def _creating(self) -> FileLock:
+        """Held while new task ids are made (enqueue, enqueue_many): an id is made once."""
+        return FileLock(self.locks.parent / "enqueue.lock")
 
     def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick",
               src: str = "incoming") -> Task | None:
