@@ -69,15 +69,19 @@ class Queue:
         self.journal = journal or Journal(StateDir(state_dir).journal)
         self.invalid = Quarantine(self)
         self._held: set[tuple[int, str]] = set()  # (thread, task id): task locks this thread holds
+        self._dirs: dict[str, Path] = {}  # state -> its folder: path() runs thousands of times in a batch
 
     # ---- paths --------------------------------------------------------------------
 
     def dir(self, state: str) -> Path:
-        return self.root / state
+        folder = self._dirs.get(state)
+        if folder is None:
+            folder = self._dirs[state] = self.root / state
+        return folder
 
     def path(self, state: str, task_id: str) -> Path:
         taskfmt.check_id(task_id)
-        return self.root / state / (task_id + SUFFIX)
+        return self.dir(state) / (task_id + SUFFIX)
 
     def ensure_dirs(self) -> None:
         for state in STATES + (INVALID,):
