@@ -73,11 +73,12 @@ def _send(state_dir: Path) -> bool:
 class WakeListener:
     """The daemon's end: calls on_wake() for each datagram from this user. Closed by close()."""
 
-    def __init__(self, state_dir: Path, on_wake):
+    def __init__(self, state_dir: Path, on_wake, stop_check: float = STOP_CHECK_SECONDS):
         self.on_wake = on_wake
+        self.stop_check = stop_check
         self.sock: socket.socket | None = None
         self._stop = threading.Event()
-        address = wake_address(state_dir)
+        self.address = address = wake_address(state_dir)
         if address is None:
             return
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -88,7 +89,7 @@ class WakeListener:
             sock.close()
             _log.warning("wake_socket_unavailable", error=str(exc), fallback="file events")
             return
-        sock.settimeout(STOP_CHECK_SECONDS)
+        sock.settimeout(stop_check)
         self.sock = sock
         self._thread = threading.Thread(target=self._serve, name="wake-socket", daemon=True)
         self._thread.start()
@@ -117,10 +118,16 @@ class WakeListener:
         self._stop.set()
         if self.sock is None:
             return
+        # One more datagram wakes the receiving thread now, and it sees the stop. (shutdown() does
+        # not: on a datagram socket poll says "hang up" but recvmsg has nothing, and Python retries
+        # it in a busy loop until the timeout, a second of one core at every drain's end.)
+        assert self.address is not None, "a socket is bound only where there is an address"
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiving thread now
-        except OSError as exc:
-            _log.debug("wake_socket_shutdown", error=str(exc))
-        self._thread.join(STOP_CHECK_SECONDS * 2)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                sock.sendto(b".", self.address)
+        except OSError as exc:  # a full queue wakes it as well; otherwise it sees the stop within the timeout
+            _log.debug("wake_socket_stop", error=str(exc))
+        self._thread.join(self.stop_check * 2)
         self.sock.close()
         self.sock = None
