@@ -133,6 +133,13 @@ def marked_processes(token: str, pgid: int | None = None, since: float = 0.0, *,
     of slack): those carrying its marker, in its process group, descendants of tree_of (a
     subreaper runner: what the agent orphaned is there), or with their working directory inside
     cwd_under (the worktree: what was orphaned to init when the runner died)."""
+    if tree_of is not None and cwd_under is None:
+        # A subreaper's tree holds everything the attempt started (what the agent orphaned is
+        # re-parented to it), so its children files answer without reading every process of the
+        # machine (~65 us each: 40 ms at every attempt's end on a desktop with 600 processes).
+        below = _tree_from_children_files(tree_of)
+        if below is not None:
+            return [p for p in map(_process, below) if p is not None and _started_since(p, since) and _running(p)]
     found = []
     me = os.getpid()
     # One read of each /proc/PID/stat gives both the parent (for the tree) and the start time.
@@ -154,6 +161,46 @@ def marked_processes(token: str, pgid: int | None = None, since: float = 0.0, *,
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError, OSError):
             continue
     return [p for p in found if _running(p)]
+
+
+def _tree_from_children_files(pid: int) -> list[int] | None:
+    """pid's live descendants from /proc/PID/task/TID/children (Linux with CONFIG_PROC_CHILDREN),
+    parents before children; None where those files are missing (then every process is read)."""
+    if not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        return None
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue  # it exited meanwhile: its children went to the reaper, which is walked too
+        for tid in threads:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children") as listed:
+                    children = [int(word) for word in listed.read().split()]
+            except (OSError, ValueError):
+                continue
+            for child in children:
+                if child not in found:
+                    found.append(child)
+                    todo.append(child)
+    return found
+
+
+def _started_since(process: psutil.Process, since: float) -> bool:
+    try:
+        return process.create_time() >= since - 1  # the second of slack marked_processes gives
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def _descendants(processes: list[psutil.Process], pid: int) -> set[int]:

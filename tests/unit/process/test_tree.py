@@ -26,6 +26,8 @@ def test_the_descendants_found_in_one_scan_are_psutils_children_and_marked_proce
         assert tree._descendants(processes, top.pid) == expected and len(expected) == 2
         assert tree._descendants(processes, os.getpid()) >= expected | {top.pid}
         assert tree._descendants(processes, 2**22 + 12345) == set()  # no such process
+        if os.path.exists(f"/proc/{top.pid}/task/{top.pid}/children"):  # the subreaper's way: the same tree
+            assert set(tree._tree_from_children_files(top.pid)) == expected
         found = {p.pid for p in tree.marked_processes("no-such-token", tree_of=top.pid)}
         assert found == expected
         assert not tree.marked_processes("no-such-token", tree_of=top.pid, since=psutil.Process(top.pid).create_time()
