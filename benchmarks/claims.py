@@ -54,7 +54,7 @@ def claim_one(queue: Queue, runs: Runs) -> tuple[str, int] | None:
         if not names:
             return None
         for name in names:
-            if queue.claim(name[:-3], lambda t: runs.new_attempt(t.id)):
+            if queue.claim(name[:-3], lambda t, fence: runs.new_attempt(t.id)):
                 return name[:-3], rereads
         rereads += 1
 

@@ -187,3 +187,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if unit not in Path(item.fspath).parents:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL server for the session (tests/pgcluster.py); skips where none can run."""
+    from tests import pgcluster
+
+    why = pgcluster.unavailable()
+    if why:
+        pytest.skip(why)
+    cluster = pgcluster.Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh empty database of the session's server."""
+    return pg_cluster.new_database()

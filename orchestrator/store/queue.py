@@ -154,6 +154,18 @@ class Queue:
     def count(self, state: str) -> int:
         return sum(1 for _ in self.names(state))
 
+    def ids(self, state: str) -> list[str]:
+        return sorted(entry.name[: -len(SUFFIX)] for entry in self.names(state))
+
+    def states_of(self, task_ids: Iterable[str]) -> dict[str, str]:
+        """The state of each of task_ids that exists."""
+        found = {}
+        for task_id in task_ids:
+            state = self.locate(task_id)
+            if state is not None:
+                found[task_id] = state
+        return found
+
     # ---- reading ------------------------------------------------------------------
 
     def read(self, task_id: str, state: str | None = None) -> tuple[str, Task]:
@@ -275,14 +287,16 @@ class Queue:
         """Held while new task ids are made (enqueue, enqueue_many): an id is made once."""
         return FileLock(self.locks.parent / "enqueue.lock")
 
-    def claim(self, task_id: str, prepare: Callable[[Task], None], *, actor: str = "tick",
+    def claim(self, task_id: str, prepare: Callable[[Task, int], None], *, actor: str = "tick",
               src: str = "incoming") -> Task | None:
         """Move task_id from src/ (incoming/, or provisional/ for a review) to claimed/ if nobody else did.
 
         Returns None when we lost the race.
 
-        prepare(task) runs under the task lock before the rename (it creates the attempt's
-        directory), so the newest attempt of a claimed task is always the current claim.
+        prepare(task, fence) runs under the task lock before the rename (it creates the attempt's
+        directory), so the newest attempt of a claimed task is always the current claim. The fence
+        is 0 here: on one machine the newest attempt is the fence (settle checks it); the
+        PostgreSQL queue's claims carry a token of their own (store/pg/queue.py).
         """
         with self.task_lock(task_id, blocking=False) as locked:
             if not locked:
@@ -292,7 +306,7 @@ class Queue:
                 task = self.read_file(path)
             except (FileNotFoundError, NotFoundError):
                 return None
-            prepare(task)
+            prepare(task, 0)
             try:
                 os.rename(path, self.path("claimed", task_id))
             except FileNotFoundError:

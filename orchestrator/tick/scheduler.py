@@ -263,7 +263,8 @@ class Scheduler:
             return entry.id
         return None
 
-    def _prepare_into(self, box: list[Attempt], agent: AgentConfig, now: datetime, phase: str, task: Task) -> None:
+    def _prepare_into(self, box: list[Attempt], agent: AgentConfig, now: datetime, phase: str, task: Task,
+                      fence: int) -> None:
         box.append(self._prepare(task, agent, now, phase))
 
     def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str) -> Attempt:

@@ -83,7 +83,7 @@ def _claim_all(args):
             return won, empty_handed
         got = None
         for task_id in names:
-            if queue.claim(task_id, lambda t: None):
+            if queue.claim(task_id, lambda t, fence: None):
                 got = task_id
                 break
         if got:

@@ -1,0 +1,1 @@
+"""The queue on PostgreSQL (`queue_url: postgresql://...`): connection, migrations, queue, journal."""
