@@ -38,7 +38,7 @@ from orchestrator.plans import importer
 from orchestrator.plans.report import ImportReport
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Runs
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import open_queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler, TickReport
 
@@ -120,7 +120,7 @@ class Orchestrator:
         config: an already loaded configuration instead. Raises ConfigError when it is invalid."""
         self.config = config if config is not None else configmod.load(configmod.find_config_path(
             str(config_path) if config_path is not None else None))
-        self.queue = Queue(self.config.queue_dir, self.config.state_dir)
+        self.queue = open_queue(self.config)
         self._scheduler: Scheduler | None = None
         if not log.configured():  # a script's own terminal stays quiet; the events go to the state's log
             log.configure(StateDir(self.config.state_dir).log_file, to_terminal=False)

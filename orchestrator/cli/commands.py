@@ -212,7 +212,7 @@ def cmd_history(orch: Orchestrator, args: argparse.Namespace) -> int:
     from orchestrator.observe import stats
     events = stats.history(orch.queue.journal, taskfmt.check_id(args.task_id))
     if not events and orch.queue.locate(args.task_id) is None:
-        raise NotFoundError(f"no task '{args.task_id}' in {orch.queue.root}, and nothing in its history")
+        raise NotFoundError(f"no task '{args.task_id}' in {orch.queue.where}, and nothing in its history")
     print(views.dumps(events) if args.json else stats.render_history(args.task_id, events))
     return 0
 

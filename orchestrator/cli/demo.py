@@ -20,7 +20,7 @@ from orchestrator.git.repo import Repo
 from orchestrator.git.view import RepoView
 from orchestrator.observe import views
 from orchestrator.store.attempts import Runs
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import open_queue
 from orchestrator.tick.drain import drain
 from orchestrator.tick.scheduler import Scheduler
 
@@ -74,7 +74,7 @@ def run_demo(keep: Path | None = None) -> int:
     config_path = write_demo(root)
     cfg = configmod.load(config_path)
     log.configure(StateDir(cfg.state_dir).log_file, to_terminal=False)
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    queue = open_queue(cfg)
     queue.ensure_dirs()
     print(f"demo in {root}")
     for title, priority, role, agent in TASKS:

@@ -11,7 +11,7 @@ from orchestrator.formats import config as configmod
 from orchestrator.formats.layout import git_common_dir
 from orchestrator.formats.presets import PRESETS
 from orchestrator.git.repo import Repo
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import open_queue
 
 TEMPLATE = """\
 # orchestrator configuration. Paths are relative to this file.
@@ -106,7 +106,7 @@ def init(directory: Path, preset: str | None = None) -> str:
         raise UsageError(f"{config_path} already exists: add the {preset} agent to it by hand "
                          f"(docs/presets/{preset}.md shows the entry), or init another directory")
     cfg = configmod.load(config_path)  # what the file says, the same way every command reads it
-    Queue(cfg.queue_dir, cfg.state_dir).ensure_dirs()
+    open_queue(cfg).ensure_dirs()
     said = f"kept the existing {config_path}" if kept else f"wrote {config_path}"
     if found and not kept:
         said += f"\n{found[0]}: {found[1]}; each worktree is set up with: {shlex.join(found[2])} (see 'setup' in it)"

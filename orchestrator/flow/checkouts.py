@@ -27,7 +27,7 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import id_problem
 from orchestrator.git import branches, worktrees
 from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend
 
 LIVE = ("blocked", "incoming", "claimed", "provisional", "landing", "invalid")  # invalid: quarantined, may come back
 WITH_AN_AGENT = ("incoming", "claimed")  # an agent works on the branch, or will take it next
@@ -72,23 +72,23 @@ class PruneReport:
     kept: tuple[PruneItem, ...]
 
 
-def task_state(queue: Queue, task_id: str) -> str | None:
+def task_state(queue: QueueBackend, task_id: str) -> str | None:
     """The task's state, "invalid" while its file is in quarantine, None when there is no such task."""
-    return queue.locate(task_id) or ("invalid" if queue.invalid.find(task_id) else None)
+    return queue.locate(task_id) or ("invalid" if queue.find_invalid(task_id) else None)
 
 
-def task_branch(cfg: Config, queue: Queue, repo: Repo, task_id: str) -> tuple[str | None, str]:
+def task_branch(cfg: Config, queue: QueueBackend, repo: Repo, task_id: str) -> tuple[str | None, str]:
     """(state, branch) of a task that has a branch; NotFoundError when there is no branch to show."""
     state, branch = task_state(queue, task_id), cfg.branch_of(task_id)
     if repo.branch_commit(branch) is None:
         if state is None:
-            raise NotFoundError(f"no task '{task_id}' in {queue.root}, and no branch '{branch}'")
+            raise NotFoundError(f"no task '{task_id}' in {queue.where}, and no branch '{branch}'")
         raise NotFoundError(f"task '{task_id}' ({state}/) has no branch yet: '{branch}' is made when an agent "
                             "first works on it")
     return state, branch
 
 
-def diff(cfg: Config, queue: Queue, task_id: str, *, stat: bool = False) -> TaskDiff:
+def diff(cfg: Config, queue: QueueBackend, task_id: str, *, stat: bool = False) -> TaskDiff:
     repo = Repo(cfg.repo)
     state, branch = task_branch(cfg, queue, repo, task_id)
     return TaskDiff(task_id=task_id, state=state, branch=branch, base=cfg.base_branch,
@@ -97,14 +97,14 @@ def diff(cfg: Config, queue: Queue, task_id: str, *, stat: bool = False) -> Task
                     text=repo.diff(cfg.base_branch, branch, stat=stat))
 
 
-def page_diff(cfg: Config, queue: Queue, task_id: str, *, stat: bool = False) -> int:
+def page_diff(cfg: Config, queue: QueueBackend, task_id: str, *, stat: bool = False) -> int:
     """The diff on the terminal through git itself (its pager, its colours); git's exit code."""
     repo = Repo(cfg.repo)
     _, branch = task_branch(cfg, queue, repo, task_id)
     return repo.page_diff(cfg.base_branch, branch, stat=stat)
 
 
-def checkout(cfg: Config, queue: Queue, task_id: str) -> ReviewCheckout:
+def checkout(cfg: Config, queue: QueueBackend, task_id: str) -> ReviewCheckout:
     repo = Repo(cfg.repo)
     state, branch = task_branch(cfg, queue, repo, task_id)
     path = StateDir(cfg.state_dir).review_worktree(task_id)
@@ -135,7 +135,7 @@ def release(repo: Repo, state_dir: Path, task_id: str, branch: str) -> str | Non
     return kept
 
 
-def prune(cfg: Config, queue: Queue, *, dry_run: bool = False, actor: str = "person") -> PruneReport:
+def prune(cfg: Config, queue: QueueBackend, *, dry_run: bool = False, actor: str = "person") -> PruneReport:
     """Review worktrees of finished tasks first (a removed one frees its branch), then the branches."""
     repo = Repo(cfg.repo)
     deleted: list[PruneItem] = []
@@ -167,7 +167,7 @@ def _review_worktrees(review_dir: Path, dry_run: bool) -> list[tuple[str, Path]]
     return found
 
 
-def _prune_review_worktree(cfg: Config, queue: Queue, repo: Repo, task_id: str, path: Path,
+def _prune_review_worktree(cfg: Config, queue: QueueBackend, repo: Repo, task_id: str, path: Path,
                            dry_run: bool) -> tuple[PruneItem, bool]:
     def item(reason: str) -> PruneItem:
         return PruneItem(kind="review_worktree", name=str(path), task_id=task_id, reason=reason)
@@ -188,7 +188,7 @@ def _prune_review_worktree(cfg: Config, queue: Queue, repo: Repo, task_id: str, 
     return item(f"the task is {f'in {state}/' if state else 'gone'}"), True
 
 
-def _prune_branch(cfg: Config, queue: Queue, repo: Repo, branch: str, dry_run: bool, leaving: frozenset[Path],
+def _prune_branch(cfg: Config, queue: QueueBackend, repo: Repo, branch: str, dry_run: bool, leaving: frozenset[Path],
                   actor: str) -> tuple[PruneItem, bool]:
     task_id = branch[len(cfg.branch_prefix):]
     if branch == cfg.base_branch or id_problem(task_id):

@@ -19,7 +19,8 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
-from orchestrator.store.queue import TERMINAL, Queue
+from orchestrator.store.backend import QueueBackend
+from orchestrator.store.queue import TERMINAL
 
 
 def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:
@@ -53,13 +54,13 @@ def _known_agent(cfg: Config, agent: str) -> None:
         raise NotFoundError(f"no agent '{agent}' in {cfg.path} (agents: {names})")
 
 
-def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
+def retry(queue: QueueBackend, task_id: str, *, actor: str = "person") -> str:
     """Give a failed or blocked task another round: back to incoming/ (or blocked/ for dependencies).
     A file in quarantine (invalid/) is read again and taken back if it is valid now."""
     state = queue.locate(task_id)
-    quarantined = queue.invalid.find(task_id) if state is None else None
+    quarantined = queue.find_invalid(task_id) if state is None else None
     if quarantined is not None:
-        return queue.invalid.readmit(quarantined, actor=actor)[1]  # (TaskFileError: still invalid, says why)
+        return queue.readmit(quarantined, actor=actor)[1]  # (TaskFileError: still invalid, says why)
     if state not in ("failed", "blocked"):
         raise StateError(f"task '{task_id}' is in {state or 'no state'}/; retry takes a task from failed/ or blocked/")
     _, task = queue.read(task_id, state)
@@ -78,12 +79,12 @@ def retry(queue: Queue, task_id: str, *, actor: str = "person") -> str:
     return queue.locate(task_id) or dst
 
 
-def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") -> str:
+def cancel(cfg: Config, queue: QueueBackend, task_id: str, *, actor: str = "person") -> str:
     """Stop a task wherever it is short of done/ or failed/; a running attempt's processes are killed."""
     for round_ in range(5):  # the task may move while we stop it (a runner finishing): follow it
         state = queue.locate(task_id)
         if state is None:
-            raise NotFoundError(f"no task '{task_id}' in {queue.root}")
+            raise NotFoundError(f"no task '{task_id}' in {queue.where}")
         if state == "failed" and round_ > 0:
             return "failed"  # a tick settled our cancel's result first
         if state in TERMINAL:
@@ -97,12 +98,11 @@ def cancel(cfg: Config, queue: Queue, task_id: str, *, actor: str = "person") ->
     raise StateError(f"task '{task_id}' kept moving; try again")
 
 
-def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
+def stop_all(cfg: Config, queue: QueueBackend, *, actor: str = "person") -> list[str]:
     """Stop every running attempt; its task goes back to incoming/ without using up an attempt."""
     stopped = []
     runs = Runs(cfg.state_dir)
-    for dirent in list(queue.names("claimed")):
-        task_id = dirent.name[:-3]
+    for task_id in queue.claimed_here():  # another machine's runners are its own to stop
         stop_attempt(queue, runs, task_id, outcome="stopped",
                      reason=f"stopped by {actor} (stop --kill-agents)")
         attempt = runs.latest(task_id)
@@ -119,7 +119,7 @@ def stop_all(cfg: Config, queue: Queue, *, actor: str = "person") -> list[str]:
 STOP_OUTCOMES = ("cancelled", "stopped")
 
 
-def stop_attempt(queue: Queue, runs: Runs, task_id: str, *, outcome: str = "cancelled",
+def stop_attempt(queue: QueueBackend, runs: Runs, task_id: str, *, outcome: str = "cancelled",
                  reason: str = "cancelled by a person") -> None:
     """Kill the runner of the task's current attempt, then every process of its agent."""
     attempt = runs.latest(task_id)

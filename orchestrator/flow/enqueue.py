@@ -22,7 +22,7 @@ from orchestrator.base.errors import StateError, UsageError
 from orchestrator.flow import graph
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend
 
 
 @dataclass
@@ -45,7 +45,7 @@ class NewTask:
     max_attempts: int | None = None
 
 
-def enqueue_one(queue: Queue, request: NewTask, *, agents: Collection[str] | None,
+def enqueue_one(queue: QueueBackend, request: NewTask, *, agents: Collection[str] | None,
                 actor: str = "person") -> tuple[Task, str]:
     """Check and enqueue one task; return it and the state it starts in. agents: the configured
     agent names (a pin to another is refused)."""
@@ -72,7 +72,7 @@ def enqueue_one(queue: Queue, request: NewTask, *, agents: Collection[str] | Non
     return task, state
 
 
-def _free_id(queue: Queue, base: str) -> str:
+def _free_id(queue: QueueBackend, base: str) -> str:
     task_id = base
     for n in range(2, 10_000):
         if queue.locate(task_id) is None:
@@ -81,7 +81,7 @@ def _free_id(queue: Queue, base: str) -> str:
     raise StateError(f"no free id left for '{base}' (pass an id)")
 
 
-def plan(queue: Queue, tasks: list[Task]) -> tuple[list[Task], list[str]]:
+def plan(queue: QueueBackend, tasks: list[Task]) -> tuple[list[Task], list[str]]:
     """Check the batch; return (tasks to create in dependency order, ids already queued)."""
     by_id: dict[str, Task] = {}
     for task in tasks:
@@ -104,7 +104,7 @@ def plan(queue: Queue, tasks: list[Task]) -> tuple[list[Task], list[str]]:
     return [t for t in _dependency_order(by_id) if t.id not in existing], existing
 
 
-def enqueue(queue: Queue, tasks: list[Task], *, actor: str) -> BatchResult:
+def enqueue(queue: QueueBackend, tasks: list[Task], *, actor: str) -> BatchResult:
     to_create, existing = plan(queue, tasks)
     result = BatchResult(existing=existing)
     done = {task_id for task_id, (state, *_) in queue.stamps().items() if state == "done"}

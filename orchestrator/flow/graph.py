@@ -7,16 +7,16 @@ parent to done/). The tick's release_blocked() is the safety net for a crash in 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.base.errors import StateError
 from orchestrator.formats.task import Task
-from orchestrator.store.queue import Entry, Queue, entry_of
+from orchestrator.store.backend import QueueBackend
+from orchestrator.store.queue import Entry, entry_of
 
 
-def complete(queue: Queue, task_id: str, src: str, *, actor: str, reason: str | None = None,
+def complete(queue: QueueBackend, task_id: str, src: str, *, actor: str, reason: str | None = None,
              event: str = "done", updates: dict | None = None,
              before_move: Callable[[Task], dict[str, Any] | None] | None = None, **details: Any) -> bool:
     """Move task_id from src/ to done/ and release what waited for it (before_move: see
@@ -29,18 +29,12 @@ def complete(queue: Queue, task_id: str, src: str, *, actor: str, reason: str | 
     return True
 
 
-def blocked_entries(queue: Queue) -> list[Entry]:
-    entries = []
-    for dirent in queue.names("blocked"):
-        try:
-            task = queue.read_file(queue.dir("blocked") / dirent.name)
-        except (OSError, ValueError):
-            continue  # unreadable files are reported by validate and the index, not here
-        entries.append(entry_of(task, "blocked", 0.0))
-    return entries
+def blocked_entries(queue: QueueBackend) -> list[Entry]:
+    # Unreadable files are reported by validate and the index, not here.
+    return [entry_of(listed.task, "blocked", 0.0) for listed in queue.listing("blocked") if listed.task is not None]
 
 
-def release_waiting(queue: Queue, *, actor: str, finished: str | None = None,
+def release_waiting(queue: QueueBackend, *, actor: str, finished: str | None = None,
                     entries: Iterable[Entry] | None = None) -> list[str]:
     """Release blocked tasks whose dependencies (and subtasks) are all done; return their ids."""
     released = []
@@ -52,7 +46,7 @@ def release_waiting(queue: Queue, *, actor: str, finished: str | None = None,
     return released
 
 
-def release_if_ready(queue: Queue, entry: Entry, *, actor: str) -> bool:
+def release_if_ready(queue: QueueBackend, entry: Entry, *, actor: str) -> bool:
     if entry.held or not all(is_done(queue, d) for d in entry.waits_for):
         return False
     if entry.subtasks:
@@ -62,17 +56,17 @@ def release_if_ready(queue: Queue, entry: Entry, *, actor: str) -> bool:
                             reason="all dependencies are done") is not None
 
 
-def is_done(queue: Queue, task_id: str) -> bool:
-    return os.path.lexists(queue.path("done", task_id))
+def is_done(queue: QueueBackend, task_id: str) -> bool:
+    return queue.in_state(task_id, "done")
 
 
-def unmet(queue: Queue, depends_on: Iterable[str]) -> list[str]:
+def unmet(queue: QueueBackend, depends_on: Iterable[str]) -> list[str]:
     return [d for d in depends_on if not is_done(queue, d)]
 
 
-def failed_dependencies(queue: Queue, depends_on: Iterable[str]) -> list[str]:
+def failed_dependencies(queue: QueueBackend, depends_on: Iterable[str]) -> list[str]:
     """Dependencies that are in failed/ (directly): the reason a blocked task is stuck."""
-    return [d for d in depends_on if os.path.lexists(queue.path("failed", d))]
+    return [d for d in depends_on if queue.in_state(d, "failed")]
 
 
 def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -103,7 +97,7 @@ def find_cycle(edges: Mapping[str, Iterable[str]]) -> list[str] | None:
     return None
 
 
-def check_new_dependencies(queue: Queue, batch: Mapping[str, Iterable[str]]) -> None:
+def check_new_dependencies(queue: QueueBackend, batch: Mapping[str, Iterable[str]]) -> None:
     """Refuse unknown dependencies and cycles among new tasks (and the tasks already queued)."""
     edges: dict[str, list[str]] = {}
     for task_id, deps in batch.items():
@@ -117,7 +111,7 @@ def check_new_dependencies(queue: Queue, batch: Mapping[str, Iterable[str]]) -> 
         raise StateError(f"dependency cycle: {' -> '.join(cycle)} (remove one of these dependencies)")
 
 
-def waiting_state(queue: Queue, depends_on: Iterable[str]) -> str:
+def waiting_state(queue: QueueBackend, depends_on: Iterable[str]) -> str:
     """Where a new task with these dependencies belongs: incoming/ if all are done, else blocked/."""
     return "blocked" if unmet(queue, depends_on) else "incoming"
 

@@ -45,8 +45,7 @@ from orchestrator.git import landing
 from orchestrator.git.merge import base_blocked, move_base
 from orchestrator.git.repo import Repo
 from orchestrator.process.wake import poke
-from orchestrator.store.index import TaskIndex
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend, index_of
 
 _log = log.get("orchestrator.land")
 STATE = "landing"
@@ -69,25 +68,27 @@ class Round:
         return bool(self.landed or self.returned)
 
 
-def in_queue_order(queue: Queue, *, actor: str) -> list[Task]:
+def in_queue_order(queue: QueueBackend, *, actor: str) -> list[Task]:
     """The tasks in landing/, in the order they land; a file that cannot be a task goes to invalid/
     (by the queue's own rules: TaskIndex), or it would count as waiting to land for ever."""
-    entries, broken = TaskIndex(queue).scan(STATE, full=True)
+    entries, broken = index_of(queue).scan(STATE, full=True)
     for name, problem in broken:
         if queue.quarantine(name, STATE, problem, actor=actor) is not None:
             _log.warning("quarantined", file=name, reason=problem)
     tasks = []
     for entry in entries:
         try:
-            tasks.append(queue.read_file(queue.path(STATE, entry.id)))
+            task = queue.get(entry.id, STATE)
         except (OSError, TaskFileError):
-            continue  # moved or rewritten since the scan: the next round sees it as it is
+            continue  # rewritten since the scan: the next round sees it as it is
+        if task is not None:  # (None: moved on since the scan)
+            tasks.append(task)
     now = utcnow()
     return sorted(tasks, key=lambda t: (t.priority, (t.accepted_at or t.created or now).timestamp(), t.id))
 
 
 class Lander:
-    def __init__(self, cfg: Config, queue: Queue, *, actor: str = "merge queue",
+    def __init__(self, cfg: Config, queue: QueueBackend, *, actor: str = "merge queue",
                  on_check: Callable[[CheckResult], None] | None = None):
         self.cfg = cfg
         self.queue = queue
@@ -222,7 +223,7 @@ class Lander:
         # either wins before the look (and the round is rebuilt without the task) or waits until the
         # task landed (and finds it done); never a cancelled task's commits on the base.
         with self.queue.task_locks(ids):
-            gone = [i for i in ids if not self.queue.path(STATE, i).exists()]
+            gone = [i for i in ids if not self.queue.in_state(i, STATE)]
             if gone:  # cancelled or sent back by a person while it was checked: rebuild without them
                 report.deferred.extend(i for i in ids if i not in gone)
                 return False
@@ -298,7 +299,7 @@ class Lander:
             return []
         tip = self.repo.branch_commit(self.cfg.base_branch)
         if tip is not None and self.repo.is_ancestor(progress["new"], tip):
-            ids = [i for i in progress["tasks"] if self.queue.path(STATE, i).exists()]
+            ids = [i for i in progress["tasks"] if self.queue.in_state(i, STATE)]
             self._finish(progress["new"], ids, how=f"landed on {self.cfg.base_branch} at {progress['new'][:12]} "
                                                    "(finished after an interruption)")
             return ids
@@ -324,7 +325,7 @@ def lander_lock(cfg: Config) -> Iterator[bool]:
         yield got
 
 
-def land_until_idle(cfg: Config, queue: Queue, *, max_rounds: int | None = None,
+def land_until_idle(cfg: Config, queue: QueueBackend, *, max_rounds: int | None = None,
                     on_round: Callable[[Round], None] | None = None,
                     on_check: Callable[[CheckResult], None] | None = None) -> list[Round]:
     """Rounds until landing/ is empty or a round changes nothing (it waits for the base's checkout,
@@ -355,7 +356,7 @@ def paused(cfg: Config) -> str | None:
     return f"{who}; the merge queue starts no round until 'resume'"
 
 
-def _rounds(lander: Lander, queue: Queue, rounds: list[Round], max_rounds: int | None,
+def _rounds(lander: Lander, queue: QueueBackend, rounds: list[Round], max_rounds: int | None,
             on_round: Callable[[Round], None] | None) -> None:
     while max_rounds is None or len(rounds) < max_rounds:
         why = paused(lander.cfg)  # looked at before each round: one checking when the pause came finishes

@@ -16,10 +16,10 @@ from orchestrator.flow import graph
 from orchestrator.formats.task import Task
 from orchestrator.git.merge import merge_into_base
 from orchestrator.git.repo import Repo
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend
 
 
-def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str, branch: str, merge: bool,
+def accept(queue: QueueBackend, repo: Repo, task_id: str, src: str, *, base_branch: str, branch: str, merge: bool,
            actor: str, reviewer: str = "person", land: bool = False) -> str:
     """Move an accepted task to done/, merging its branch first when asked; with land, to landing/
     instead, where the merge queue (flow/land.py) lands it once the check passed. Returns what was done.
@@ -48,7 +48,7 @@ def accept(queue: Queue, repo: Repo, task_id: str, src: str, *, base_branch: str
     return how[0]
 
 
-def _queue_to_land(queue: Queue, task_id: str, src: str, *, reviewer: str, actor: str) -> str:
+def _queue_to_land(queue: QueueBackend, task_id: str, src: str, *, reviewer: str, actor: str) -> str:
     updates: dict[str, Any] = {"accepted_at": utcnow(), "blocked_reason": None}
     if src == "blocked":  # a person looked at a branch the merge queue gave up on: it gets its tries again
         updates["land_attempts"] = 0
@@ -60,7 +60,7 @@ def _queue_to_land(queue: Queue, task_id: str, src: str, *, reviewer: str, actor
     return "queued to land"
 
 
-def reject(queue: Queue, task_id: str, src: str, *, reason: str, max_rejections: int, actor: str,
+def reject(queue: QueueBackend, task_id: str, src: str, *, reason: str, max_rejections: int, actor: str,
            reviewer: str = "person") -> str:
     """Send a task back to incoming/ with the feedback, or to failed/ at the rejection limit."""
     _, task = queue.read(task_id, src)

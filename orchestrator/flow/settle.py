@@ -26,7 +26,7 @@ from orchestrator.process.agentenv import agent_environment
 from orchestrator.process.supervise import run_supervised
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend
 
 MAX_BACKOFF_SECONDS = 300.0
 # An agent whose last N starts all failed before the agent ran (missing binary, bad command)
@@ -45,7 +45,7 @@ def backoff_seconds(base: float, attempts: int, rng: random.Random | None = None
     return raw * (0.5 + 0.5 * (rng or random).random())
 
 
-def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor: str,
+def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *, actor: str,
            now: datetime | None = None, delete_files: bool = True, checked_clean: bool = False) -> str | None:
     """Move the task on according to result; return its new state, or None if nothing moved.
 
@@ -103,7 +103,7 @@ def settle(queue: Queue, spec: Spec, attempt: Attempt, result: Result, *, actor:
     return dst if moved else None
 
 
-def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None:
+def _accept(queue: QueueBackend, spec: Spec, reviewer: str, common: dict) -> str | None:
     """Complete the task (merging when configured); hold it in blocked/ if the merge is refused."""
     try:
         repo = Repo(Path(spec.repo))
@@ -120,7 +120,7 @@ def _accept(queue: Queue, spec: Spec, reviewer: str, common: dict) -> str | None
         return "blocked"
 
 
-def _settle_review(queue: Queue, spec: Spec, result: Result, now: datetime, common: dict) -> str | None:
+def _settle_review(queue: QueueBackend, spec: Spec, result: Result, now: datetime, common: dict) -> str | None:
     if result.outcome == "accepted":
         return _accept(queue, spec, f"agent {spec.agent}", common)
     if result.outcome == "rejected":
@@ -135,7 +135,7 @@ def _settle_review(queue: Queue, spec: Spec, result: Result, now: datetime, comm
     return "provisional" if moved else None
 
 
-def _settle_breakdown(queue: Queue, spec: Spec, attempt: Attempt, result: Result, common: dict) -> str | None:
+def _settle_breakdown(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, common: dict) -> str | None:
     """Enqueue the subtasks (again, harmlessly, after a crash), then park the parent until they are done."""
     _, parent = queue.read(spec.task_id, "claimed")
     subtasks = read_outbox(attempt.outbox, parent)
@@ -146,7 +146,7 @@ def _settle_breakdown(queue: Queue, spec: Spec, attempt: Attempt, result: Result
     return "blocked" if moved else None
 
 
-def rest_agent(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
+def rest_agent(queue: QueueBackend, spec: Spec, result: Result, actor: str) -> None:
     """An agent that hit its usage limit takes no work until the time it named (or the cooldown)."""
     def pause(state):
         state.paused_until = result.resume_at
@@ -184,7 +184,7 @@ def over_budget(spec: Spec) -> str | None:
             f"raise max_cost_usd or 'python -m orchestrator retry {spec.task_id}' to allow more")
 
 
-def note_spend(queue: Queue, spec: Spec, result: Result, actor: str, now: datetime) -> None:
+def note_spend(queue: QueueBackend, spec: Spec, result: Result, actor: str, now: datetime) -> None:
     """Add the attempt's cost to its agent's day; at daily_budget_usd the agent rests until midnight UTC."""
     if not result.cost_usd:
         return
@@ -207,7 +207,7 @@ def note_spend(queue: Queue, spec: Spec, result: Result, actor: str, now: dateti
         queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=reason, until=iso(midnight))
 
 
-def note_agent_health(queue: Queue, spec: Spec, result: Result, actor: str) -> None:
+def note_agent_health(queue: QueueBackend, spec: Spec, result: Result, actor: str) -> None:
     """Count consecutive starts that failed before the agent ran; pause the agent at the limit."""
     book = AgentBook(Path(spec.state_dir))
     failures = book.get(spec.agent).start_failures

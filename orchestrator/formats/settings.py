@@ -88,6 +88,13 @@ def _check_branch_prefix(value: str) -> str | None:
     return None
 
 
+def _check_queue_url(value: str) -> str | None:
+    if not value.startswith(("postgresql://", "postgres://")):
+        return (f"queue_url must be a PostgreSQL URL (postgresql://user@host/dbname), not {value.split('://')[0]!r}; "
+                "leave it out to keep the queue in directories")
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProjectSettings:
     repo: Path = setting(".", kind="path", help="the target git repository, relative to agents.yaml")
@@ -148,6 +155,12 @@ class ProjectSettings:
     port_base: int = setting(20000, kind="int", minimum=1024, maximum=65000,
                              help="first port of the blocks handed to attempts as ORCH_PORT_BASE")
     port_block_size: int = setting(10, kind="int", minimum=1, maximum=1000, help="ports per attempt")
+    queue_url: str | None = setting(None, kind="str", check=_check_queue_url,
+                                    help="postgresql://...: keep the queue in PostgreSQL, shared by the daemons of "
+                                         "several machines (docs/SCALE.md); null: the queue directories")
+    lease_seconds: float = setting(60.0, kind="float", minimum=5, maximum=DAY,
+                                   help="with queue_url: a claim whose runner sent no heartbeat for this long "
+                                        "(its machine died) goes back to incoming/")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,8 +27,8 @@ from orchestrator.process import tree
 from orchestrator.process.instance import running_daemon
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs
-from orchestrator.store.index import TaskIndex
-from orchestrator.store.queue import STATES, SUFFIX, Queue
+from orchestrator.store.backend import QueueBackend, index_of
+from orchestrator.store.queue import STATES
 
 
 def task_row(task: Task, state: str, runs: Runs | None = None) -> dict:
@@ -41,14 +41,14 @@ def task_row(task: Task, state: str, runs: Runs | None = None) -> dict:
             "last_error": task.last_error, "blocked_reason": task.blocked_reason}
 
 
-def list_tasks(queue: Queue, state: str | None, runs: Runs | None = None) -> list[dict]:
+def list_tasks(queue: QueueBackend, state: str | None, runs: Runs | None = None) -> list[dict]:
     rows = []
     for name in ([state] if state else STATES):
-        for dirent in sorted(queue.names(name), key=lambda d: d.name):
-            try:
-                rows.append(task_row(queue.read_file(Path(dirent.path)), name, runs))
-            except (OSError, ValueError) as exc:
-                rows.append({"id": dirent.name[: -len(SUFFIX)], "state": name, "error": str(exc)})
+        for listed in queue.listing(name):
+            if listed.task is not None:
+                rows.append(task_row(listed.task, name, runs))
+            else:
+                rows.append({"id": listed.id, "state": name, "error": listed.error})
     return rows
 
 
@@ -85,14 +85,14 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
     return rows
 
 
-def show_task(cfg: Config, queue: Queue, task_id: str) -> dict:
+def show_task(cfg: Config, queue: QueueBackend, task_id: str) -> dict:
     state, task = queue.read(task_id)
     runs = Runs(cfg.state_dir)
     row = task_row(task, state, runs)
     worktree = StateDir(cfg.state_dir).worktree(task_id)
     review_worktree = StateDir(cfg.state_dir).review_worktree(task_id)
     row_runs = attempt_rows(runs, task_id)
-    row.update(body=task.body, branch=cfg.branch_of(task_id), file=str(queue.path(state, task_id)),
+    row.update(body=task.body, branch=cfg.branch_of(task_id), file=queue.location(state, task_id),
                worktree=str(worktree) if worktree.exists() else None, runs=row_runs,
                review_worktree=str(review_worktree) if review_worktree.exists() else None,
                parent=task.parent, subtasks=list(task.subtasks),
@@ -141,12 +141,11 @@ def render_show(d: dict, now=None) -> str:
     return "\n".join(lines)
 
 
-def status(cfg: Config, queue: Queue) -> dict:
+def status(cfg: Config, queue: QueueBackend) -> dict:
     runs = Runs(cfg.state_dir)
     running = []
     now = utcnow()
-    for dirent in queue.names("claimed"):
-        task_id = dirent.name[: -len(SUFFIX)]
+    for task_id in queue.ids("claimed"):
         attempt = runs.latest(task_id)
         spec = attempt.spec() if attempt else None
         owner = (attempt.owner() or {}) if attempt else {}
@@ -180,7 +179,7 @@ def status(cfg: Config, queue: Queue) -> dict:
             "last_tick": last_tick.get("at") if last_tick else None, "config": str(cfg.path)}
 
 
-def merge_queue(cfg: Config, queue: Queue) -> dict | None:
+def merge_queue(cfg: Config, queue: QueueBackend) -> dict | None:
     """The merge queue at a glance: how many wait to land, and the lander working on them (or None)."""
     if cfg.merge != "queue" and not queue.count("landing"):
         return None
@@ -219,14 +218,14 @@ def agents_needing_you(cfg: Config, book: AgentBook, now) -> list[dict]:
     return rows
 
 
-def nobody_takes(cfg: Config, queue: Queue, limit: int = 10) -> list[dict]:
+def nobody_takes(cfg: Config, queue: QueueBackend, limit: int = 10) -> list[dict]:
     """Tasks in incoming/ that no agent of agents.yaml may take: they would wait forever."""
     if cfg.problem:
         return []  # the agents are unknown while agents.yaml is invalid: the CONFIG INVALID line says why
     roles, names = {a.role for a in cfg.agents}, {a.name for a in cfg.agents}
     rows = []
     # The tick's own summaries (read-only here: the index file is the tick's to write).
-    entries, _ = TaskIndex(queue, StateDir(cfg.state_dir).index).scan("incoming")
+    entries, _ = index_of(queue, StateDir(cfg.state_dir).index).scan("incoming")
     for entry in sorted(entries, key=lambda e: e.id):
         if entry.agent and entry.agent not in names:
             why = f"pinned to agent '{entry.agent}', which agents.yaml does not define"
@@ -235,23 +234,23 @@ def nobody_takes(cfg: Config, queue: Queue, limit: int = 10) -> list[dict]:
         else:
             continue
         try:  # only the few that wait forever are read whole, for their titles
-            title = queue.read_file(queue.path("incoming", entry.id)).title
+            found = queue.get(entry.id, "incoming")
         except (OSError, ValueError):
-            title = entry.id
+            found = None
+        title = found.title if found else entry.id
         rows.append({"task": entry.id, "state": "incoming", "title": title, "why": why})
         if len(rows) >= limit:
             break
     return rows
 
 
-def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
+def needs_you(queue: QueueBackend, limit: int = 10) -> list[dict]:
     """What waits for a person, most actionable first: reviews, held tasks, failures."""
     rows = []
     for state in ("provisional", "blocked", "failed"):
-        for dirent in sorted(queue.names(state), key=lambda d: d.name)[: limit * 3]:
-            try:
-                task = queue.read_file(Path(dirent.path))
-            except (OSError, ValueError):
+        for listed in queue.listing(state, limit=limit * 3):
+            task = listed.task
+            if task is None:
                 continue
             if state == "blocked" and not task.blocked_reason:
                 continue  # waiting for dependencies, not for a person
@@ -264,7 +263,7 @@ def needs_you(queue: Queue, limit: int = 10) -> list[dict]:
     return rows
 
 
-def blocked_by_failed(queue: Queue) -> int:
+def blocked_by_failed(queue: QueueBackend) -> int:
     """Blocked tasks that wait for a task in failed/: they need a person."""
     return sum(1 for e in graph.blocked_entries(queue) if graph.failed_dependencies(queue, e.waits_for))
 

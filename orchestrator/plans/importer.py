@@ -19,7 +19,7 @@ from orchestrator.plans import sync
 from orchestrator.plans.model import Plan, PlanItem
 from orchestrator.plans.reader import read_plan
 from orchestrator.plans.report import ImportReport
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend, open_queue
 
 MAX_LINKED_TEXT = 20_000
 
@@ -34,7 +34,7 @@ class ImportOptions:
 
 def import_plan(cfg: Config, path: Path, options: ImportOptions) -> ImportReport:
     plan = read_plan(path)
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    queue = open_queue(cfg)
     built = build(plan, queue, cfg.repo, options)
     changes = sync.compare(queue, cfg.state_dir, built, plan_key=str(path.resolve()))
     if not options.dry_run:
@@ -55,7 +55,7 @@ class Built:
     sections: dict[str, tuple[str, ...]]  # plan key -> section path
 
 
-def build(plan: Plan, queue: Queue, repo: Path, options: ImportOptions) -> Built:
+def build(plan: Plan, queue: QueueBackend, repo: Path, options: ImportOptions) -> Built:
     if not plan.items:
         raise UsageError(f"{plan.source}: found no tasks (write them as checklist lines '- [ ] T001 Do this', "
                          "task headings '### Task 1: Do this', or a table with a Task or Title column)")

@@ -17,8 +17,9 @@ from orchestrator.flow import control, enqueue, graph
 from orchestrator.formats.config import Config
 from orchestrator.formats.task import Task, slugify
 from orchestrator.plans.model import PlanItem
+from orchestrator.store.backend import QueueBackend
 from orchestrator.store.imports import ImportBook, Made
-from orchestrator.store.queue import Queue, entry_of
+from orchestrator.store.queue import entry_of
 
 WAITING = ("incoming", "blocked")
 COMPARED = ("title", "body", "priority", "estimate", "depends_on")
@@ -55,7 +56,7 @@ def content_digest(task: Task) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
+def compare(queue: QueueBackend, state_dir: Path, built, *, plan_key: str) -> Changes:
     previous = ImportBook(state_dir).load(plan_key)
     matched = _match(built, previous)
     remap = {built.ids[key]: made.task for key, made in matched.items() if built.ids[key] != made.task}
@@ -95,7 +96,7 @@ def compare(queue: Queue, state_dir: Path, built, *, plan_key: str) -> Changes:
     return changes
 
 
-def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ours: bool,
+def _classify(queue: QueueBackend, item: PlanItem, task: Task, state: str | None, *, ours: bool,
               ticked: set[str]) -> Change:
     if state is None:
         return Change("create", task, item, None)
@@ -114,7 +115,7 @@ def _classify(queue: Queue, item: PlanItem, task: Task, state: str | None, *, ou
     return Change("update", task, item, state, differs)
 
 
-def _only_met_dropped(queue: Queue, old: tuple[str, ...], new: tuple[str, ...], ticked: set[str]) -> bool:
+def _only_met_dropped(queue: QueueBackend, old: tuple[str, ...], new: tuple[str, ...], ticked: set[str]) -> bool:
     """The plan no longer names dependencies that are done (ticked since): nothing to change."""
     return set(new) <= set(old) and all(d in ticked or queue.locate(d) == "done" for d in set(old) - set(new))
 
@@ -155,7 +156,7 @@ def _remapped(task: Task, remap: dict[str, str]) -> Task:
                    depends_on=tuple(sorted(remap.get(d, d) for d in task.depends_on)))
 
 
-def apply(cfg: Config, queue: Queue, changes: Changes) -> None:
+def apply(cfg: Config, queue: QueueBackend, changes: Changes) -> None:
     reason = f"the plan {changes.plan_key} changed"
     enqueue.enqueue(queue, [c.task for c in changes.of("create")], actor="import")
     for change in changes.of("update"):
@@ -179,7 +180,7 @@ def apply(cfg: Config, queue: Queue, changes: Changes) -> None:
     ImportBook(changes.state_dir).save(changes.plan_key, changes.records)
 
 
-def _release_dependents(queue: Queue, changes: Changes, moved: set[str]) -> None:
+def _release_dependents(queue: QueueBackend, changes: Changes, moved: set[str]) -> None:
     """Release the plan's blocked tasks that waited for what was ticked or changed (one read each),
     instead of reading every blocked task once per tick; the tick releases any other."""
     if not moved:
@@ -188,13 +189,15 @@ def _release_dependents(queue: Queue, changes: Changes, moved: set[str]) -> None
         if change.action in ("create", "update", "unchanged") and (
                 change.task.id in moved or set(change.task.depends_on) & moved):
             try:
-                task = queue.read_file(queue.path("blocked", change.task.id))
+                task = queue.get(change.task.id, "blocked")
             except (OSError, OrchestratorError):
-                continue  # not blocked (or not readable: validate reports that)
+                continue  # not readable: validate reports that
+            if task is None:
+                continue  # not blocked
             graph.release_if_ready(queue, entry_of(task, "blocked", 0.0), actor="import")
 
 
-def _stamp(queue: Queue, changes: Changes) -> None:
+def _stamp(queue: QueueBackend, changes: Changes) -> None:
     """What the next import needs to skip reading a file nobody touched since: its size and mtime
     and the digest of what it holds."""
     stamps = queue.stamps()

@@ -58,6 +58,7 @@ class Spec(AgentSettings):
     port_count: int
     sparse_paths: tuple[str, ...]
     feedback: tuple[str, ...]
+    fence: int = 0  # the claim's fencing token (PostgreSQL): a move out of claimed/ with an older one is refused
 
     # The project's values that runners read most, by their old names.
     repo = property(lambda self: str(self.project.repo))

@@ -15,6 +15,7 @@ import errno
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.base import durable
 from orchestrator.base.clock import utcnow
-from orchestrator.base.errors import DiskFullError, NotFoundError, StateError
+from orchestrator.base.errors import DiskFullError, NotFoundError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
 from orchestrator.base.locks import FileLock
 from orchestrator.formats import task as taskfmt
@@ -61,6 +62,15 @@ class Entry(NamedTuple):
         return (self.priority, self.order, self.id)
 
 
+class Listed(NamedTuple):
+    """One task of a listing: its file parsed, or why it does not parse."""
+
+    id: str
+    task: Task | None
+    error: str | None
+    location: str  # where a person finds it: the file (or the database's row)
+
+
 class Queue:
     def __init__(self, queue_dir: Path, state_dir: Path, journal: Journal | None = None):
         self.root = queue_dir
@@ -82,6 +92,9 @@ class Queue:
     def path(self, state: str, task_id: str) -> Path:
         taskfmt.check_id(task_id)
         return self.dir(state) / (task_id + SUFFIX)
+
+    def ensure_ready(self) -> None:
+        self.ensure_dirs()
 
     def ensure_dirs(self) -> None:
         for state in STATES + (INVALID,):
@@ -153,6 +166,94 @@ class Queue:
 
     def count(self, state: str) -> int:
         return sum(1 for _ in self.names(state))
+
+    kind = "file"
+
+    @property
+    def where(self) -> str:
+        """Where the queue is, for messages."""
+        return str(self.root)
+
+    def close(self) -> None:
+        """Nothing to let go (the database queue closes its connections)."""
+
+    def location(self, state: str, task_id: str) -> str:
+        return str(self.path(state, task_id))
+
+    def listing(self, state: str, *, newest_first: bool = False, limit: int | None = None) -> list[Listed]:
+        """The tasks in state, parsed (a file that does not parse carries its error), by id or newest first."""
+        entries = list(self.names(state))
+        if newest_first:
+            entries.sort(key=_mtime_or_zero, reverse=True)
+        else:
+            entries.sort(key=lambda e: e.name)
+        listed = []
+        for entry in entries[:limit] if limit is not None else entries:
+            try:
+                listed.append(Listed(entry.name[: -len(SUFFIX)], self.read_file(Path(entry.path)), None, entry.path))
+            except FileNotFoundError:
+                continue  # moved on while we listed
+            except TaskFileError as exc:
+                listed.append(Listed(entry.name[: -len(SUFFIX)], None, str(exc), entry.path))
+        return listed
+
+    def in_state(self, task_id: str, state: str) -> bool:
+        return os.path.lexists(self.path(state, task_id))
+
+    def get(self, task_id: str, state: str) -> Task | None:
+        """The task if it is in state now, else None (TaskFileError if its file does not parse)."""
+        try:
+            return self.read_file(self.path(state, task_id))
+        except FileNotFoundError:
+            return None
+
+    def generation(self, state: str) -> int:
+        """A number that changes whenever a task enters or leaves state (the folder's mtime): a memo key."""
+        try:
+            return os.stat(self.dir(state)).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def moved_at(self, task_id: str, state: str) -> float | None:
+        """When the task entered state (the rename sets the file's ctime), or None if it is not there."""
+        try:
+            return os.lstat(self.path(state, task_id)).st_ctime
+        except FileNotFoundError:
+            return None
+
+    def claimed_here(self) -> list[str]:
+        """The claimed tasks whose runners run on this machine: on one filesystem, all of them."""
+        return self.ids("claimed")
+
+    def sweep_temp_files(self, states: Iterable[str], max_age: float) -> int:
+        """Delete temporary files that a crash left in the queue; a live writer's are younger than max_age."""
+        removed = 0
+        cutoff = time.time() - max_age
+        for state in states:
+            try:
+                entries = list(os.scandir(self.dir(state)))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.startswith(durable.TMP_PREFIX):
+                    try:
+                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:
+                        continue
+        return removed
+
+    # ---- quarantine (invalid/) -------------------------------------------------------
+
+    def find_invalid(self, task_id: str) -> str | None:
+        return self.invalid.find(task_id)
+
+    def readmit(self, name: str, *, actor: str) -> tuple[str, str]:
+        return self.invalid.readmit(name, actor=actor)
+
+    def look_again(self, *, actor: str = "tick") -> list[str]:
+        return self.invalid.look_again(actor=actor)
 
     def ids(self, state: str) -> list[str]:
         return sorted(entry.name[: -len(SUFFIX)] for entry in self.names(state))
@@ -317,8 +418,11 @@ class Queue:
 
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
                    event: str | None = None, updates: dict | None = None,
-                   before_move: Callable[[Task], dict[str, Any] | None] | None = None, **details: Any) -> Task | None:
+                   before_move: Callable[[Task], dict[str, Any] | None] | None = None, fence: int | None = None,
+                   **details: Any) -> Task | None:
         """Move task_id from src/ to dst/, rewriting runtime fields first; None if it is not in src/.
+        (fence: the database queue's claim token; on one machine settle's check of the newest
+        attempt is the fence, so it is not used here.)
 
         Updates are absolute values, never increments, so repeating a transition after a
         crash between the rewrite and the rename gives the same file. before_move runs under the
@@ -405,6 +509,13 @@ class Queue:
 def _moved(src: str, dst: str) -> dict[str, Any]:
     """The journal's from/to fields ("from" is a keyword, so they travel as a mapping)."""
     return {"from": src, "to": dst}
+
+
+def _mtime_or_zero(entry: os.DirEntry) -> float:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def entry_of(task: Task, state: str, mtime: float) -> Entry:

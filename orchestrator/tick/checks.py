@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.base.errors import ConfigError, TaskFileError
+from orchestrator.base.errors import ConfigError
 from orchestrator.formats.config import REVIEW_ROLE, AgentConfig, Config, is_placeholder
 from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.git.repo import Repo
 from orchestrator.process.agentenv import agent_environment, resolve_program
-from orchestrator.store.queue import STATES, SUFFIX, Queue
+from orchestrator.store.backend import QueueBackend, open_queue
+from orchestrator.store.queue import STATES
 
 
 def check_repository(cfg: Config) -> None:
@@ -33,20 +34,19 @@ def command_problem(cfg: Config, agent: AgentConfig) -> str | None:
             "full path in 'command', or set PATH in the agent's env")
 
 
-def consumer_warnings(cfg: Config, queue: Queue | None = None) -> list[str]:
+def consumer_warnings(cfg: Config, queue: QueueBackend | None = None) -> list[str]:
     """States and roles that nobody consumes: tasks there would wait forever."""
     warnings = []
     roles = {a.role for a in cfg.agents}
     if cfg.review == "agent" and REVIEW_ROLE not in roles:
         warnings.append(f"{cfg.path}: review is 'agent' but no agent has role '{REVIEW_ROLE}', so finished tasks "
                         "would wait in provisional/ forever (add a reviewer, or set review: human)")
-    queue = queue or Queue(cfg.queue_dir, cfg.state_dir)
+    queue = queue or open_queue(cfg)
     waiting: dict[str, int] = {}
     for state in ("incoming", "blocked"):
-        for dirent in queue.names(state):
-            try:
-                task = queue.read_file(Path(dirent.path))
-            except (TaskFileError, OSError):
+        for listed in queue.listing(state):
+            task = listed.task
+            if task is None:
                 continue  # validate reports unreadable files on their own
             if task.agent is None and task.role not in roles:
                 waiting[task.role] = waiting.get(task.role, 0) + 1
@@ -70,31 +70,30 @@ def validate(cfg: Config) -> list[str]:
         problem = command_problem(cfg, agent)
         if problem:
             problems.append(f"{cfg.path}: agent '{agent.name}': command {problem} (install it or fix 'command')")
-    queue = Queue(cfg.queue_dir, cfg.state_dir)
+    queue = open_queue(cfg)
     seen: dict[str, str] = {}
     roles = {a.role for a in cfg.agents}
     names = {a.name for a in cfg.agents}
     for state in STATES:
-        for dirent in queue.names(state):
-            task_id = dirent.name[: -len(SUFFIX)]
+        for listed in queue.listing(state):
+            task_id, where = listed.id, listed.location
             if task_id in seen:
-                problems.append(f"{dirent.path}: duplicate id '{task_id}', also in {seen[task_id]}/ "
+                problems.append(f"{where}: duplicate id '{task_id}', also in {seen[task_id]}/ "
                                 "(a task must be in one state only; remove one copy)")
             seen[task_id] = state
-            try:
-                task = queue.read_file(Path(dirent.path))
-            except (TaskFileError, OSError) as exc:
-                problems.append(str(exc))
+            task = listed.task
+            if task is None:
+                problems.append(str(listed.error))
                 continue
             if state in ("incoming", "blocked") and not cfg.problem:  # (no agents known while it is invalid)
                 if task.agent and task.agent not in names:
-                    problems.append(f"{dirent.path}: pinned to agent '{task.agent}', which agents.yaml does not define")
+                    problems.append(f"{where}: pinned to agent '{task.agent}', which agents.yaml does not define")
                 elif not task.agent and task.role not in roles:
-                    problems.append(f"{dirent.path}: no agent has role '{task.role}', so this task would wait forever")
+                    problems.append(f"{where}: no agent has role '{task.role}', so this task would wait forever")
     if cfg.review == "agent" and REVIEW_ROLE not in roles:
         problems.extend(w for w in consumer_warnings(cfg, queue) if "review is 'agent'" in w)
     for name, reason in queue.invalid_files():
-        problems.append(f"{queue.dir('invalid') / name}: quarantined: {reason}")
+        problems.append(f"{queue.where}/invalid/{name}: quarantined: {reason}")
     return problems
 
 

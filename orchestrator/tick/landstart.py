@@ -10,7 +10,6 @@ tick_seconds: a drain does not spin on it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -21,14 +20,14 @@ from orchestrator.base.locks import FileLock
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend
 from orchestrator.tick.launcher import runner_environment
 
 _log = log.get("orchestrator.scheduler")
 
 
 class LanderStarter:
-    def __init__(self, config: Config, queue: Queue):
+    def __init__(self, config: Config, queue: QueueBackend):
         self.config = config
         self.queue = queue
         self.process: subprocess.Popen | None = None
@@ -42,7 +41,7 @@ class LanderStarter:
         state = StateDir(self.config.state_dir)
         if not self.queue.count("landing") or state.pause_file.exists():
             return None
-        seen = (os.stat(self.queue.dir("landing")).st_mtime_ns, Repo(self.config.repo).branch_commit(
+        seen = (self.queue.generation("landing"), Repo(self.config.repo).branch_commit(
             self.config.base_branch))
         if seen == self._last and time.monotonic() - self._last_at < self.config.tick_seconds:
             return None

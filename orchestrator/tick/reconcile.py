@@ -23,7 +23,6 @@ from pathlib import Path
 
 from orchestrator.base import log
 from orchestrator.base.clock import iso, parse_iso, utcnow
-from orchestrator.base.durable import TMP_PREFIX
 from orchestrator.base.errors import GitError
 from orchestrator.flow.control import STOP_OUTCOMES, kill_leftovers, kill_runner
 from orchestrator.flow.settle import settle
@@ -32,7 +31,7 @@ from orchestrator.git import worktrees
 from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
 from orchestrator.process import tree
 from orchestrator.store.attempts import Attempt, Result, Runs
-from orchestrator.store.queue import SUFFIX, Queue
+from orchestrator.store.backend import QueueBackend
 
 # How long a claim may wait for its runner to write owner.json before we take the task back.
 # A runner needs well under a second; this is generous for a machine that is swapping.
@@ -48,14 +47,13 @@ class Reconciled:
     recovered: list[tuple[str, str]] = field(default_factory=list)  # (task id, what happened)
 
 
-def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *,
+def reconcile(queue: QueueBackend, runs: Runs, now: datetime | None = None, *,
               ownerless_grace: float = OWNERLESS_GRACE_SECONDS) -> Reconciled:
     now = now or utcnow()
     report = Reconciled()
-    for dirent in queue.names("claimed"):
-        task_id = dirent.name[: -len(SUFFIX)]
+    for task_id in queue.claimed_here():  # (another machine reconciles its own: its leases say it lives)
         try:
-            verdict = _check_claimed(queue, runs, task_id, dirent, now, ownerless_grace)
+            verdict = _check_claimed(queue, runs, task_id, now, ownerless_grace)
         except OSError as exc:
             _log.error("reconcile_failed", task=task_id, error=str(exc), exc_info=True)
             continue
@@ -73,14 +71,16 @@ def reconcile(queue: Queue, runs: Runs, now: datetime | None = None, *,
     return report
 
 
-def _check_claimed(queue: Queue, runs: Runs, task_id: str, dirent: os.DirEntry, now: datetime,
+def _check_claimed(queue: QueueBackend, runs: Runs, task_id: str, now: datetime,
                    ownerless_grace: float) -> tuple[str, str] | None:
     attempt = runs.latest(task_id)
     spec = attempt.spec() if attempt else None
     if attempt is None or spec is None:
         # Claimed by a process that died before writing the attempt's spec.
-        claimed_for = time.time() - dirent.stat(follow_symlinks=False).st_ctime
-        if claimed_for < ownerless_grace:
+        claimed_at = queue.moved_at(task_id, "claimed")
+        if claimed_at is None:
+            return None  # moved on meanwhile
+        if time.time() - claimed_at < ownerless_grace:
             return "running", "?"
         queue.transition(task_id, "claimed", "incoming", actor="reconciler", event="recovered",
                          reason="claimed without an attempt record (the claiming process died)")
@@ -132,29 +132,12 @@ def _may_still_start(attempt: Attempt, spec, now: datetime, grace: float) -> boo
     return tree.is_alive(tree.Identity.from_record(spec.claimed_by))
 
 
-def sweep_temp_files(queue: Queue, states: tuple[str, ...], max_age: float = TMP_GRACE_SECONDS) -> int:
+def sweep_temp_files(queue: QueueBackend, states: tuple[str, ...], max_age: float = TMP_GRACE_SECONDS) -> int:
     """Delete temporary files that a crash left in the queue; a live writer's are younger than max_age."""
-    removed = 0
-    cutoff = time.time() - max_age
-    for state in states:
-        try:
-            entries = list(os.scandir(queue.dir(state)))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.name.startswith(TMP_PREFIX):
-                try:
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        os.unlink(entry.path)
-                        removed += 1
-                except FileNotFoundError:
-                    continue
-    return removed
+    return queue.sweep_temp_files(states, max_age)
 
 
-
-
-def sweep_worktrees(queue: Queue, repo: Repo, worktrees_dir: Path, branch_prefix: str) -> list[str]:
+def sweep_worktrees(queue: QueueBackend, repo: Repo, worktrees_dir: Path, branch_prefix: str) -> list[str]:
     """Remove worktrees of tasks that are no longer claimed, unless that would lose work.
 
     Returns why each kept one was kept. Holds the task's lock while it looks, so a claim

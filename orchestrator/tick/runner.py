@@ -45,7 +45,7 @@ from orchestrator.process.agentenv import WORKTREE_VENV, agent_environment, reso
 from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import QueueBackend, open_queue
 from orchestrator.tick.prompt import merge_base_for_landing, render_prompt, set_aside_leftovers
 
 _log = log.get("orchestrator.runner")
@@ -74,7 +74,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     if not attempt.take_ownership(owner):
         _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
         return 0
-    queue = Queue(Path(spec.queue_dir), Path(spec.state_dir))
+    queue = open_queue(spec.project)
     if queue.locate(spec.task_id) != "claimed":
         _log.warning("task_not_claimed_any_more", task=spec.task_id, attempt=spec.attempt)
         return 0
@@ -111,7 +111,7 @@ def with_usage(result: Result, attempt: Attempt) -> Result:
                                cost_usd=used.cost_usd, model=used.model)
 
 
-def finish(queue: Queue, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
+def finish(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
     """Move the task on, wake the daemon for the next one, and only then delete the old worktree's files."""
     state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
                    checked_clean=progress.worktree_clean)
@@ -139,7 +139,7 @@ class Progress:
         self._last = now
 
 
-def execute(attempt: Attempt, spec: Spec, queue: Queue, progress: Progress) -> Result:
+def execute(attempt: Attempt, spec: Spec, queue: QueueBackend, progress: Progress) -> Result:
     repo = Repo(Path(spec.repo))
     worktree = Path(spec.worktree)
     try:
@@ -300,7 +300,7 @@ def evaluate_review(attempt: Attempt, spec: Spec, exit_code: int, timed_out: boo
     return Result("accepted", str(said.get("summary") or "accepted by the reviewer")[:2000], now, exit_code=0)
 
 
-def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: Queue, now: str) -> Result:
+def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: QueueBackend, now: str) -> Result:
     """A breakdown succeeds when its outbox holds valid subtasks (no commits needed)."""
     depth = breakdown_depth(queue, task)
     if depth >= spec.project.max_breakdown_depth:
@@ -316,7 +316,7 @@ def evaluate_breakdown(attempt: Attempt, spec: Spec, task, queue: Queue, now: st
                   + ", ".join(t.id for t in subtasks)[:1500], now, exit_code=0)
 
 
-def breakdown_depth(queue: Queue, task) -> int:
+def breakdown_depth(queue: QueueBackend, task) -> int:
     """How many breakdowns made this task (0 for a task a person wrote)."""
     depth, parent = 0, task.parent
     while parent and depth < 20:
@@ -329,7 +329,7 @@ def breakdown_depth(queue: Queue, task) -> int:
 
 
 def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out: bool, task=None,
-             queue: Queue | None = None, progress: Progress | None = None,
+             queue: QueueBackend | None = None, progress: Progress | None = None,
              start: guard.Heads | None = None) -> Result:
     now = iso(utcnow())
     worktree = Path(spec.worktree)

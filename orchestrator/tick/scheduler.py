@@ -31,8 +31,8 @@ from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs, Spec
-from orchestrator.store.index import TaskIndex
-from orchestrator.store.queue import Entry, Queue
+from orchestrator.store.backend import index_of, open_queue
+from orchestrator.store.queue import Entry
 from orchestrator.tick.landstart import LanderStarter
 from orchestrator.tick.launcher import Launcher, RunnerLauncher
 from orchestrator.tick.notify import Delivery
@@ -67,9 +67,9 @@ class Scheduler:
         self._own_launcher = launcher is None
         self.launcher: RunnerLauncher = launcher or Launcher(config.state_dir, fork=long_lived and config.fork_runners)
         self._long_lived = long_lived
-        self.queue = Queue(config.queue_dir, config.state_dir)
+        self.queue = open_queue(config)
         self.runs = Runs(config.state_dir)
-        self.index = TaskIndex(self.queue, StateDir(config.state_dir).index if persist_index else None)
+        self.index = index_of(self.queue, StateDir(config.state_dir).index if persist_index else None)
         self.book = AgentBook(config.state_dir)
         self.children: list[subprocess.Popen] = []
         self.ownerless_grace = ownerless_grace
@@ -105,7 +105,7 @@ class Scheduler:
             # After reconcile: settling a result it found may have rested an agent (usage limit).
             self.book.reload()
             report.running, report.recovered = rec.running, rec.recovered
-            for task_id in self.queue.invalid.look_again():  # fixed in invalid/: back in the queue
+            for task_id in self.queue.look_again():  # fixed in invalid/: back in the queue
                 _log.info("readmitted", task=task_id)
             # Each directory is listed once per tick (again only if a release changed incoming/).
             blocked, blocked_broken = self.index.scan("blocked")
@@ -116,7 +116,8 @@ class Scheduler:
             for task_id, agent in report.started:
                 report.running[task_id] = agent
             report.broken = incoming_broken + blocked_broken
-            self._quarantine(report.broken)
+            self._quarantine("incoming", incoming_broken)
+            self._quarantine("blocked", blocked_broken)
             lander = self.lander.maybe_start()
             if lander is not None:
                 self.children.append(lander)
@@ -142,13 +143,10 @@ class Scheduler:
         """Let go of what this scheduler holds between ticks (its fork server; runners run on)."""
         self.launcher.close()
 
-    def _quarantine(self, broken: list[tuple[str, str]]) -> None:
+    def _quarantine(self, state: str, broken: list[tuple[str, str]]) -> None:
         for name, problem in broken:
-            for state in ("incoming", "blocked"):
-                if os.path.lexists(self.queue.dir(state) / name):
-                    self.queue.quarantine(name, state, problem)
-                    _log.warning("quarantined", file=name, reason=problem)
-                    break
+            if self.queue.quarantine(name, state, problem) is not None:
+                _log.warning("quarantined", file=name, reason=problem)
 
     def _maybe_sweep(self) -> None:
         """Clean up after crashes once a minute (a stamp file spaces it out across --once processes too)."""
@@ -172,11 +170,7 @@ class Scheduler:
         """Move blocked tasks whose dependencies are all done to incoming/ (the safety net).
 
         Skipped when neither done/ nor blocked/ changed since the last look."""
-        try:
-            done_mtime = self.queue.dir("done").stat().st_mtime_ns
-        except FileNotFoundError:
-            done_mtime = 0
-        memo = (done_mtime, frozenset(e.id for e in entries))
+        memo = (self.queue.generation("done"), frozenset(e.id for e in entries))
         if memo == self._blocked_memo:
             return []
         released = graph.release_waiting(self.queue, actor="tick", entries=entries)
@@ -265,9 +259,9 @@ class Scheduler:
 
     def _prepare_into(self, box: list[Attempt], agent: AgentConfig, now: datetime, phase: str, task: Task,
                       fence: int) -> None:
-        box.append(self._prepare(task, agent, now, phase))
+        box.append(self._prepare(task, agent, now, phase, fence))
 
-    def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str) -> Attempt:
+    def _prepare(self, task: Task, agent: AgentConfig, now: datetime, phase: str, fence: int = 0) -> Attempt:
         cfg = self.config
         attempt = self.runs.new_attempt(task.id)
         attempt.write_spec(Spec(
@@ -278,7 +272,7 @@ class Scheduler:
             max_attempts=task.max_attempts or cfg.max_attempts, attempts_before=task.attempts,
             claimed_at=iso(now), claimed_by=self.identity.as_record(), phase=phase,
             port_base=self._take_port_block(), port_count=cfg.port_block_size,
-            sparse_paths=task.sparse_paths, feedback=task.feedback,
+            sparse_paths=task.sparse_paths, feedback=task.feedback, fence=fence,
         ))
         return attempt
 

@@ -25,7 +25,6 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from orchestrator.api import Orchestrator
@@ -37,7 +36,8 @@ from orchestrator.formats.task import id_problem
 from orchestrator.git.view import RepoView
 from orchestrator.observe import stats, views
 from orchestrator.store.attempts import Runs
-from orchestrator.store.queue import STATES, Queue
+from orchestrator.store.backend import QueueBackend, open_queue
+from orchestrator.store.queue import STATES
 from orchestrator.web import actions
 from orchestrator.web.guard import Guard, Refusal
 
@@ -48,17 +48,15 @@ MAX_LOG_CHUNK = 256 * 1024
 MAX_BODY = 1024 * 1024  # an enqueued task's body is text a person typed
 
 
-def board(cfg: Config, queue: Queue) -> dict:
+def board(cfg: Config, queue: QueueBackend) -> dict:
     now = utcnow()
     columns = {}
     runs = Runs(cfg.state_dir)
     for state in STATES:
-        entries = sorted(queue.names(state), key=lambda d: d.stat().st_mtime, reverse=True)[:CARDS_PER_COLUMN]
         cards = []
-        for dirent in entries:
-            try:
-                task = queue.read_file(Path(dirent.path))
-            except (OSError, OrchestratorError):
+        for listed in queue.listing(state, newest_first=True, limit=CARDS_PER_COLUMN):
+            task = listed.task
+            if task is None:
                 continue
             attempt = runs.latest(task.id)
             spec = attempt.spec() if attempt else None
@@ -83,7 +81,7 @@ def http_status(exc: OrchestratorError) -> int:
 
 class Handler(BaseHTTPRequestHandler):
     cfg: Config
-    queue: Queue
+    queue: QueueBackend
     view: RepoView
     view_lock: threading.Lock
     guard: Guard
@@ -228,7 +226,7 @@ def make_server(cfg: Config, port: int) -> DashboardServer:
     """A server bound to loopback only: the dashboard is for the person at this machine. Its token
     is new at every start."""
     handler: type[Handler] = type("BoundHandler", (Handler,), {
-        "cfg": cfg, "queue": Queue(cfg.queue_dir, cfg.state_dir), "view": RepoView(cfg.repo),
+        "cfg": cfg, "queue": open_queue(cfg), "view": RepoView(cfg.repo),
         "view_lock": threading.Lock(), "orch": Orchestrator(config=cfg), "act_lock": threading.Lock()})
     server = DashboardServer((LOOPBACK, port), handler)
     server.guard = handler.guard = Guard(port=server.server_address[1])

@@ -29,12 +29,12 @@ from typing import Any
 import psycopg
 
 from orchestrator.base.clock import utcnow
-from orchestrator.base.errors import NotFoundError, StateError
+from orchestrator.base.errors import NotFoundError, StateError, TaskFileError
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
 from orchestrator.store.pg.connect import connect, migrate, shown
 from orchestrator.store.pg.journal import INSERT, PgJournal, record_of, row_of
-from orchestrator.store.queue import REVISABLE
+from orchestrator.store.queue import REVISABLE, Listed
 
 CHANNEL = "orchestrator_news"  # NOTIFY'd when a task enters incoming/: pickup without waiting for a tick
 DEFAULT_LEASE_SECONDS = 60
@@ -63,6 +63,18 @@ class PgQueue:
         if held is not None:
             held.close()
 
+    kind = "postgresql"
+
+    def ensure_dirs(self) -> list[str]:
+        """The file queue's name for getting ready: here, the schema's migrations."""
+        return self.ensure_ready()
+
+    def check_dirs(self) -> None:
+        """Nothing on disk to check (the file queue checks its folders every tick)."""
+
+    def location(self, state: str, task_id: str) -> str:
+        return f"{self.where} task {task_id}"
+
     # ---- reading ------------------------------------------------------------------
 
     def _one(self, sql: str, args: tuple) -> tuple | None:
@@ -73,7 +85,7 @@ class PgQueue:
         with self.lock, self.conn.transaction():
             return self.conn.execute(sql, args).fetchall()
 
-    def _parse(self, task_id: str, text: str) -> Task:
+    def parse_text(self, task_id: str, text: str) -> Task:
         return taskfmt.parse(text, file_id=task_id, source=f"{self.where} task {task_id}", trusted=True)
 
     def locate(self, task_id: str) -> str | None:
@@ -85,7 +97,7 @@ class PgQueue:
                         (task_id, state, state))
         if row is None:
             raise NotFoundError(f"no task '{task_id}' in {self.where} (see 'python -m orchestrator list')")
-        return row[0], self._parse(task_id, row[1])
+        return row[0], self.parse_text(task_id, row[1])
 
     def count(self, state: str) -> int:
         row = self._one("SELECT count(*) FROM orchestrator_tasks WHERE state = %s", (state,))
@@ -97,7 +109,65 @@ class PgQueue:
     def tasks(self, state: str, *, limit: int | None = None) -> list[Task]:
         rows = self._all("SELECT id, text FROM orchestrator_tasks WHERE state = %s ORDER BY priority, created, id"
                          + (" LIMIT %s" if limit else ""), (state, limit) if limit else (state,))
-        return [self._parse(task_id, text) for task_id, text in rows]
+        return [self.parse_text(task_id, text) for task_id, text in rows]
+
+    def listing(self, state: str, *, newest_first: bool = False, limit: int | None = None) -> list[Listed]:
+        order = "moved_at DESC, id" if newest_first else "id"
+        rows = self._all(f"SELECT id, text FROM orchestrator_tasks WHERE state = %s ORDER BY {order}"
+                         + (" LIMIT %s" if limit is not None else ""), (state, limit) if limit is not None else (state,))
+        listed = []
+        for task_id, text in rows:
+            try:
+                listed.append(Listed(task_id, self.parse_text(task_id, text), None, self.location(state, task_id)))
+            except TaskFileError as exc:  # a row written by hand, not by us
+                listed.append(Listed(task_id, None, str(exc), self.location(state, task_id)))
+        return listed
+
+    def rows(self, state: str) -> list[tuple[str, int, str, float]]:
+        """(id, version, text, moved_at) of every task in state: what the index parses what changed of."""
+        return [(task_id, int(version), text, moved.timestamp()) for task_id, version, text, moved in
+                self._all("SELECT id, version, text, moved_at FROM orchestrator_tasks WHERE state = %s", (state,))]
+
+    def in_state(self, task_id: str, state: str) -> bool:
+        return self._one("SELECT 1 FROM orchestrator_tasks WHERE id = %s AND state = %s", (task_id, state)) is not None
+
+    def get(self, task_id: str, state: str) -> Task | None:
+        row = self._one("SELECT text FROM orchestrator_tasks WHERE id = %s AND state = %s", (task_id, state))
+        return self.parse_text(task_id, row[0]) if row else None
+
+    def generation(self, state: str) -> int:
+        """Changes whenever anything moved (the journal's newest event): a memo key."""
+        row = self._one("SELECT coalesce(max(seq), 0) FROM orchestrator_events", ())
+        return int(row[0]) if row else 0
+
+    def moved_at(self, task_id: str, state: str) -> float | None:
+        row = self._one("SELECT moved_at FROM orchestrator_tasks WHERE id = %s AND state = %s", (task_id, state))
+        return row[0].timestamp() if row else None
+
+    def claimed_here(self) -> list[str]:
+        """The claimed tasks whose lease this machine holds (another machine's are its own business,
+        and come back by expire_leases if it dies)."""
+        return [r[0] for r in self._all("SELECT id FROM orchestrator_tasks WHERE state = 'claimed' AND lease_host = %s"
+                                        " ORDER BY id", (self.host,))]
+
+    def sweep_temp_files(self, states: Iterable[str], max_age: float) -> int:
+        return 0  # a transaction leaves nothing half-written behind
+
+    # Nothing is quarantined here: every row was written whole by a transaction.
+    def invalid_files(self) -> list[tuple[str, str]]:
+        return []
+
+    def find_invalid(self, task_id: str) -> str | None:
+        return None
+
+    def readmit(self, name: str, *, actor: str) -> tuple[str, str]:
+        raise NotFoundError(f"nothing is quarantined in {self.where}")
+
+    def look_again(self, *, actor: str = "tick") -> list[str]:
+        return []
+
+    def quarantine(self, name: str, state: str, problem: str, *, actor: str = "tick") -> None:
+        return None
 
     def states_of(self, task_ids: Iterable[str]) -> dict[str, str]:
         rows = self._all("SELECT id, state FROM orchestrator_tasks WHERE id = ANY(%s)", (list(task_ids),))
@@ -193,7 +263,7 @@ class PgQueue:
                                         "FOR UPDATE SKIP LOCKED", (task_id, src)).fetchone()
                 if row is None:
                     return None
-                task, fence = self._parse(task_id, row[0]), int(row[1]) + 1
+                task, fence = self.parse_text(task_id, row[0]), int(row[1]) + 1
                 prepare(task, fence)
                 self.conn.execute(
                     "UPDATE orchestrator_tasks SET state = 'claimed', fence = %s, moved_at = now(), version = version + 1,"
@@ -220,7 +290,7 @@ class PgQueue:
                 self.conn.execute(INSERT, row_of(record_of("stale_result_refused", task=task_id, actor=actor, now=None,
                                                            fields={"fence": fence, "current_fence": int(row[1])})))
                 return None
-            task = self._parse(task_id, row[0])
+            task = self.parse_text(task_id, row[0])
             if before_move is not None:
                 details.update(before_move(task) or {})
             new = task.with_updates(**updates) if updates else task
