@@ -20,7 +20,7 @@ import yaml
 from orchestrator.formats import config as configmod
 from orchestrator.formats.task import Task
 from orchestrator.git.repo import Repo
-from orchestrator.store.queue import Queue
+from orchestrator.store.backend import open_queue
 from tests.support import DaemonProcess, wait_until
 
 AGENT_SCRIPTS = {
@@ -101,6 +101,7 @@ class Env:
         self.repo = repo
         self.agents_dir = agents_dir
         self.config_path = root / "agents.yaml"
+        self.queue_url: str | None = None  # set: the queue is in this PostgreSQL database
 
     def agent(self, name: str, script: str = "commit.py", **extra) -> dict:
         entry = {"name": name, "command": [sys.executable, str(self.agents_dir / script), "{prompt_file}"]}
@@ -110,11 +111,13 @@ class Env:
     def write_config(self, agents: list[dict], **settings) -> configmod.Config:
         data = {"repo": str(self.repo), "base_branch": "main", "queue_dir": "queue", "state_dir": "state",
                 "tick_seconds": 60, "retry_backoff_seconds": 0, "kill_grace_seconds": 0.5}
+        if self.queue_url:
+            data["queue_url"] = self.queue_url
         data.update(settings)
         data["agents"] = agents
         self.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
         self.config = configmod.load(self.config_path)
-        self.queue = Queue(self.config.queue_dir, self.config.state_dir)
+        self.queue = open_queue(self.config)
         self.queue.ensure_dirs()
         return self.config
 
@@ -129,6 +132,8 @@ class Env:
         return self.queue.read(task_id)[1]
 
     def events(self, task_id: str | None = None) -> list[dict]:
+        if self.queue.kind != "file":
+            return [r for r in self.queue.journal.read() if task_id is None or r.get("task") == task_id]
         path = self.config.state_dir / "events.jsonl"
         if not path.exists():
             return []
@@ -168,6 +173,16 @@ class Env:
 def env(tmp_path: Path, repo: Path, agents_dir: Path, monkeypatch) -> Env:
     monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
     return Env(tmp_path, repo, agents_dir)
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def backend_env(request, tmp_path: Path, repo: Path, agents_dir: Path, monkeypatch) -> Env:
+    """An Env on each queue backend: a test module runs on both by defining `env` as this."""
+    monkeypatch.delenv("ORCHESTRATOR_CONFIG", raising=False)
+    world = Env(tmp_path, repo, agents_dir)
+    if request.param == "postgresql":
+        world.queue_url = request.getfixturevalue("pg_url")
+    return world
 
 
 @pytest.fixture

@@ -60,6 +60,11 @@ def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *,
         return None
     if queue.locate(spec.task_id) != "claimed":
         return None
+    if spec.fence and not queue.holds_claim(spec.task_id, spec.fence):
+        # Our lease ran out (this machine slept or lost the database) and another runner has the task.
+        queue.journal.append("stale_result_refused", task=spec.task_id, actor=actor, attempt=attempt.number,
+                             fence=spec.fence)
+        return None
     kept = release_worktree(spec, delete_files=delete_files, checked_clean=checked_clean)
     note_agent_health(queue, spec, result, actor)
     note_spend(queue, spec, result, actor, now)
@@ -99,7 +104,7 @@ def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *,
             delay = backoff_seconds(spec.project.retry_backoff_seconds, max(attempts, 1))
             updates["retry_after"] = now + timedelta(seconds=delay) if delay else None
     moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
-                             updates=updates, kept_worktree=kept, **common)
+                             updates=updates, kept_worktree=kept, fence=spec.fence or None, **common)
     return dst if moved else None
 
 

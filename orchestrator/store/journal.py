@@ -104,3 +104,42 @@ class Journal:
                         continue  # a line cut by a crash mid-write carries nothing we can use
                     if since is None or record.get("ts", "") >= iso(since):
                         yield record
+
+    def read_new(self, cursor: dict | None) -> tuple[list[dict], dict | None]:
+        """The events written since cursor (where the last call left off: this file's inode and the
+        offset of its first unread byte), and the cursor after them. A cursor of None starts at the
+        end (history is not news); a rotation since is followed into the archive. Only whole lines."""
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            return [], cursor  # nothing written yet: the first event will be news
+        if cursor is None:
+            return [], {"inode": current.st_ino, "offset": current.st_size}
+        lines: list[bytes] = []
+        if cursor.get("inode") != current.st_ino:  # rotated: finish the archive we were reading
+            for archive in self.files()[:-1]:
+                if os.stat(archive).st_ino == cursor.get("inode"):
+                    lines += _read_from(archive, cursor.get("offset", 0))
+            offset = 0
+        else:
+            offset = cursor.get("offset", 0)
+        fresh = _read_from(self.path, offset)
+        lines += fresh
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events, {"inode": current.st_ino, "offset": offset + sum(len(line) for line in fresh)}
+
+
+def _read_from(path: Path, offset: int) -> list[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    end = data.rfind(b"\n") + 1  # a line still being written is left for next time
+    return data[:end].splitlines(keepends=True)

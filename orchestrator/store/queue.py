@@ -221,6 +221,15 @@ class Queue:
         except FileNotFoundError:
             return None
 
+    def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None:
+        return True  # no lease here: a runner's liveness is its process (reconcile looks)
+
+    def holds_claim(self, task_id: str, fence: int) -> bool:
+        return True  # on one machine the newest attempt is the claim (settle checks it)
+
+    def watch(self, on_news: Callable[[], None], stop: threading.Event) -> None:
+        """Nothing to listen to: the daemon watches incoming/ with file events itself."""
+
     def claimed_here(self) -> list[str]:
         """The claimed tasks whose runners run on this machine: on one filesystem, all of them."""
         return self.ids("claimed")

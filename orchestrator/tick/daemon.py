@@ -80,6 +80,9 @@ class Daemon:
         signal.signal(signal.SIGHUP, self.request_reload)
         watcher = threading.Thread(target=self._watch, name="file-events", daemon=True)
         watcher.start()
+        # PostgreSQL: LISTEN for tasks entering incoming/ on any machine (the file queue returns at once).
+        threading.Thread(target=self.scheduler.queue.watch, args=(self.wake.set, self._watcher_stop),
+                         name="queue-news", daemon=True).start()
         listener = WakeListener(self.scheduler.config.state_dir, self.wake.set)
         self._record_config(None)
         _log.info("daemon_started", pid=os.getpid(), state_dir=str(self.scheduler.config.state_dir))
@@ -170,7 +173,7 @@ class Daemon:
         self._config_mark = _mark(old.path)
         try:
             new = configmod.load(old.path)
-            for key in ("queue_dir", "state_dir", "repo"):
+            for key in ("queue_dir", "state_dir", "repo", "queue_url"):
                 if getattr(new, key) != getattr(old, key):
                     raise ConfigError(f"{old.path}: '{key}' changed; restart the daemon for that to take effect")
         except ConfigError as exc:

@@ -84,35 +84,10 @@ class Delivery:
         return started
 
     def _new_events(self) -> list[dict]:
-        cursor = durable.read_json(self.cursor_path)
-        try:
-            current = os.stat(self.journal.path)
-        except FileNotFoundError:
-            return []
-        if cursor is None:  # the first look: start from now, do not announce history
-            self._save(current.st_ino, current.st_size)
-            return []
-        lines: list[bytes] = []
-        if cursor.get("inode") != current.st_ino:  # rotated: finish the archive we were reading
-            for archive in self.journal.files()[:-1]:
-                if os.stat(archive).st_ino == cursor.get("inode"):
-                    lines += _read_from(archive, cursor.get("offset", 0))
-            offset = 0
-        else:
-            offset = cursor.get("offset", 0)
-        fresh = _read_from(self.journal.path, offset)
-        lines += fresh
-        self._save(current.st_ino, offset + sum(len(line) for line in fresh))  # complete lines only
-        events = []
-        for line in lines:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
+        """The events written since the last look (none at the very first: history is not announced)."""
+        events, cursor = self.journal.read_new(durable.read_json(self.cursor_path))
+        durable.write_cache(self.cursor_path, json.dumps(cursor))
         return events
-
-    def _save(self, inode: int, offset: int) -> None:
-        durable.write_cache(self.cursor_path, json.dumps({"inode": inode, "offset": offset}))
 
     def _start(self, notifier: Notifier, kind: str, event: dict):
         payload = {"kind": kind, **event}
@@ -149,14 +124,3 @@ def desktop_command(kind: str, event: dict) -> list[str] | None:
         quote = lambda text: text.replace("\\\\", "\\\\\\\\").replace('"', '\\\\"')  # noqa: E731 (AppleScript strings)
         return ["osascript", "-e", f'display notification "{quote(body)}" with title "{quote(title)}"']
     return None
-
-
-def _read_from(path: Path, offset: int) -> list[bytes]:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    end = data.rfind(b"\n") + 1  # a line still being written is left for next time
-    return data[:end].splitlines(keepends=True)

@@ -46,6 +46,7 @@ from orchestrator.process.supervise import run_supervised
 from orchestrator.process.wake import poke
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.backend import QueueBackend, open_queue
+from orchestrator.tick.lease import LeaseKeeper
 from orchestrator.tick.prompt import merge_base_for_landing, render_prompt, set_aside_leftovers
 
 _log = log.get("orchestrator.runner")
@@ -82,7 +83,8 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
                          agent=spec.agent, pid=me.pid)
     progress = Progress()
     try:
-        result = execute(attempt, spec, queue, progress)
+        with LeaseKeeper(queue, spec):
+            result = execute(attempt, spec, queue, progress)
         crash_point("runner_after_agent")
     except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)

@@ -6,10 +6,17 @@ import json
 import time
 
 import psutil
+import pytest
 
 from orchestrator.store.attempts import Runs
 from orchestrator.tick.scheduler import Scheduler
 from tests.support import processes_with
+
+
+@pytest.fixture
+def env(backend_env):
+    """Every test here runs on both queue backends: the directories and PostgreSQL (issue 18)."""
+    return backend_env
 
 
 def test_success_reaches_provisional_with_commits_and_log(env):

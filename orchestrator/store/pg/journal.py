@@ -8,8 +8,8 @@ started, a decision) are one INSERT each.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -42,15 +42,14 @@ def _dumps(value: Any) -> str:
 
 
 class PgJournal:
-    def __init__(self, conn: psycopg.Connection, lock: threading.RLock):
-        self.conn = conn
-        self.lock = lock  # the queue's: one connection, one user at a time
+    def __init__(self, txn: Callable[[], AbstractContextManager[psycopg.Connection]]):
+        self.txn = txn  # the queue's: a transaction on its connection, connected again if it broke
 
     def append(self, event: str, *, task: str | None = None, actor: str = "tick",
                now: datetime | None = None, **fields: Any) -> dict:
         record = record_of(event, task=task, actor=actor, now=now, fields=fields)
-        with self.lock, self.conn.transaction():
-            self.conn.execute(INSERT, row_of(record))
+        with self.txn() as conn:
+            conn.execute(INSERT, row_of(record))
         return record
 
     def append_many(self, events: list[dict[str, Any]], now: datetime | None = None) -> None:
@@ -59,13 +58,13 @@ class PgJournal:
         records = [record_of(e["event"], task=e.get("task"), actor=e["actor"], now=now,
                              fields={k: v for k, v in e.items() if k not in ("event", "actor", "task")})
                    for e in events]
-        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
+        with self.txn() as conn, conn.cursor() as cur:
             cur.executemany(INSERT, [row_of(r) for r in records])
 
     def read(self, since: datetime | None = None) -> Iterator[dict]:
         """Every event in the order written (since a time, if given)."""
-        with self.lock, self.conn.transaction():
-            rows = self.conn.execute(
+        with self.txn() as conn:
+            rows = conn.execute(
                 "SELECT ts, event, actor, task, fields FROM orchestrator_events "
                 + ("WHERE ts >= %s " if since else "") + "ORDER BY seq", (since,) if since else ()).fetchall()
         for ts, event, actor, task, fields in rows:
@@ -74,3 +73,21 @@ class PgJournal:
                 record["task"] = task
             record.update(fields)
             yield record
+
+    def read_new(self, cursor: dict | None) -> tuple[list[dict], dict]:
+        """The events since cursor ({"seq": the last one read}); None starts after the newest."""
+        if cursor is None or "seq" not in cursor:
+            with self.txn() as conn:
+                row = conn.execute("SELECT coalesce(max(seq), 0) FROM orchestrator_events").fetchone()
+            return [], {"seq": int(row[0]) if row else 0}
+        with self.txn() as conn:
+            rows = conn.execute("SELECT seq, ts, event, actor, task, fields FROM orchestrator_events WHERE seq > %s "
+                                "ORDER BY seq LIMIT 10000", (cursor["seq"],)).fetchall()
+        events = []
+        for _seq, ts, event, actor, task, fields in rows:
+            record: dict[str, Any] = {"ts": iso(ts), "event": event, "actor": actor}
+            if task is not None:
+                record["task"] = task
+            record.update(fields)
+            events.append(record)
+        return events, {"seq": int(rows[-1][0]) if rows else cursor["seq"]}

@@ -28,8 +28,10 @@ from typing import Any
 
 import psycopg
 
+from orchestrator.base import log
 from orchestrator.base.clock import utcnow
-from orchestrator.base.errors import NotFoundError, StateError, TaskFileError
+from orchestrator.base.errors import ConfigError, NotFoundError, StateError, TaskFileError
+from orchestrator.base.faults import crash_point
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
 from orchestrator.store.pg.connect import connect, migrate, shown
@@ -38,6 +40,7 @@ from orchestrator.store.queue import REVISABLE, Listed
 
 CHANNEL = "orchestrator_news"  # NOTIFY'd when a task enters incoming/: pickup without waiting for a tick
 DEFAULT_LEASE_SECONDS = 60
+_log = log.get("orchestrator.pg")
 
 
 class PgQueue:
@@ -48,7 +51,7 @@ class PgQueue:
         self.host = host or socket.gethostname()
         self.conn = connect(url)
         self.lock = threading.RLock()  # one connection, one user at a time
-        self.journal = PgJournal(self.conn, self.lock)
+        self.journal = PgJournal(self._txn)
         self._local = threading.local()  # each thread's advisory-lock connection and held locks
         self._in_process: dict[str, threading.Lock] = {}
 
@@ -56,6 +59,16 @@ class PgQueue:
         """Apply the schema's migrations (the file queue's ensure_dirs); the names applied."""
         with self.lock:
             return migrate(self.conn)
+
+    @contextmanager
+    def _txn(self) -> Iterator[psycopg.Connection]:
+        """A transaction on the queue's connection, connected again first if it broke (a server
+        restart, a network cut): what was in flight failed whole and its caller sees the error."""
+        with self.lock:
+            if self.conn.closed or self.conn.broken:
+                self.conn = connect(self.url)
+            with self.conn.transaction():
+                yield self.conn
 
     def close(self) -> None:
         self.conn.close()
@@ -78,12 +91,12 @@ class PgQueue:
     # ---- reading ------------------------------------------------------------------
 
     def _one(self, sql: str, args: tuple) -> tuple | None:
-        with self.lock, self.conn.transaction():
-            return self.conn.execute(sql, args).fetchone()
+        with self._txn() as conn:
+            return conn.execute(sql, args).fetchone()
 
     def _all(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self.lock, self.conn.transaction():
-            return self.conn.execute(sql, args).fetchall()
+        with self._txn() as conn:
+            return conn.execute(sql, args).fetchall()
 
     def parse_text(self, task_id: str, text: str) -> Task:
         return taskfmt.parse(text, file_id=task_id, source=f"{self.where} task {task_id}", trusted=True)
@@ -208,7 +221,7 @@ class PgQueue:
                 reason: str | None = None) -> list[tuple[str, str]]:
         now = utcnow()
         made: list[tuple[str, str]] = []
-        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
+        with self._txn() as conn, conn.cursor() as cur:
             deps = {d for task, _ in tasks for d in task.depends_on}
             done = {r[0] for r in cur.execute("SELECT id FROM orchestrator_tasks WHERE id = ANY(%s) AND state = 'done'",
                                               (list(deps),))}
@@ -229,6 +242,7 @@ class PgQueue:
                     "agent": task.agent})))
             if any(state == "incoming" for _, state in made):
                 cur.execute("SELECT pg_notify(%s, 'incoming')", (CHANNEL,))
+            crash_point("enqueue_before_publish")  # killed here: the transaction never commits
         return made
 
     def _insert(self, cur: psycopg.Cursor, task: Task, state: str) -> None:
@@ -258,19 +272,19 @@ class PgQueue:
         with self.task_lock(task_id, blocking=False) as locked:
             if not locked:
                 return None
-            with self.lock, self.conn.transaction():
-                row = self.conn.execute("SELECT text, fence FROM orchestrator_tasks WHERE id = %s AND state = %s "
+            with self._txn() as conn:
+                row = conn.execute("SELECT text, fence FROM orchestrator_tasks WHERE id = %s AND state = %s "
                                         "FOR UPDATE SKIP LOCKED", (task_id, src)).fetchone()
                 if row is None:
                     return None
                 task, fence = self.parse_text(task_id, row[0]), int(row[1]) + 1
                 prepare(task, fence)
-                self.conn.execute(
+                conn.execute(
                     "UPDATE orchestrator_tasks SET state = 'claimed', fence = %s, moved_at = now(), version = version + 1,"
                     " lease_host = %s, lease_pid = %s, lease_started = now(),"
                     " lease_expires = now() + make_interval(secs => %s) WHERE id = %s",
                     (fence, self.host, pid or os.getpid(), self.lease_seconds, task_id))
-                self.conn.execute(INSERT, row_of(record_of("claimed", task=task_id, actor=actor, now=None,
+                conn.execute(INSERT, row_of(record_of("claimed", task=task_id, actor=actor, now=None,
                                                            fields={"from": src, "to": "claimed", "fence": fence,
                                                                    "host": self.host})))
         return task
@@ -281,13 +295,13 @@ class PgQueue:
                    **details: Any) -> Task | None:
         """Move task_id from src to dst with its updates; None if it is not in src (or, with a
         fence, if its claim is not that one any more: a stale runner's late result)."""
-        with self.task_lock(task_id), self.lock, self.conn.transaction():
-            row = self.conn.execute("SELECT text, fence FROM orchestrator_tasks WHERE id = %s AND state = %s FOR UPDATE",
+        with self.task_lock(task_id), self._txn() as conn:
+            row = conn.execute("SELECT text, fence FROM orchestrator_tasks WHERE id = %s AND state = %s FOR UPDATE",
                                     (task_id, src)).fetchone()
             if row is None:
                 return None
             if fence is not None and int(row[1]) != fence:
-                self.conn.execute(INSERT, row_of(record_of("stale_result_refused", task=task_id, actor=actor, now=None,
+                conn.execute(INSERT, row_of(record_of("stale_result_refused", task=task_id, actor=actor, now=None,
                                                            fields={"fence": fence, "current_fence": int(row[1])})))
                 return None
             task = self.parse_text(task_id, row[0])
@@ -295,16 +309,18 @@ class PgQueue:
                 details.update(before_move(task) or {})
             new = task.with_updates(**updates) if updates else task
             leaving = src == "claimed" and dst != "claimed"
-            self.conn.execute(
+            conn.execute(
                 "UPDATE orchestrator_tasks SET state = %s, text = %s, priority = %s, role = %s, agent = %s,"
                 " moved_at = now(), version = version + 1" + (
                     ", lease_host = NULL, lease_pid = NULL, lease_started = NULL, lease_expires = NULL"
                     if leaving else "") + " WHERE id = %s",
                 (dst, taskfmt.render(new), new.priority, new.role, new.agent, task_id))
-            self.conn.execute(INSERT, row_of(record_of(event or "moved", task=task_id, actor=actor, now=None,
+            conn.execute(INSERT, row_of(record_of(event or "moved", task=task_id, actor=actor, now=None,
                                                        fields={"reason": reason, "from": src, "to": dst, **details})))
             if dst == "incoming":
-                self.conn.execute("SELECT pg_notify(%s, 'incoming')", (CHANNEL,))
+                conn.execute("SELECT pg_notify(%s, 'incoming')", (CHANNEL,))
+            if src == "claimed":
+                crash_point("settle_after_rewrite")  # killed here: nothing moved, the runner's result stays
         return new
 
     def revise(self, task_id: str, src: str, changes: dict[str, Any], *, actor: str,
@@ -323,12 +339,21 @@ class PgQueue:
 
     # ---- leases -------------------------------------------------------------------
 
-    def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool:
-        """Renew the lease of this claim; False when the claim is not ours any more (stop the agent)."""
-        row = self._one("UPDATE orchestrator_tasks SET lease_expires = now() + make_interval(secs => %s),"
-                        " lease_pid = coalesce(%s, lease_pid) WHERE id = %s AND state = 'claimed' AND fence = %s"
-                        " RETURNING id", (self.lease_seconds, pid, task_id, fence))
+    def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None:
+        """Renew the lease of this claim: True; False when the claim is not ours any more; None when
+        the database cannot be reached now (the runner keeps its agent going and tries again)."""
+        try:
+            row = self._one("UPDATE orchestrator_tasks SET lease_expires = now() + make_interval(secs => %s),"
+                            " lease_pid = coalesce(%s, lease_pid) WHERE id = %s AND state = 'claimed' AND fence = %s"
+                            " RETURNING id", (self.lease_seconds, pid, task_id, fence))
+        except (psycopg.OperationalError, ConfigError):
+            return None
         return row is not None
+
+    def holds_claim(self, task_id: str, fence: int) -> bool:
+        """Is this claim (its fence) still the task's claim?"""
+        return self._one("SELECT 1 FROM orchestrator_tasks WHERE id = %s AND state = 'claimed' AND fence = %s",
+                         (task_id, fence)) is not None
 
     def lease(self, task_id: str) -> dict[str, Any] | None:
         row = self._one("SELECT lease_host, lease_pid, lease_started, lease_expires, fence FROM orchestrator_tasks"
@@ -399,8 +424,14 @@ class PgQueue:
 
     def watch(self, on_news: Callable[[], None], stop: threading.Event, *, check_seconds: float = 1.0) -> None:
         """Call on_news() at every NOTIFY of a task entering incoming/, until stop is set (a thread's loop)."""
-        with connect(self.url, autocommit=True) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
-            while not stop.is_set():
-                for _ in conn.notifies(timeout=check_seconds, stop_after=1):
-                    on_news()
+        while not stop.is_set():
+            try:
+                with connect(self.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    on_news()  # what was notified while we were not listening: the tick looks
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=check_seconds, stop_after=1):
+                            on_news()
+            except (psycopg.OperationalError, ConfigError) as exc:  # the tick is the safety net meanwhile
+                _log.warning("notify_listen_lost", error=str(exc).splitlines()[0] if str(exc) else "", retry_in=5)
+                stop.wait(5)
