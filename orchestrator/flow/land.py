@@ -41,7 +41,7 @@ from orchestrator.flow.landcheck import CheckResult, run_check, stop_leftover_ch
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
-from orchestrator.git import landing
+from orchestrator.git import landing, share
 from orchestrator.git.merge import base_blocked, move_base
 from orchestrator.git.repo import Repo
 from orchestrator.process.wake import poke
@@ -108,7 +108,15 @@ class Lander:
         report.waiting = base_blocked(self.repo, self.cfg.base_branch)  # no check spent on what cannot land
         if report.waiting is not None:
             return report
-        stack = self._build(old, in_queue_order(self.queue, actor=self.actor)[: self.cfg.land_batch], report)
+        batch = in_queue_order(self.queue, actor=self.actor)[: self.cfg.land_batch]
+        if self.cfg.queue_url and self.cfg.push:  # several machines: their attempts' branches are on the remote
+            try:
+                for task in batch:
+                    share.fetch_task_branch(self.repo, self.cfg.push, self.cfg.branch_of(task.id))
+            except GitError as exc:
+                report.waiting = f"cannot fetch the task branches from {self.cfg.push}: {exc}"
+                return report
+        stack = self._build(old, batch, report)
         if stack:
             good, culprit = self._search(stack, report)
             if good and not self._land(old, stack[good - 1][1], [task for task, _ in stack[:good]], report):

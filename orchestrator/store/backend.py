@@ -6,7 +6,9 @@ holds them to the same contract. open_queue() is the one place that picks one.""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
@@ -58,6 +60,7 @@ class QueueBackend(Protocol):
     def claimed_here(self) -> list[str]: ...
     def holds_claim(self, task_id: str, fence: int) -> bool: ...
     def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None: ...
+    def expire_leases(self, *, actor: str = "tick", now: Any = None) -> list[str]: ...
     def watch(self, on_news: Callable[[], None], stop: threading.Event) -> None: ...
     def location(self, state: str, task_id: str) -> str: ...
     def start_state(self, task: Task) -> str: ...
@@ -89,9 +92,17 @@ def open_queue(project: ProjectSettings) -> QueueBackend:
         # Imported by name: psycopg is an optional dependency (the 'postgres' extra), and a user of the
         # file queue pays neither its import time nor its installation.
         pg = importlib.import_module("orchestrator.store.pg.queue")
-        queue: QueueBackend = pg.PgQueue(project.queue_url, lease_seconds=project.lease_seconds)
+        queue: QueueBackend = pg.PgQueue(project.queue_url, lease_seconds=project.lease_seconds,
+                                         host=machine_of(project))
         return queue
     return Queue(project.queue_dir, project.state_dir)
+
+
+def machine_of(project: ProjectSettings) -> str:
+    """Who holds a claim: this host and this state directory (where its runs, worktrees and runners
+    are; two daemons on one host with their own state directories are two machines)."""
+    where = hashlib.sha256(str(Path(project.state_dir).resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}/{where}"
 
 
 def index_of(queue: QueueBackend, persist_path: Path | None = None) -> IndexBackend:

@@ -224,6 +224,9 @@ class Queue:
     def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None:
         return True  # no lease here: a runner's liveness is its process (reconcile looks)
 
+    def expire_leases(self, *, actor: str = "tick", now: Any = None) -> list[str]:
+        return []  # no leases: reconcile finds dead runners by their processes
+
     def holds_claim(self, task_id: str, fence: int) -> bool:
         return True  # on one machine the newest attempt is the claim (settle checks it)
 

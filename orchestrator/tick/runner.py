@@ -38,7 +38,7 @@ from orchestrator.formats.agent_output import error_line, find_limit, only_tool_
 from orchestrator.formats.config import BREAKDOWN_ROLE, expand_command
 from orchestrator.formats.layout import WORKTREE_PROMPT_NAME, StateDir
 from orchestrator.formats.usage import usage_of
-from orchestrator.git import guard, worktrees
+from orchestrator.git import guard, share, worktrees
 from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.process.agentenv import WORKTREE_VENV, agent_environment, resolve_program, with_worktree_venv
@@ -76,7 +76,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
         _log.warning("attempt_already_owned", task=spec.task_id, attempt=spec.attempt)
         return 0
     queue = open_queue(spec.project)
-    if queue.locate(spec.task_id) != "claimed":
+    if queue.locate(spec.task_id) != "claimed" or (spec.fence and not queue.holds_claim(spec.task_id, spec.fence)):
         _log.warning("task_not_claimed_any_more", task=spec.task_id, attempt=spec.attempt)
         return 0
     queue.journal.append("started", task=spec.task_id, actor="runner", attempt=spec.attempt,
@@ -95,6 +95,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     secrets = secret_values(attempt_environment(spec, attempt, {}))
     if secrets:  # what the agent printed may quote its own keys: keep them out of our records
         result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
+    share_branch(Repo(Path(spec.repo)), spec, queue, progress)
     attempt.write_result(result)
     crash_point("runner_after_result")
     progress.mark("evaluate")
@@ -133,6 +134,7 @@ class Progress:
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.worktree_clean = False  # auto-commit left nothing behind, and nothing ran there since
+        self.remote_tip: str | None = None  # the shared remote's tip of the branch when the attempt began
         self._last = time.monotonic()
 
     def mark(self, step: str) -> None:
@@ -144,6 +146,13 @@ class Progress:
 def execute(attempt: Attempt, spec: Spec, queue: QueueBackend, progress: Progress) -> Result:
     repo = Repo(Path(spec.repo))
     worktree = Path(spec.worktree)
+    remote = shared_remote(spec)
+    if remote is not None:
+        try:  # another machine's earlier attempt may have moved the branch on
+            progress.remote_tip = share.fetch_task_branch(repo, remote, spec.branch, worktree)
+        except GitError as exc:
+            return Result("worktree_failed", f"could not fetch '{spec.branch}' from {remote}: {exc}", iso(utcnow()),
+                          counts=False)
     try:
         reused = worktrees.prepare_worktree(repo, worktree, spec.branch, spec.base_branch, sparse_paths=spec.sparse_paths,
                                             pool_dir=pool_dir(spec) if spec.project.worktree_pool else None,
@@ -204,6 +213,24 @@ def execute(attempt: Attempt, spec: Spec, queue: QueueBackend, progress: Progres
     if spec.phase == "review":
         return evaluate_review(attempt, spec, ran.exit_code, ran.timed_out)
     return evaluate(attempt, spec, repo, ran.exit_code, ran.timed_out, task, queue, progress, start)
+
+
+def shared_remote(spec: Spec) -> str | None:
+    """The remote task branches travel through: `push` on a queue that several machines share."""
+    return spec.project.push if spec.project.queue_url else None
+
+
+def share_branch(repo: Repo, spec: Spec, queue: QueueBackend, progress: Progress) -> None:
+    """Push the task branch for the machines that review, land or run it next; a failure is recorded,
+    and the branch stays here (the next attempt's push, or a person, sends it)."""
+    remote = shared_remote(spec)
+    if remote is None or repo.branch_commit(spec.branch) is None:
+        return
+    problem = share.push_task_branch(repo, remote, spec.branch, progress.remote_tip)
+    if problem:
+        _log.warning("branch_push_failed", task=spec.task_id, remote=remote, error=problem)
+        queue.journal.append("branch_push_failed", task=spec.task_id, actor="runner", remote=remote,
+                             reason=problem[:2000])
 
 
 def worktree_prompt(spec: Spec) -> Path:

@@ -102,6 +102,9 @@ class Scheduler:
             self._prepare_launcher()
             rec = reconcile(self.queue, self.runs, now,
                             ownerless_grace=self.ownerless_grace)
+            for task_id in self.queue.expire_leases(actor="tick"):  # PostgreSQL: another machine died
+                _log.warning("lease_expired", task=task_id)
+                rec.recovered.append((task_id, "lease_expired"))
             # After reconcile: settling a result it found may have rested an agent (usage limit).
             self.book.reload()
             report.running, report.recovered = rec.running, rec.recovered

@@ -1,0 +1,55 @@
+"""Task branches shared through a remote, for several machines on one queue (issue 18).
+
+With `push: REMOTE`, an attempt starts from the remote's copy of its task branch when that one
+is ahead (another machine ran an earlier attempt), and its branch is pushed when it ends, so
+whoever reviews or lands it, on any machine, fetches it from there. A local branch with commits
+the remote lacks is never moved back; a push never overwrites what it did not see (a lease on the
+remote tip it fetched).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.base import commands
+from orchestrator.base.errors import GitError
+from orchestrator.git.repo import Repo, clean_env
+
+NETWORK_TIMEOUT = 300
+
+
+def _tracking(remote: str, branch: str) -> str:
+    return f"refs/remotes/{remote}/{branch}"
+
+
+def fetch_task_branch(repo: Repo, remote: str, branch: str, worktree: Path | None = None) -> str | None:
+    """Bring the remote's copy of branch here: create the local branch from it, or fast-forward the
+    local one (in its worktree, when it has one) when it is behind. Returns the remote's tip (None
+    when the remote has no such branch). Raises GitError when the remote cannot be read."""
+    done = commands.run(["git", "fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{_tracking(remote, branch)}"],
+                        cwd=repo.path, env=clean_env(), check=False, error=GitError, timeout=NETWORK_TIMEOUT)
+    if done.returncode != 0:
+        said = (done.stdout + done.stderr).strip()
+        if "couldn't find remote ref" in said:
+            return None  # never pushed: the first attempt, or this branch is new
+        raise GitError(["git", "fetch", remote, branch], done.returncode, said, why=f"cannot fetch '{branch}' from {remote}")
+    tip = repo.git("rev-parse", "--verify", _tracking(remote, branch)).strip()
+    local = repo.branch_commit(branch)
+    if local is None:
+        repo.git("branch", branch, tip)
+    elif local != tip and repo.is_ancestor(local, tip):
+        checked_out = worktree is not None and repo.linked_worktrees().get(worktree) == branch
+        if checked_out:
+            repo.git("merge", "--ff-only", "--quiet", tip, cwd=worktree)
+        else:
+            repo.git("update-ref", f"refs/heads/{branch}", tip, local)
+    return tip
+
+
+def push_task_branch(repo: Repo, remote: str, branch: str, seen: str | None) -> str | None:
+    """Push branch to remote, replacing only the tip we fetched (seen; None: it must not exist
+    there yet). None when it worked, else git's own words."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{seen or ''}"
+    done = commands.run(["git", "push", "--quiet", lease, remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+                        cwd=repo.path, env=clean_env(), check=False, error=GitError, timeout=NETWORK_TIMEOUT)
+    return None if done.returncode == 0 else (done.stdout + done.stderr).strip()

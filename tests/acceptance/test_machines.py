@@ -1,0 +1,174 @@
+"""Several machines, one queue (issue 18): three daemons on one box, each with its own clone and
+state directory, sharing one PostgreSQL database and one bare remote.
+
+Tasks are enqueued; whole machines (the daemon, its fork server, its runners and agents) are
+killed with SIGKILL at random and started again, and database connections are cut at random.
+At the end: no task lost, none run by two live agents at once (each agent holds an flock on its
+task while it works and records a clash if it cannot get it), every task in provisional/done/failed,
+and every task that succeeded has its branch, with its agent's commit, on the remote.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+from orchestrator.formats.task import Task
+from tests.support import wait_until
+
+TASKS = int(os.environ.get("ORCH_TEST_MACHINE_TASKS", "300"))
+
+AGENT = textwrap.dedent("""
+    import fcntl, os, pathlib, random, subprocess, sys, time
+    shared = pathlib.Path(os.environ["SHARED"])
+    task = os.environ["ORCH_TASK_ID"]
+    lock = open(shared / "locks" / f"{task}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        with open(shared / "clashes.log", "a") as log:
+            log.write(f"{task} {os.environ['MACHINE']}\\n")
+        sys.exit(1)
+    time.sleep(random.uniform(0.05, 0.4))
+    pathlib.Path(f"{task}.txt").write_text(f"{task} on {os.environ['MACHINE']}\\n")
+    subprocess.run(["git", "add", "-A"], check=True)
+    subprocess.run(["git", "commit", "-q", "-m", f"work on {task}"], check=True)
+""")
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+class Machine:
+    def __init__(self, root: Path, name: str, remote: Path, url: str, shared: Path):
+        self.name, self.dir = name, root / name
+        self.dir.mkdir()
+        self.repo = self.dir / "repo"
+        git("clone", "-q", str(remote), str(self.repo), cwd=root)
+        for key, value in (("user.name", name), ("user.email", f"{name}@localhost")):
+            git("config", key, value, cwd=self.repo)
+        self.config = self.dir / "agents.yaml"
+        self.config.write_text(yaml.safe_dump({
+            "repo": str(self.repo), "queue_dir": str(self.dir / "queue"), "state_dir": str(self.dir / "state"),
+            "queue_url": url, "push": "origin", "lease_seconds": 5, "tick_seconds": 1, "max_running": 2,
+            "retry_backoff_seconds": 0, "max_attempts": 5, "kill_grace_seconds": 0.5,
+            "agents": [{"name": f"agent-{name}", "command": [sys.executable, str(shared / "agent.py")],
+                        "max_concurrent": 2, "env": {"SHARED": str(shared), "MACHINE": name},
+                        "env_passthrough": ["SHARED", "MACHINE"]}]}))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.config), "--daemon"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def kill(self) -> None:
+        """SIGKILL the whole machine: its daemon and everything working under its directory."""
+        mine = str(self.dir)
+        victims = []
+        for process in psutil.process_iter(["cmdline", "cwd"]):
+            try:
+                if process.pid != os.getpid() and (any(mine in part for part in process.info["cmdline"] or ())
+                                                   or (process.info["cwd"] or "").startswith(mine)):
+                    victims.append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        for process in victims:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if self.process is not None:
+            self.process.wait(30)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self.process = None
+
+
+def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_path, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    shared = tmp_path / "shared"
+    (shared / "locks").mkdir(parents=True)
+    (shared / "agent.py").write_text(AGENT)
+    remote = tmp_path / "remote.git"
+    seed = tmp_path / "seed"
+    git("init", "-q", "--bare", "-b", "main", str(remote), cwd=tmp_path)
+    git("init", "-q", "-b", "main", str(seed), cwd=tmp_path)
+    (seed / "README.md").write_text("shared project\n")
+    git("add", "-A", cwd=seed)
+    git("-c", "user.name=seed", "-c", "user.email=seed@localhost", "commit", "-q", "-m", "start", cwd=seed)
+    git("push", "-q", str(remote), "main", cwd=seed)
+
+    queue = PgQueue(pg_url)
+    queue.ensure_ready()
+    queue.enqueue_many([(Task(id=f"t{n:03d}", title=f"Task {n}", body=f"Do task {n}."), "incoming")
+                        for n in range(TASKS)], actor="test")
+    machines = [Machine(tmp_path, f"m{n}", remote, pg_url, shared) for n in range(3)]
+    rng = random.Random(18)
+    finished = ("provisional", "done", "failed")
+
+    def settled() -> int:
+        return sum(queue.count(state) for state in finished)
+
+    try:
+        for machine in machines:
+            machine.start()
+        kills = cuts = 0
+        deadline = time.monotonic() + 240
+        while settled() < TASKS and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.5, 2.0))
+            if kills < 4 and settled() < TASKS * 0.8:
+                victim = rng.choice(machines)
+                victim.kill()
+                kills += 1
+                # The first stays down past its leases: the others take over its tasks. The rest come back
+                # at once and recover their own claims.
+                time.sleep(7 if kills == 1 else rng.uniform(0.2, 1.0))
+                victim.start()
+            if cuts < 6:  # cut some of the database's client connections (not ours)
+                with queue._txn() as conn:
+                    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid() AND random() < 0.3")
+                cuts += 1
+        wait_until(lambda: settled() == TASKS, timeout=120, what="every task to settle after the kills")
+    finally:
+        for machine in machines:
+            machine.stop()
+
+    ids = [f"t{n:03d}" for n in range(TASKS)]
+    states = queue.states_of(ids)
+    assert sorted(states) == ids, "a task was lost"
+    assert not [i for i, s in states.items() if s not in finished]
+    clashes = (shared / "clashes.log").read_text().splitlines() if (shared / "clashes.log").exists() else []
+    assert clashes == [], f"run by two live agents at once: {clashes[:5]}"
+    on_remote = {line.split("refs/heads/")[1]: line.split()[0]
+                 for line in git("ls-remote", str(remote), "refs/heads/agent/*", cwd=tmp_path).splitlines()}
+    succeeded = [i for i, s in states.items() if s in ("provisional", "done")]
+    missing = [i for i in succeeded if f"agent/{i}" not in on_remote]
+    assert missing == [], f"branches not on the remote: {missing[:5]}"
+    for task_id in rng.sample(succeeded, min(20, len(succeeded))):  # the agent's own commit is there
+        assert f"{task_id}.txt" in git("ls-tree", "--name-only", on_remote[f"agent/{task_id}"], cwd=remote)
+    events = list(queue.journal.read())
+    expired = sum(1 for e in events if e["event"] == "lease_expired")
+    claims = sum(1 for e in events if e["event"] == "claimed")
+    print(f"{TASKS} tasks: {len(succeeded)} succeeded, {TASKS - len(succeeded)} failed; {claims} claims, "
+          f"{kills} machines killed, {cuts} connection cuts, {expired} leases expired and taken over")
+    queue.close()
+    assert kills and cuts and expired, "the kills did not exercise a takeover"
