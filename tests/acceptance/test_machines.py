@@ -12,110 +12,19 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
-
-import psutil
-import yaml
 
 from orchestrator.formats.task import Task
+from tests.machines import Machine, git, make_world
 from tests.support import wait_until
 
 TASKS = int(os.environ.get("ORCH_TEST_MACHINE_TASKS", "300"))
-
-AGENT = textwrap.dedent("""
-    import fcntl, os, pathlib, random, subprocess, sys, time
-    shared = pathlib.Path(os.environ["SHARED"])
-    task = os.environ["ORCH_TASK_ID"]
-    lock = open(shared / "locks" / f"{task}.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        with open(shared / "clashes.log", "a") as log:
-            log.write(f"{task} {os.environ['MACHINE']}\\n")
-        sys.exit(1)
-    time.sleep(random.uniform(0.05, 0.4))
-    pathlib.Path(f"{task}.txt").write_text(f"{task} on {os.environ['MACHINE']}\\n")
-    subprocess.run(["git", "add", "-A"], check=True)
-    subprocess.run(["git", "commit", "-q", "-m", f"work on {task}"], check=True)
-""")
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-class Machine:
-    def __init__(self, root: Path, name: str, remote: Path, url: str, shared: Path):
-        self.name, self.dir = name, root / name
-        self.dir.mkdir()
-        self.repo = self.dir / "repo"
-        git("clone", "-q", str(remote), str(self.repo), cwd=root)
-        for key, value in (("user.name", name), ("user.email", f"{name}@localhost")):
-            git("config", key, value, cwd=self.repo)
-        self.config = self.dir / "agents.yaml"
-        self.config.write_text(yaml.safe_dump({
-            "repo": str(self.repo), "queue_dir": str(self.dir / "queue"), "state_dir": str(self.dir / "state"),
-            "queue_url": url, "push": "origin", "lease_seconds": 5, "tick_seconds": 1, "max_running": 2,
-            "retry_backoff_seconds": 0, "max_attempts": 5, "kill_grace_seconds": 0.5,
-            "agents": [{"name": f"agent-{name}", "command": [sys.executable, str(shared / "agent.py")],
-                        "max_concurrent": 2, "env": {"SHARED": str(shared), "MACHINE": name},
-                        "env_passthrough": ["SHARED", "MACHINE"]}]}))
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.config), "--daemon"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def kill(self) -> None:
-        """SIGKILL the whole machine: its daemon and everything working under its directory."""
-        mine = str(self.dir)
-        victims = []
-        for process in psutil.process_iter(["cmdline", "cwd"]):
-            try:
-                if process.pid != os.getpid() and (any(mine in part for part in process.info["cmdline"] or ())
-                                                   or (process.info["cwd"] or "").startswith(mine)):
-                    victims.append(process)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        for process in victims:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        if self.process is not None:
-            self.process.wait(30)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            self.process = None
 
 
 def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_path, pg_url):
     from orchestrator.store.pg.queue import PgQueue
 
-    shared = tmp_path / "shared"
-    (shared / "locks").mkdir(parents=True)
-    (shared / "agent.py").write_text(AGENT)
-    remote = tmp_path / "remote.git"
-    seed = tmp_path / "seed"
-    git("init", "-q", "--bare", "-b", "main", str(remote), cwd=tmp_path)
-    git("init", "-q", "-b", "main", str(seed), cwd=tmp_path)
-    (seed / "README.md").write_text("shared project\n")
-    git("add", "-A", cwd=seed)
-    git("-c", "user.name=seed", "-c", "user.email=seed@localhost", "commit", "-q", "-m", "start", cwd=seed)
-    git("push", "-q", str(remote), "main", cwd=seed)
-
+    shared, remote = make_world(tmp_path)
     queue = PgQueue(pg_url)
     queue.ensure_ready()
     queue.enqueue_many([(Task(id=f"t{n:03d}", title=f"Task {n}", body=f"Do task {n}."), "incoming")
