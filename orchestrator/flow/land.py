@@ -326,11 +326,12 @@ def _spaced(candidates: list[int], count: int) -> list[int]:
 
 
 @contextmanager
-def lander_lock(cfg: Config) -> Iterator[bool]:
-    """The one lander: yields False when another holds it (the kernel frees it when a lander dies)."""
+def lander_lock(cfg: Config, queue: QueueBackend) -> Iterator[bool]:
+    """The one lander: yields False when another holds it, on this machine (a file lock the kernel
+    frees when a lander dies) or on any machine of a shared queue (an advisory lock in its database)."""
     durable.make_dirs(StateDir(cfg.state_dir).landing)
-    with FileLock(StateDir(cfg.state_dir).land_lock).attempt() as got:
-        yield got
+    with FileLock(StateDir(cfg.state_dir).land_lock).attempt() as got, queue.exclusive("lander") as everywhere:
+        yield got and everywhere
 
 
 def land_until_idle(cfg: Config, queue: QueueBackend, *, max_rounds: int | None = None,
@@ -338,7 +339,7 @@ def land_until_idle(cfg: Config, queue: QueueBackend, *, max_rounds: int | None 
                     on_check: Callable[[CheckResult], None] | None = None) -> list[Round]:
     """Rounds until landing/ is empty or a round changes nothing (it waits for the base's checkout,
     say: the next tick tries again). Raises StateError when another lander runs."""
-    with lander_lock(cfg) as got:
+    with lander_lock(cfg, queue) as got:
         if not got:
             raise StateError("another lander is running (the daemon's, or another 'land'); it lands what "
                              "is in landing/")

@@ -70,6 +70,16 @@ def render(d: dict) -> Group:
     parts.append(agents)
     if d.get("invalid"):
         parts.append(Text(f"quarantined in queue/invalid/: {len(d['invalid'])} (see 'validate')", style="red"))
+    if d.get("machines"):  # a queue shared by several machines: each one's daemons and running tasks
+        machines = Text("machines:")
+        now = utcnow()
+        for m in d["machines"]:
+            seen = max((x["seen"] for x in m["daemons"]), default=None)
+            daemons = f"{len(m['daemons'])} daemon(s), last seen {for_people(seen, now)}" if seen else "no daemon"
+            running = ", ".join(r["task"] for r in m["running"][:8]) + (" ..." if len(m["running"]) > 8 else "")
+            machines.append(f"\n  {m['machine']}: {daemons}; running {len(m['running'])}" +
+                            (f" ({running})" if running else ""))
+        parts.append(machines)
     daemon = f"daemon pid {d['daemon_pid']}" if d["daemon_pid"] else "no daemon running"
     parts.append(Text(f"{daemon} · last tick {for_people(d['last_tick'], utcnow())}", style="dim"))
     return Group(*parts)

@@ -145,7 +145,7 @@ def status(cfg: Config, queue: QueueBackend) -> dict:
     runs = Runs(cfg.state_dir)
     running = []
     now = utcnow()
-    for task_id in queue.ids("claimed"):
+    for task_id in queue.claimed_here():  # (another machine's: under "machines")
         attempt = runs.latest(task_id)
         spec = attempt.spec() if attempt else None
         owner = (attempt.owner() or {}) if attempt else {}
@@ -166,6 +166,7 @@ def status(cfg: Config, queue: QueueBackend) -> dict:
             "needs_you": needs_you(queue) + nobody_takes(cfg, queue) + agents_needing_you(cfg, book, now),
             "blocked_by_failed": blocked_by_failed(queue),
             "merge_queue": merge_queue(cfg, queue),
+            "machines": queue.machines(),  # a shared queue: every machine's daemons and running tasks
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
                         "paused": bool(a.paused or book.paused(a.name, now)),

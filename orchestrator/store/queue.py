@@ -227,6 +227,16 @@ class Queue:
     def expire_leases(self, *, actor: str = "tick", now: Any = None) -> list[str]:
         return []  # no leases: reconcile finds dead runners by their processes
 
+    def note_daemon(self, pid: int, started: float) -> None:
+        """One machine: its daemon's pid file says it all."""
+
+    def machines(self) -> list[dict[str, Any]]:
+        return []  # one machine: status shows its daemon and runners itself
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        yield True  # one machine: the caller's file lock is enough
+
     def holds_claim(self, task_id: str, fence: int) -> bool:
         return True  # on one machine the newest attempt is the claim (settle checks it)
 

@@ -226,6 +226,9 @@ def share_branch(repo: Repo, spec: Spec, queue: QueueBackend, progress: Progress
     remote = shared_remote(spec)
     if remote is None or repo.branch_commit(spec.branch) is None:
         return
+    if spec.fence and not queue.holds_claim(spec.task_id, spec.fence):
+        _log.warning("branch_not_pushed", task=spec.task_id, reason="the claim moved on to another runner")
+        return
     problem = share.push_task_branch(repo, remote, spec.branch, progress.remote_tip)
     if problem:
         _log.warning("branch_push_failed", task=spec.task_id, remote=remote, error=problem)

@@ -102,6 +102,8 @@ class Scheduler:
             self._prepare_launcher()
             rec = reconcile(self.queue, self.runs, now,
                             ownerless_grace=self.ownerless_grace)
+            if self._long_lived:
+                self.queue.note_daemon(self.identity.pid, self.identity.started)  # (status: every machine's)
             for task_id in self.queue.expire_leases(actor="tick"):  # PostgreSQL: another machine died
                 _log.warning("lease_expired", task=task_id)
                 rec.recovered.append((task_id, "lease_expired"))

@@ -10,8 +10,11 @@ and every task that succeeded has its branch, with its agent's commit, on the re
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
+import sys
 import time
 
 from orchestrator.formats.task import Task
@@ -81,3 +84,29 @@ def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_p
           f"{kills} machines killed, {cuts} connection cuts, {expired} leases expired and taken over")
     queue.close()
     assert kills and cuts and expired, "the kills did not exercise a takeover"
+
+
+def test_status_on_any_machine_shows_every_machines_daemon_and_running_tasks(tmp_path, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    shared, remote = make_world(tmp_path)
+    a = Machine(tmp_path, "a", remote, pg_url, shared, sleep="20, 20")  # its agent works for a while
+    b = Machine(tmp_path, "b", remote, pg_url, shared)
+    queue = PgQueue(pg_url)
+    queue.ensure_ready()
+    try:
+        a.start()
+        queue.enqueue(Task(id="long", title="A long one"), actor="test")
+        wait_until(lambda: any(e["event"] == "started" for e in queue.journal.read()), timeout=30,
+                   what="machine a's runner to start")
+        out = subprocess.run([sys.executable, "-m", "orchestrator", "--config", str(b.config), "status", "--json"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        status = json.loads(out.stdout)
+        (machine,) = [m for m in status["machines"] if m["running"]]
+        assert [r["task"] for r in machine["running"]] == ["long"] and machine["daemons"]
+        assert status["running"] == []  # b runs nothing itself
+        assert status["counts"]["claimed"] == 1
+    finally:
+        a.kill()
+        queue.close()

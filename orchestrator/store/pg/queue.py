@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from orchestrator.base import log
-from orchestrator.base.clock import utcnow
+from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import ConfigError, NotFoundError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
 from orchestrator.formats import task as taskfmt
@@ -374,6 +374,42 @@ class PgQueue:
             if moved is not None:  # the next claim raises the fence: the old runner's writes are refused
                 sent.append(task_id)
         return sent
+
+    def note_daemon(self, pid: int, started: float) -> None:
+        """This machine's daemon is alive (each tick): status lists every machine's daemons."""
+        with self._txn() as conn:
+            conn.execute("INSERT INTO orchestrator_daemons (machine, pid, started, seen) VALUES (%s, %s, to_timestamp(%s), "
+                         "now()) ON CONFLICT (machine, pid) DO UPDATE SET seen = now()", (self.host, pid, started))
+            conn.execute("DELETE FROM orchestrator_daemons WHERE seen < now() - interval '1 day'")
+
+    def machines(self) -> list[dict[str, Any]]:
+        """Every machine with a daemon seen in the last day or a claim: its daemons and running tasks."""
+        found: dict[str, dict[str, Any]] = {}
+        for machine, pid, started, seen in self._all("SELECT machine, pid, started, seen FROM orchestrator_daemons "
+                                                     "ORDER BY machine, seen DESC"):
+            entry = found.setdefault(machine, {"machine": machine, "daemons": [], "running": []})
+            entry["daemons"].append({"pid": pid, "started": iso(started), "seen": iso(seen)})
+        for task_id, host, pid, started, expires in self._all(
+                "SELECT id, lease_host, lease_pid, lease_started, lease_expires FROM orchestrator_tasks "
+                "WHERE state = 'claimed' ORDER BY id"):
+            entry = found.setdefault(host or "?", {"machine": host or "?", "daemons": [], "running": []})
+            entry["running"].append({"task": task_id, "pid": pid, "since": iso(started) if started else None,
+                                     "lease_expires": iso(expires) if expires else None})
+        return sorted(found.values(), key=lambda m: m["machine"])
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """One holder across every machine (the merge queue's lander): yields False when another has it."""
+        conn = self._lock_conn()
+        key = f"orchestrator:{name}"
+        got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
+        if not (got and got[0]):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     # ---- locks --------------------------------------------------------------------
 

@@ -254,9 +254,9 @@ def test_migrations_apply_once_and_a_newer_schema_is_refused(pg_url):
     from orchestrator.store.pg import connect as pgconnect
 
     with psycopg.connect(pg_url) as conn:
-        with pytest.raises(ConfigError, match=r"lacks migrations 0001_queue\.sql"):
+        with pytest.raises(ConfigError, match=r"lacks migrations 0001_queue\.sql, 0002_daemons\.sql"):
             pgconnect.check_schema(conn)
-        assert pgconnect.migrate(conn) == ["0001_queue.sql"]
+        assert pgconnect.migrate(conn) == ["0001_queue.sql", "0002_daemons.sql"]
         assert pgconnect.migrate(conn) == []
         pgconnect.check_schema(conn)
         with conn.transaction():
@@ -272,3 +272,37 @@ def test_the_password_never_shows(pg_url):
     with pytest.raises(ConfigError) as refused:
         connect("postgresql://ann:s3cret@/nosuchdb?host=/nonexistent", timeout=2)
     assert "s3cret" not in str(refused.value) and "***" in str(refused.value)
+
+
+def test_every_machine_shows_with_its_daemons_and_running_tasks(pg, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    other = PgQueue(pg_url, host="box-2/abcd1234")
+    try:
+        pg.enqueue(Task(id="t1", title="One"), actor="test")
+        pg.enqueue(Task(id="t2", title="Two"), actor="test")
+        pg.note_daemon(111, 1_700_000_000.0)
+        other.note_daemon(222, 1_700_000_000.0)
+        other.claim("t2", lambda task, fence: None, pid=333)
+        machines = {m["machine"]: m for m in pg.machines()}
+        assert set(machines) == {pg.host, "box-2/abcd1234"}
+        assert [d["pid"] for d in machines[pg.host]["daemons"]] == [111] and machines[pg.host]["running"] == []
+        assert [r["task"] for r in machines["box-2/abcd1234"]["running"]] == ["t2"]
+        assert pg.claimed_here() == [] and other.claimed_here() == ["t2"]
+    finally:
+        other.close()
+
+
+def test_one_lander_across_machines(pg, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    other = PgQueue(pg_url, host="box-2/abcd1234")
+    try:
+        with pg.exclusive("lander") as mine:
+            assert mine
+            with other.exclusive("lander") as theirs:
+                assert not theirs
+        with other.exclusive("lander") as theirs:
+            assert theirs  # let go when the first one was done
+    finally:
+        other.close()
