@@ -166,6 +166,8 @@ class Orchestrator:
         src = state if state in ("provisional", "blocked") else "provisional"
         repo = Repo(self.config.repo)
         to_land = land if land is not None else self.config.merge == "queue"
+        if merge and not to_land:
+            checkouts.bring_branch(self.config, repo, task_id)  # it may have run on another machine
         how = review.accept(self.queue, repo, task_id, src, base_branch=self.config.base_branch,
                             branch=self.branch(task_id), merge=merge, actor=actor, land=to_land)
         poke(self.config.state_dir)

@@ -52,7 +52,8 @@ def make_world(root: Path) -> tuple[Path, Path]:
 
 
 class Machine:
-    def __init__(self, root: Path, name: str, remote: Path, url: str, shared: Path, *, sleep: str = "0.05, 0.4"):
+    def __init__(self, root: Path, name: str, remote: Path, url: str, shared: Path, *, sleep: str = "0.05, 0.4",
+                 **settings):
         self.name, self.dir = name, root / name
         self.dir.mkdir()
         self.repo = self.dir / "repo"
@@ -66,8 +67,12 @@ class Machine:
             "retry_backoff_seconds": 0, "max_attempts": 5, "kill_grace_seconds": 0.5,
             "agents": [{"name": f"agent-{name}", "command": [sys.executable, str(shared / "agent.py")],
                         "max_concurrent": 2, "env": {"SHARED": str(shared), "MACHINE": name, "SLEEP": sleep},
-                        "env_passthrough": ["SHARED", "MACHINE", "SLEEP"]}]}))
+                        "env_passthrough": ["SHARED", "MACHINE", "SLEEP"]}], **settings}))
         self.process: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "orchestrator", "--config", str(self.config), *args],
+                              capture_output=True, text=True, timeout=120)
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--config", str(self.config), "--daemon"],

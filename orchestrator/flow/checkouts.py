@@ -25,7 +25,7 @@ from orchestrator.base.errors import GitError, NotFoundError
 from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import id_problem
-from orchestrator.git import branches, worktrees
+from orchestrator.git import branches, share, worktrees
 from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
 from orchestrator.store.backend import QueueBackend
 
@@ -77,8 +77,16 @@ def task_state(queue: QueueBackend, task_id: str) -> str | None:
     return queue.locate(task_id) or ("invalid" if queue.find_invalid(task_id) else None)
 
 
+def bring_branch(cfg: Config, repo: Repo, task_id: str) -> None:
+    """On a queue several machines share, the task's branch as its last attempt pushed it (it may
+    have run on another machine): fetched from `push` before anyone reads or merges it."""
+    if cfg.queue_url and cfg.push:
+        share.fetch_task_branch(repo, cfg.push, cfg.branch_of(task_id))
+
+
 def task_branch(cfg: Config, queue: QueueBackend, repo: Repo, task_id: str) -> tuple[str | None, str]:
     """(state, branch) of a task that has a branch; NotFoundError when there is no branch to show."""
+    bring_branch(cfg, repo, task_id)
     state, branch = task_state(queue, task_id), cfg.branch_of(task_id)
     if repo.branch_commit(branch) is None:
         if state is None:

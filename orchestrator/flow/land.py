@@ -99,8 +99,34 @@ class Lander:
 
     # ---- one round ----------------------------------------------------------------
 
+    def _catch_up_with_remote(self) -> str | None:
+        """On a queue several machines share, the lander may run on any of them: first bring the
+        base to where the last lander pushed it (a fast-forward, as move_base does for a person's
+        checkout). Returns why it must wait, or None."""
+        if not (self.cfg.queue_url and self.cfg.push):
+            return None
+        base = self.cfg.base_branch
+        try:
+            tip = share.fetch_ref(self.repo, self.cfg.push, base)
+        except GitError as exc:
+            return f"cannot fetch {base} from {self.cfg.push}: {exc}"
+        local = self.repo.branch_commit(base)
+        if tip is None or local is None or tip == local or self.repo.is_ancestor(tip, local):
+            return None
+        if not self.repo.is_ancestor(local, tip):
+            return (f"{base} here and on {self.cfg.push} have both moved on; bring them together (merge or "
+                    "push), then the merge queue goes on")
+        try:
+            move_base(self.repo, base, tip, local)
+        except MergeRefusedError as exc:
+            return str(exc)
+        return None
+
     def run_round(self) -> Round:
         report = Round(landed=self.recover())
+        report.waiting = self._catch_up_with_remote()
+        if report.waiting is not None:
+            return report
         old = self.repo.branch_commit(self.cfg.base_branch)
         if old is None:
             report.waiting = f"the base branch '{self.cfg.base_branch}' does not exist"

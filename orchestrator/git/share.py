@@ -22,10 +22,9 @@ def _tracking(remote: str, branch: str) -> str:
     return f"refs/remotes/{remote}/{branch}"
 
 
-def fetch_task_branch(repo: Repo, remote: str, branch: str, worktree: Path | None = None) -> str | None:
-    """Bring the remote's copy of branch here: create the local branch from it, or fast-forward the
-    local one (in its worktree, when it has one) when it is behind. Returns the remote's tip (None
-    when the remote has no such branch). Raises GitError when the remote cannot be read."""
+def fetch_ref(repo: Repo, remote: str, branch: str) -> str | None:
+    """The remote's tip of branch, fetched into refs/remotes/REMOTE/BRANCH; None when the remote
+    has no such branch. Raises GitError when the remote cannot be read."""
     done = commands.run(["git", "fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{_tracking(remote, branch)}"],
                         cwd=repo.path, env=clean_env(), check=False, error=GitError, timeout=NETWORK_TIMEOUT)
     if done.returncode != 0:
@@ -33,7 +32,16 @@ def fetch_task_branch(repo: Repo, remote: str, branch: str, worktree: Path | Non
         if "couldn't find remote ref" in said:
             return None  # never pushed: the first attempt, or this branch is new
         raise GitError(["git", "fetch", remote, branch], done.returncode, said, why=f"cannot fetch '{branch}' from {remote}")
-    tip = repo.git("rev-parse", "--verify", _tracking(remote, branch)).strip()
+    return repo.git("rev-parse", "--verify", _tracking(remote, branch)).strip()
+
+
+def fetch_task_branch(repo: Repo, remote: str, branch: str, worktree: Path | None = None) -> str | None:
+    """Bring the remote's copy of branch here: create the local branch from it, or fast-forward the
+    local one (in its worktree, when it has one) when it is behind. Returns the remote's tip (None
+    when the remote has no such branch). Raises GitError when the remote cannot be read."""
+    tip = fetch_ref(repo, remote, branch)
+    if tip is None:
+        return None
     local = repo.branch_commit(branch)
     if local is None:
         repo.git("branch", branch, tip)

@@ -110,3 +110,34 @@ def test_status_on_any_machine_shows_every_machines_daemon_and_running_tasks(tmp
     finally:
         a.kill()
         queue.close()
+
+
+def test_a_branch_made_on_one_machine_is_reviewed_and_landed_from_another(tmp_path, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    shared, remote = make_world(tmp_path)
+    a = Machine(tmp_path, "a", remote, pg_url, shared, merge="queue")
+    b = Machine(tmp_path, "b", remote, pg_url, shared, merge="queue")
+    queue = PgQueue(pg_url)
+    queue.ensure_ready()
+    try:
+        a.start()  # only machine a runs agents
+        queue.enqueue_many([(Task(id=i, title=f"Task {i}"), "incoming") for i in ("t1", "t2")], actor="test")
+        wait_until(lambda: queue.count("provisional") == 2, timeout=60, what="both tasks done on machine a")
+    finally:
+        a.stop()
+    shown = b.cli("diff", "t1", "--stat")  # b has never seen the branch: it fetches it
+    assert shown.returncode == 0 and "t1.txt" in shown.stdout, shown.stderr
+    assert b.cli("accept", "t1").returncode == 0  # to landing/ (merge: queue)
+    landed = b.cli("land")
+    assert landed.returncode == 0 and queue.locate("t1") == "done", landed.stdout + landed.stderr
+    assert "t1.txt" in git("ls-tree", "--name-only", "main", cwd=remote)  # b pushed the landed base
+    # Machine a lands the next one: it first catches up with what b landed, then lands on top.
+    assert a.cli("accept", "t2").returncode == 0
+    landed = a.cli("land")
+    assert landed.returncode == 0 and queue.locate("t2") == "done", landed.stdout + landed.stderr
+    files = git("ls-tree", "--name-only", "main", cwd=remote).split()
+    assert {"t1.txt", "t2.txt"} <= set(files)
+    history = git("log", "--format=%s", "main", cwd=remote)
+    assert history.count("t1") >= 1 and history.count("t2") >= 1
+    queue.close()
