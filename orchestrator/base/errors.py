@@ -69,3 +69,10 @@ class StorageError(OrchestratorError):
     """A directory we must write is not writable (permissions, a read-only filesystem)."""
 
     exit_code = 3
+
+
+class QueueUnavailableError(OrchestratorError):
+    """The queue's database could not be reached for one call (a restart, a network cut): nothing of
+    that call happened, and the next call connects again."""
+
+    exit_code = 3

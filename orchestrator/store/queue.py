@@ -480,11 +480,7 @@ class Queue:
         (REVISABLE fields), under its lock; None when it has moved on (a claimed, provisional or
         finished task is never revised). One that now waits for a dependency not done goes to
         blocked/; one in blocked/ whose wait is over is left for the release (the tick's)."""
-        if src not in ("incoming", "blocked"):
-            raise StateError(f"only a task waiting in incoming/ or blocked/ can be revised, not one in {src}/")
-        unknown = set(changes) - REVISABLE
-        if unknown:
-            raise StateError(f"revise changes only {', '.join(sorted(REVISABLE))}, not {', '.join(sorted(unknown))}")
+        check_revision(src, changes)
         deps = changes.get("depends_on", ())
         dst = "blocked" if any(not os.path.exists(self.path("done", d)) for d in deps) else src
         return self.transition(task_id, src, dst, actor=actor, event="revised", reason=reason, updates=changes,
@@ -526,6 +522,15 @@ class Queue:
     def _sync_dirs(self, *states: str) -> None:
         for state in states:
             durable.fsync_dir(self.dir(state))
+
+
+def check_revision(src: str, changes: dict[str, Any]) -> None:
+    """What revise may do, on either backend: only a waiting task, only the fields a plan writes."""
+    if src not in ("incoming", "blocked"):
+        raise StateError(f"only a task waiting in incoming/ or blocked/ can be revised, not one in {src}/")
+    unknown = set(changes) - REVISABLE
+    if unknown:
+        raise StateError(f"revise changes only {', '.join(sorted(REVISABLE))}, not {', '.join(sorted(unknown))}")
 
 
 def _moved(src: str, dst: str) -> dict[str, Any]:

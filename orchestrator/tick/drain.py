@@ -6,10 +6,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from orchestrator.base import log
+from orchestrator.base.errors import QueueUnavailableError
 from orchestrator.process.wake import WakeListener
 from orchestrator.tick.scheduler import Scheduler
 
 DRAINED, TIMED_OUT, ONLY_LATER = 0, 1, 4  # the exit codes of --drain (docs/CLI.md)
+_log = log.get("orchestrator.drain")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,12 @@ def drain_report(scheduler: Scheduler, timeout: float | None, poll: float = 0.2)
     try:
         while True:
             woken.clear()
-            report = scheduler.tick()
+            try:
+                report = scheduler.tick()
+            except QueueUnavailableError as exc:  # the database for a moment: the next tick connects again
+                _log.warning("tick_failed", error=str(exc))
+                woken.wait(poll)
+                continue
             if not report.skipped and not scheduler.has_work(report):
                 return Drained(DRAINED)
             if deadline is not None and not report.skipped:

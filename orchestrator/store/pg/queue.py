@@ -30,13 +30,13 @@ import psycopg
 
 from orchestrator.base import log
 from orchestrator.base.clock import iso, utcnow
-from orchestrator.base.errors import ConfigError, NotFoundError, StateError, TaskFileError
+from orchestrator.base.errors import ConfigError, NotFoundError, QueueUnavailableError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
 from orchestrator.store.pg.connect import connect, migrate, shown
 from orchestrator.store.pg.journal import INSERT, PgJournal, record_of, row_of
-from orchestrator.store.queue import REVISABLE, Listed
+from orchestrator.store.queue import Listed, check_revision
 
 CHANNEL = "orchestrator_news"  # NOTIFY'd when a task enters incoming/: pickup without waiting for a tick
 DEFAULT_LEASE_SECONDS = 60
@@ -62,13 +62,30 @@ class PgQueue:
 
     @contextmanager
     def _txn(self) -> Iterator[psycopg.Connection]:
-        """A transaction on the queue's connection, connected again first if it broke (a server
-        restart, a network cut): what was in flight failed whole and its caller sees the error."""
-        with self.lock:
-            if self.conn.closed or self.conn.broken:
-                self.conn = connect(self.url)
-            with self.conn.transaction():
+        """A transaction on the queue's connection. A connection found dead as the transaction begins
+        (the server restarted, a network cut, an administrator ended it) is replaced and the begin
+        tried once more; one that dies within the transaction fails it whole, as
+        QueueUnavailableError, and the next call connects again."""
+        with self.lock, ExitStack() as stack:
+            for tries in (1, 2):
+                if self.conn.closed or self.conn.broken:
+                    self.conn = connect(self.url)
+                try:
+                    stack.enter_context(self.conn.transaction())
+                    break
+                except psycopg.OperationalError as exc:
+                    self.conn.close()
+                    if tries == 2:
+                        raise self._unavailable(exc) from exc
+            try:
                 yield self.conn
+            except psycopg.OperationalError as exc:
+                raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> QueueUnavailableError:
+        said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return QueueUnavailableError(f"{self.where}: the database connection failed ({said}); nothing of this "
+                                     "step happened, and the next one connects again")
 
     def close(self) -> None:
         self.conn.close()
@@ -326,11 +343,7 @@ class PgQueue:
     def revise(self, task_id: str, src: str, changes: dict[str, Any], *, actor: str,
                reason: str | None = None) -> Task | None:
         """As the file queue's: what a plan wrote of a task still waiting in incoming/ or blocked/."""
-        if src not in ("incoming", "blocked"):
-            raise StateError(f"only a task waiting in incoming/ or blocked/ can be revised, not one in {src}/")
-        unknown = set(changes) - REVISABLE
-        if unknown:
-            raise StateError(f"revise changes only {', '.join(sorted(REVISABLE))}, not {', '.join(sorted(unknown))}")
+        check_revision(src, changes)
         deps = changes.get("depends_on", ())
         done = self.states_of(deps)
         dst = "blocked" if any(done.get(d) != "done" for d in deps) else src
@@ -346,7 +359,7 @@ class PgQueue:
             row = self._one("UPDATE orchestrator_tasks SET lease_expires = now() + make_interval(secs => %s),"
                             " lease_pid = coalesce(%s, lease_pid) WHERE id = %s AND state = 'claimed' AND fence = %s"
                             " RETURNING id", (self.lease_seconds, pid, task_id, fence))
-        except (psycopg.OperationalError, ConfigError):
+        except (psycopg.OperationalError, ConfigError, QueueUnavailableError):
             return None
         return row is not None
 
@@ -415,6 +428,8 @@ class PgQueue:
 
     def _lock_conn(self) -> psycopg.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.broken and not self._local.held:  # holding nothing: a new one is the same
+            conn.close()
         if conn is None or conn.closed:
             conn = self._local.conn = connect(self.url, autocommit=True)
             self._local.held = set()
