@@ -356,8 +356,12 @@ def lander_lock(cfg: Config, queue: QueueBackend) -> Iterator[bool]:
     """The one lander: yields False when another holds it, on this machine (a file lock the kernel
     frees when a lander dies) or on any machine of a shared queue (an advisory lock in its database)."""
     durable.make_dirs(StateDir(cfg.state_dir).landing)
-    with FileLock(StateDir(cfg.state_dir).land_lock).attempt() as got, queue.exclusive("lander") as everywhere:
-        yield got and everywhere
+    with FileLock(StateDir(cfg.state_dir).land_lock).attempt() as got:
+        if not got:
+            yield False
+            return
+        with queue.exclusive("lander") as everywhere:
+            yield everywhere
 
 
 def land_until_idle(cfg: Config, queue: QueueBackend, *, max_rounds: int | None = None,

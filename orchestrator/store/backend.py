@@ -6,8 +6,8 @@ holds them to the same contract. open_queue() is the one place that picks one.""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator.base import durable
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.settings import ProjectSettings
 from orchestrator.formats.task import Task
@@ -60,7 +61,8 @@ class QueueBackend(Protocol):
     def claimed_here(self) -> list[str]: ...
     def holds_claim(self, task_id: str, fence: int) -> bool: ...
     def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None: ...
-    def expire_leases(self, *, actor: str = "tick", now: Any = None) -> list[str]: ...
+    def expire_leases(self, *, actor: str = "tick", now: Any = None, max_attempts: int | None = None) -> list[str]: ...
+    def bind_claim(self, task_id: str, fence: int) -> None: ...
     def note_daemon(self, pid: int, started: float) -> None: ...
     def machines(self) -> list[dict[str, Any]]: ...
     def exclusive(self, name: str) -> AbstractContextManager[bool]: ...
@@ -102,10 +104,17 @@ def open_queue(project: ProjectSettings) -> QueueBackend:
 
 
 def machine_of(project: ProjectSettings) -> str:
-    """Who holds a claim: this host and this state directory (where its runs, worktrees and runners
-    are; two daemons on one host with their own state directories are two machines)."""
-    where = hashlib.sha256(str(Path(project.state_dir).resolve()).encode()).hexdigest()[:8]
-    return f"{socket.gethostname()}/{where}"
+    """Who holds a claim: this host and a random id made once in this state directory (where its
+    runs, worktrees and runners are): two daemons with their own state directories are two
+    machines, even on hosts of one name with the same paths (containers)."""
+    path = StateDir(project.state_dir).root / "machine-id"
+    try:
+        made = path.read_text().strip()
+    except FileNotFoundError:
+        durable.make_dirs(path.parent)
+        durable.publish_new(path, secrets.token_hex(4) + "\n")  # the first writer's id, if two race
+        made = path.read_text().strip()
+    return f"{socket.gethostname()}/{made}"
 
 
 def index_of(queue: QueueBackend, persist_path: Path | None = None) -> IndexBackend:

@@ -224,7 +224,7 @@ class Queue:
     def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None:
         return True  # no lease here: a runner's liveness is its process (reconcile looks)
 
-    def expire_leases(self, *, actor: str = "tick", now: Any = None) -> list[str]:
+    def expire_leases(self, *, actor: str = "tick", now: Any = None, max_attempts: int | None = None) -> list[str]:
         return []  # no leases: reconcile finds dead runners by their processes
 
     def note_daemon(self, pid: int, started: float) -> None:
@@ -236,6 +236,9 @@ class Queue:
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
         yield True  # one machine: the caller's file lock is enough
+
+    def bind_claim(self, task_id: str, fence: int) -> None:
+        """No fences on one machine (settle's check of the newest attempt stands for them)."""
 
     def holds_claim(self, task_id: str, fence: int) -> bool:
         return True  # on one machine the newest attempt is the claim (settle checks it)

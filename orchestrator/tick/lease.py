@@ -3,7 +3,8 @@
 The lease says this machine still works on the task. If the heartbeat cannot reach the database,
 the agent goes on (a short outage must not cost an hour of agent work) and the next beat tries a
 new connection; if the lease ran out meanwhile and another machine took the task, the heartbeat
-learns it (the fence moved on), logs it, and settle refuses this runner's late result."""
+learns it (the fence moved on) and stops this attempt's agent, and the queue refuses this
+runner's moves (they carry the old fence)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import threading
 
 from orchestrator.base import log
+from orchestrator.process import tree
 from orchestrator.store.attempts import Spec
 from orchestrator.store.backend import QueueBackend
 
@@ -45,4 +47,8 @@ class LeaseKeeper:
             elif not held and not self.lost:
                 self.lost = True
                 _log.error("claim_lost", task=self.spec.task_id, fence=self.spec.fence,
-                           reason="the lease ran out and another runner has the task; this result will be refused")
+                           reason="the lease ran out and another runner has the task: this attempt's agent is "
+                                  "stopped and its result will be refused")
+                # Another runner works on the task now: never two live agents for it. Everything below
+                # this runner (a subreaper) is the agent's.
+                tree.terminate(self.spec.token, None, 0.0, self.spec.kill_grace_seconds, tree_of=os.getpid())

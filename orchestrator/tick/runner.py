@@ -81,10 +81,23 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
         return 0
     queue.journal.append("started", task=spec.task_id, actor="runner", attempt=spec.attempt,
                          agent=spec.agent, pid=me.pid)
+    if spec.fence:
+        queue.bind_claim(spec.task_id, spec.fence)  # every move this runner makes carries its claim's fence
     progress = Progress()
+    with LeaseKeeper(queue, spec):  # renewed until the task has moved on, the push and the settle included
+        result = attempt_result(attempt, spec, queue, progress)
+        share_branch(Repo(Path(spec.repo)), spec, queue, progress)
+        attempt.write_result(result)
+        crash_point("runner_after_result")
+        progress.mark("evaluate")
+        finish(queue, spec, attempt, result, progress)
+    return 0
+
+
+def attempt_result(attempt: Attempt, spec: Spec, queue: QueueBackend, progress: Progress) -> Result:
+    """The attempt run and judged, as it will be recorded."""
     try:
-        with LeaseKeeper(queue, spec):
-            result = execute(attempt, spec, queue, progress)
+        result = execute(attempt, spec, queue, progress)
         crash_point("runner_after_agent")
     except Exception as exc:  # a bug or an environment failure: record it, never leave the task hanging
         _log.error("runner_error", task=spec.task_id, attempt=spec.attempt, exc_info=True)
@@ -95,12 +108,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     secrets = secret_values(attempt_environment(spec, attempt, {}))
     if secrets:  # what the agent printed may quote its own keys: keep them out of our records
         result = dataclasses.replace(result, reason=scrub(result.reason, secrets))
-    share_branch(Repo(Path(spec.repo)), spec, queue, progress)
-    attempt.write_result(result)
-    crash_point("runner_after_result")
-    progress.mark("evaluate")
-    finish(queue, spec, attempt, result, progress)
-    return 0
+    return result
 
 
 def with_usage(result: Result, attempt: Attempt) -> Result:

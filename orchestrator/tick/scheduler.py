@@ -104,7 +104,7 @@ class Scheduler:
                             ownerless_grace=self.ownerless_grace)
             if self._long_lived:
                 self.queue.note_daemon(self.identity.pid, self.identity.started)  # (status: every machine's)
-            for task_id in self.queue.expire_leases(actor="tick"):  # PostgreSQL: another machine died
+            for task_id in self.queue.expire_leases(actor="tick", max_attempts=self.config.max_attempts):  # (PostgreSQL)
                 _log.warning("lease_expired", task=task_id)
                 rec.recovered.append((task_id, "lease_expired"))
             # After reconcile: settling a result it found may have rested an agent (usage limit).

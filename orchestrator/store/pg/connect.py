@@ -54,7 +54,10 @@ def shown(url: str) -> str:
 def connect(url: str, *, autocommit: bool = False, timeout: float = 10) -> psycopg.Connection:
     """A connection, or a ConfigError that names the database (never its password) and the fix."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(timeout)))
+        # Keepalives: a half-open connection (a partition) is noticed in about half a minute, not in the
+        # kernel's quarter of an hour; its statements then fail instead of hanging a heartbeat or a tick.
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(timeout)), keepalives=1,
+                               keepalives_idle=10, keepalives_interval=5, keepalives_count=3, tcp_user_timeout=30000)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"queue_url {shown(url)}: cannot connect ({first}); check the URL and the PG* "

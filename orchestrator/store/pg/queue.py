@@ -54,6 +54,7 @@ class PgQueue:
         self.journal = PgJournal(self._txn)
         self._local = threading.local()  # each thread's advisory-lock connection and held locks
         self._in_process: dict[str, threading.Lock] = {}
+        self._bound: dict[str, int] = {}  # task id -> the fence of the claim this process works for
 
     def ensure_ready(self) -> list[str]:
         """Apply the schema's migrations (the file queue's ensure_dirs); the names applied."""
@@ -66,26 +67,31 @@ class PgQueue:
         (the server restarted, a network cut, an administrator ended it) is replaced and the begin
         tried once more; one that dies within the transaction fails it whole, as
         QueueUnavailableError, and the next call connects again."""
-        with self.lock, ExitStack() as stack:
-            for tries in (1, 2):
-                if self.conn.closed or self.conn.broken:
-                    self.conn = connect(self.url)
-                try:
-                    stack.enter_context(self.conn.transaction())
-                    break
-                except psycopg.OperationalError as exc:
-                    self.conn.close()
-                    if tries == 2:
-                        raise self._unavailable(exc) from exc
+        with self.lock:
+            begun = False
             try:
-                yield self.conn
-            except psycopg.OperationalError as exc:
-                raise self._unavailable(exc) from exc
+                with ExitStack() as stack:
+                    for tries in (1, 2):
+                        try:
+                            if self.conn.closed or self.conn.broken:
+                                self.conn = connect(self.url)
+                            stack.enter_context(self.conn.transaction())
+                            break
+                        except (psycopg.OperationalError, ConfigError) as exc:
+                            self.conn.close()
+                            if tries == 2:
+                                raise self._unavailable(exc, begun=False) from exc
+                    begun = True
+                    yield self.conn
+            except psycopg.OperationalError as exc:  # within it, or at its COMMIT
+                raise self._unavailable(exc, begun=begun) from exc
 
-    def _unavailable(self, exc: Exception) -> QueueUnavailableError:
+    def _unavailable(self, exc: Exception, *, begun: bool) -> QueueUnavailableError:
         said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return QueueUnavailableError(f"{self.where}: the database connection failed ({said}); nothing of this "
-                                     "step happened, and the next one connects again")
+        outcome = ("this step may or may not have happened (the connection died at its end)" if begun
+                   else "nothing of this step happened")
+        return QueueUnavailableError(f"{self.where}: the database cannot be reached ({said}); {outcome}; "
+                                     "the next step connects again")
 
     def close(self) -> None:
         self.conn.close()
@@ -306,12 +312,20 @@ class PgQueue:
                                                                    "host": self.host})))
         return task
 
+    def bind_claim(self, task_id: str, fence: int) -> None:
+        """This process works for that claim (a runner): every move of the task out of claimed/ it
+        makes (settle, accept, reject, a breakdown) carries the claim's fence, so none of them can
+        move a claim another runner holds now."""
+        self._bound[task_id] = fence
+
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
                    event: str | None = None, updates: dict | None = None,
                    before_move: Callable[[Task], dict[str, Any] | None] | None = None, fence: int | None = None,
                    **details: Any) -> Task | None:
         """Move task_id from src to dst with its updates; None if it is not in src (or, with a
         fence, if its claim is not that one any more: a stale runner's late result)."""
+        if fence is None and src == "claimed":
+            fence = self._bound.get(task_id)
         with self.task_lock(task_id), self._txn() as conn:
             row = conn.execute("SELECT text, fence FROM orchestrator_tasks WHERE id = %s AND state = %s FOR UPDATE",
                                     (task_id, src)).fetchone()
@@ -375,17 +389,32 @@ class PgQueue:
             return None
         return dict(zip(("host", "pid", "started", "expires", "fence"), row, strict=True))
 
-    def expire_leases(self, *, actor: str = "tick", now: datetime | None = None) -> list[str]:
-        """Send claimed tasks whose lease ran out (their machine died or lost the database) back to
-        incoming/; their ids."""
-        expired = self._all("SELECT id, fence FROM orchestrator_tasks WHERE state = 'claimed' AND lease_expires < "
-                            "coalesce(%s, now())", (now,))
+    def expire_leases(self, *, actor: str = "tick", now: datetime | None = None,
+                      max_attempts: int | None = None) -> list[str]:
+        """Take back the claims whose lease ran out (their machine died or lost the database): the
+        attempt counts, as a runner that died does on one machine, and the task goes back to
+        incoming/ (failed/ once it used its attempts); their ids. The expiry is decided on the
+        locked row itself, so a lease renewed a moment ago is never taken; a row another transaction
+        holds is left for the next tick. The next claim raises the fence: the old runner's writes
+        are refused."""
         sent = []
-        for task_id, fence in expired:
-            moved = self.transition(task_id, "claimed", "incoming", actor=actor, event="lease_expired", fence=fence,
-                                    reason="the runner's lease ran out (its machine or its connection died)")
-            if moved is not None:  # the next claim raises the fence: the old runner's writes are refused
+        with self._txn() as conn:
+            rows = conn.execute("SELECT id, text, lease_host FROM orchestrator_tasks WHERE state = 'claimed' AND "
+                                "lease_expires < coalesce(%s, now()) FOR UPDATE SKIP LOCKED", (now,)).fetchall()
+            for task_id, text, host in rows:
+                task = self.parse_text(task_id, text)
+                attempts = task.attempts + 1
+                why = f"the runner's lease on {host} ran out (its machine or its connection died)"
+                dst = "failed" if attempts >= (task.max_attempts or max_attempts or 1 << 30) else "incoming"
+                new = task.with_updates(attempts=attempts, last_error=why)
+                conn.execute("UPDATE orchestrator_tasks SET state = %s, text = %s, moved_at = now(), version = version + 1,"
+                             " lease_host = NULL, lease_pid = NULL, lease_started = NULL, lease_expires = NULL"
+                             " WHERE id = %s", (dst, taskfmt.render(new), task_id))
+                conn.execute(INSERT, row_of(record_of("lease_expired", task=task_id, actor=actor, now=None, fields={
+                    "reason": why, "from": "claimed", "to": dst, "attempts": attempts})))
                 sent.append(task_id)
+            if sent:
+                conn.execute("SELECT pg_notify(%s, 'incoming')", (CHANNEL,))
         return sent
 
     def note_daemon(self, pid: int, started: float) -> None:
@@ -410,20 +439,6 @@ class PgQueue:
                                      "lease_expires": iso(expires) if expires else None})
         return sorted(found.values(), key=lambda m: m["machine"])
 
-    @contextmanager
-    def exclusive(self, name: str) -> Iterator[bool]:
-        """One holder across every machine (the merge queue's lander): yields False when another has it."""
-        conn = self._lock_conn()
-        key = f"orchestrator:{name}"
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()
-        if not (got and got[0]):
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
-
     # ---- locks --------------------------------------------------------------------
 
     def _lock_conn(self) -> psycopg.Connection:
@@ -431,38 +446,57 @@ class PgQueue:
         if conn is not None and conn.broken and not self._local.held:  # holding nothing: a new one is the same
             conn.close()
         if conn is None or conn.closed:
-            conn = self._local.conn = connect(self.url, autocommit=True)
+            try:
+                conn = self._local.conn = connect(self.url, autocommit=True)
+            except ConfigError as exc:
+                raise self._unavailable(exc, begun=False) from exc
             self._local.held = set()
         return conn
 
+    def _lock_sql(self, sql: str, key: str) -> bool:
+        """One advisory-lock call on this thread's lock connection; True if it returned true."""
+        try:
+            row = self._lock_conn().execute(sql, (key,)).fetchone()
+        except psycopg.OperationalError as exc:  # (a lock held on that connection is gone with it)
+            raise self._unavailable(exc, begun=False) from exc
+        return bool(row and row[0] is not False)
+
     @contextmanager
-    def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
-        """Hold the task's advisory lock; yields False when non-blocking and someone else holds it."""
-        conn = self._lock_conn()
+    def _advisory(self, key: str, blocking: bool) -> Iterator[bool]:
+        """Hold the session advisory lock of key (re-entrant within a thread); False when
+        non-blocking and someone else holds it. The server lets it go if the connection dies."""
+        self._lock_conn()
         held: set[str] = self._local.held
-        if task_id in held:
+        if key in held:
             yield True
             return
-        local = self._in_process.setdefault(task_id, threading.Lock())  # the session lock stacks within one session
+        local = self._in_process.setdefault(key, threading.Lock())  # the session lock stacks within one session
         if not local.acquire(blocking):
             yield False
             return
         try:
             if blocking:
-                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (task_id,))
-            else:
-                got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (task_id,)).fetchone()
-                if not (got and got[0]):
-                    yield False
-                    return
-            held.add(task_id)
+                self._lock_sql("SELECT pg_advisory_lock(hashtextextended(%s, 0))", key)
+            elif not self._lock_sql("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", key):
+                yield False
+                return
+            held.add(key)
             try:
                 yield True
             finally:
-                held.discard(task_id)
-                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (task_id,))
+                held.discard(key)
+                try:
+                    self._lock_sql("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)
+                except QueueUnavailableError:
+                    pass  # the connection died: the server let the lock go with it
         finally:
             local.release()
+
+    @contextmanager
+    def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the task's advisory lock; yields False when non-blocking and someone else holds it."""
+        with self._advisory(task_id, blocking) as got:
+            yield got
 
     @contextmanager
     def task_locks(self, task_ids: Iterable[str]) -> Iterator[None]:
@@ -470,6 +504,12 @@ class PgQueue:
             for task_id in sorted(set(task_ids)):
                 stack.enter_context(self.task_lock(task_id))
             yield
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """One holder across every machine (the merge queue's lander): yields False when another has it."""
+        with self._advisory(f"orchestrator:{name}", blocking=False) as got:
+            yield got
 
     # ---- news ---------------------------------------------------------------------
 

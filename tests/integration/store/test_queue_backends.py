@@ -306,3 +306,39 @@ def test_one_lander_across_machines(pg, pg_url):
             assert theirs  # let go when the first one was done
     finally:
         other.close()
+
+
+def test_a_lease_is_expired_only_on_its_locked_row_and_the_attempt_counts(pg, pg_url):
+    import psycopg
+
+    pg.enqueue(Task(id="t1", title="One", max_attempts=2), actor="test")
+    pg.claim("t1", lambda task, fence: None)
+    later = utcnow() + timedelta(seconds=31)
+    with psycopg.connect(pg_url) as busy:  # its runner is renewing the lease right now: the row is locked
+        busy.execute("SELECT 1 FROM orchestrator_tasks WHERE id = 't1' FOR UPDATE")
+        assert pg.expire_leases(now=later) == []
+    assert pg.expire_leases(now=later) == ["t1"]
+    state, task = pg.read("t1")
+    assert state == "incoming" and task.attempts == 1 and "lease" in (task.last_error or "")
+    pg.claim("t1", lambda task, fence: None)
+    assert pg.expire_leases(now=utcnow() + timedelta(seconds=31)) == ["t1"]
+    assert pg.locate("t1") == "failed"  # its second attempt, of two, ended the same way
+
+
+def test_every_move_of_a_runner_carries_its_claims_fence(pg, pg_url):
+    from orchestrator.store.pg.queue import PgQueue
+
+    pg.enqueue(Task(id="t1", title="One"), actor="test")
+    fences = []
+    pg.claim("t1", lambda task, fence: fences.append(fence))
+    stale = PgQueue(pg_url)  # the first runner's process
+    stale.bind_claim("t1", fences[0])
+    try:
+        pg.expire_leases(now=utcnow() + timedelta(seconds=31))
+        pg.claim("t1", lambda task, fence: fences.append(fence))  # another runner now
+        # The stale runner rejects, accepts or settles: whatever the move, it names no fence itself.
+        assert stale.transition("t1", "claimed", "incoming", actor="runner", event="rejected") is None
+        assert stale.transition("t1", "claimed", "done", actor="runner", event="accepted") is None
+        assert pg.locate("t1") == "claimed" and pg.holds_claim("t1", fences[1])
+    finally:
+        stale.close()
