@@ -3,8 +3,8 @@
 With `push: REMOTE`, an attempt starts from the remote's copy of its task branch when that one
 is ahead (another machine ran an earlier attempt), and its branch is pushed when it ends, so
 whoever reviews or lands it, on any machine, fetches it from there. A local branch with commits
-the remote lacks is never moved back; a push never overwrites what it did not see (a lease on the
-remote tip it fetched).
+the remote lacks is never moved back; a push is a fast-forward or nothing (a branch that went
+apart from the remote's is refused and said, never forced).
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ def fetch_task_branch(repo: Repo, remote: str, branch: str, worktree: Path | Non
     return tip
 
 
-def push_task_branch(repo: Repo, remote: str, branch: str, seen: str | None) -> str | None:
-    """Push branch to remote, replacing only the tip we fetched (seen; None: it must not exist
-    there yet). None when it worked, else git's own words."""
-    lease = f"--force-with-lease=refs/heads/{branch}:{seen or ''}"
-    done = commands.run(["git", "push", "--quiet", lease, remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+def push_task_branch(repo: Repo, remote: str, branch: str) -> str | None:
+    """Push branch to remote as a fast-forward only: a branch that went apart from the remote's
+    (an agent rewrote it, or an earlier push failed and another machine pushed since) is refused,
+    never forced over commits that exist only there. None when it worked, else git's own words."""
+    done = commands.run(["git", "push", "--quiet", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
                         cwd=repo.path, env=clean_env(), check=False, error=GitError, timeout=NETWORK_TIMEOUT)
     return None if done.returncode == 0 else (done.stdout + done.stderr).strip()

@@ -86,7 +86,7 @@ def run_attempt(attempt: Attempt, spec: Spec, *, forked: bool = False) -> int:
     progress = Progress()
     with LeaseKeeper(queue, spec):  # renewed until the task has moved on, the push and the settle included
         result = attempt_result(attempt, spec, queue, progress)
-        share_branch(Repo(Path(spec.repo)), spec, queue, progress)
+        share_branch(Repo(Path(spec.repo)), spec, queue)
         attempt.write_result(result)
         crash_point("runner_after_result")
         progress.mark("evaluate")
@@ -142,7 +142,6 @@ class Progress:
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.worktree_clean = False  # auto-commit left nothing behind, and nothing ran there since
-        self.remote_tip: str | None = None  # the shared remote's tip of the branch when the attempt began
         self._last = time.monotonic()
 
     def mark(self, step: str) -> None:
@@ -157,7 +156,7 @@ def execute(attempt: Attempt, spec: Spec, queue: QueueBackend, progress: Progres
     remote = shared_remote(spec)
     if remote is not None:
         try:  # another machine's earlier attempt may have moved the branch on
-            progress.remote_tip = share.fetch_task_branch(repo, remote, spec.branch, worktree)
+            share.fetch_task_branch(repo, remote, spec.branch, worktree)
         except GitError as exc:
             return Result("worktree_failed", f"could not fetch '{spec.branch}' from {remote}: {exc}", iso(utcnow()),
                           counts=False)
@@ -228,7 +227,7 @@ def shared_remote(spec: Spec) -> str | None:
     return spec.project.push if spec.project.queue_url else None
 
 
-def share_branch(repo: Repo, spec: Spec, queue: QueueBackend, progress: Progress) -> None:
+def share_branch(repo: Repo, spec: Spec, queue: QueueBackend) -> None:
     """Push the task branch for the machines that review, land or run it next; a failure is recorded,
     and the branch stays here (the next attempt's push, or a person, sends it)."""
     remote = shared_remote(spec)
@@ -237,7 +236,7 @@ def share_branch(repo: Repo, spec: Spec, queue: QueueBackend, progress: Progress
     if spec.fence and not queue.holds_claim(spec.task_id, spec.fence):
         _log.warning("branch_not_pushed", task=spec.task_id, reason="the claim moved on to another runner")
         return
-    problem = share.push_task_branch(repo, remote, spec.branch, progress.remote_tip)
+    problem = share.push_task_branch(repo, remote, spec.branch)
     if problem:
         _log.warning("branch_push_failed", task=spec.task_id, remote=remote, error=problem)
         queue.journal.append("branch_push_failed", task=spec.task_id, actor="runner", remote=remote,
