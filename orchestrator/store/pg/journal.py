@@ -75,19 +75,23 @@ class PgJournal:
             yield record
 
     def read_new(self, cursor: dict | None) -> tuple[list[dict], dict]:
-        """The events since cursor ({"seq": the last one read}); None starts after the newest."""
-        if cursor is None or "seq" not in cursor:
-            with self.txn() as conn:
-                row = conn.execute("SELECT coalesce(max(seq), 0) FROM orchestrator_events").fetchone()
-            return [], {"seq": int(row[0]) if row else 0}
+        """The events of the transactions that finished since cursor, each transaction's once.
+
+        The cursor is the oldest transaction still running at the last look (xmin): every event of
+        an older transaction was read then. This look reads the events of transactions from that
+        one up to the oldest running now, which all finished. None starts now (history is not news)."""
         with self.txn() as conn:
-            rows = conn.execute("SELECT seq, ts, event, actor, task, fields FROM orchestrator_events WHERE seq > %s "
-                                "ORDER BY seq LIMIT 10000", (cursor["seq"],)).fetchall()
+            row = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+            xmin = row[0] if row else "0"
+            if cursor is None or "xmin" not in cursor:
+                return [], {"xmin": xmin}
+            rows = conn.execute("SELECT ts, event, actor, task, fields FROM orchestrator_events WHERE xid >= %s::xid8 "
+                                "AND xid < %s::xid8 ORDER BY seq", (cursor["xmin"], xmin)).fetchall()
         events = []
-        for _seq, ts, event, actor, task, fields in rows:
+        for ts, event, actor, task, fields in rows:
             record: dict[str, Any] = {"ts": iso(ts), "event": event, "actor": actor}
             if task is not None:
                 record["task"] = task
             record.update(fields)
             events.append(record)
-        return events, {"seq": int(rows[-1][0]) if rows else cursor["seq"]}
+        return events, {"xmin": xmin}

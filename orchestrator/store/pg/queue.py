@@ -172,9 +172,12 @@ class PgQueue:
         return self.parse_text(task_id, row[0]) if row else None
 
     def generation(self, state: str) -> int:
-        """Changes whenever anything moved (the journal's newest event): a memo key."""
-        row = self._one("SELECT coalesce(max(seq), 0) FROM orchestrator_events", ())
-        return int(row[0]) if row else 0
+        """A memo key that changes whenever a task enters, leaves or is rewritten in state: every write
+        raises a row's version, so the count and the sum of versions move (also for a late commit,
+        which a sequence number given at insert would not show)."""
+        row = self._one("SELECT count(*), coalesce(sum(version), 0) FROM orchestrator_tasks WHERE state = %s",
+                        (state,))
+        return hash((int(row[0]), int(row[1]))) if row else 0
 
     def moved_at(self, task_id: str, state: str) -> float | None:
         row = self._one("SELECT moved_at FROM orchestrator_tasks WHERE id = %s AND state = %s", (task_id, state))

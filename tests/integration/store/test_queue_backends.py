@@ -9,6 +9,7 @@ tested below the contract.
 from __future__ import annotations
 
 import multiprocessing
+import re
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -254,9 +255,11 @@ def test_migrations_apply_once_and_a_newer_schema_is_refused(pg_url):
     from orchestrator.store.pg import connect as pgconnect
 
     with psycopg.connect(pg_url) as conn:
-        with pytest.raises(ConfigError, match=r"lacks migrations 0001_queue\.sql, 0002_daemons\.sql"):
+        names = [m.name for m in pgconnect.migrations()]
+        assert names[:3] == ["0001_queue.sql", "0002_daemons.sql", "0003_event_xids.sql"]  # in order
+        with pytest.raises(ConfigError, match="lacks migrations " + re.escape(", ".join(names))):
             pgconnect.check_schema(conn)
-        assert pgconnect.migrate(conn) == ["0001_queue.sql", "0002_daemons.sql"]
+        assert pgconnect.migrate(conn) == names
         assert pgconnect.migrate(conn) == []
         pgconnect.check_schema(conn)
         with conn.transaction():
@@ -342,3 +345,22 @@ def test_every_move_of_a_runner_carries_its_claims_fence(pg, pg_url):
         assert pg.locate("t1") == "claimed" and pg.holds_claim("t1", fences[1])
     finally:
         stale.close()
+
+
+def test_the_notifier_gets_every_event_once_also_one_that_committed_late(pg, pg_url):
+    import psycopg
+
+    from orchestrator.store.pg.journal import INSERT, record_of, row_of
+
+    _, cursor = pg.journal.read_new(None)  # from now on
+    slow = psycopg.connect(pg_url)  # a long import: its event is written first and committed last
+    slow.execute(INSERT, row_of(record_of("slow_one", task=None, actor="import", now=None, fields={})))
+    pg.journal.append("quick_one", actor="test")
+    first, cursor = pg.journal.read_new(cursor)
+    slow.commit()
+    slow.close()
+    pg.journal.append("after", actor="test")
+    second, cursor = pg.journal.read_new(cursor)
+    third, cursor = pg.journal.read_new(cursor)
+    seen = [e["event"] for e in first + second + third]
+    assert sorted(seen) == ["after", "quick_one", "slow_one"]  # each once, the late one not skipped
