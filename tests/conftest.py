@@ -147,9 +147,10 @@ class Env:
     def wait_until(self, predicate, timeout: float = 30.0, what: str = "condition") -> None:
         wait_until(predicate, timeout=timeout, what=what)
 
-    def wait_for_a_tick(self, timeout: float = 10.0) -> None:
-        """Wait until a tick has started after this call: what it would do, it has done."""
-        since = datetime.now(UTC)
+    def wait_for_a_tick(self, timeout: float = 10.0, since: datetime | None = None) -> None:
+        """Wait until a tick has started after this call (or after `since`, taken before what should
+        cause one: a NOTIFY wakes the daemon within milliseconds): what it would do, it has done."""
+        since = since or datetime.now(UTC)
         path = self.config.state_dir / "last_tick.json"
 
         def ticked() -> bool:

@@ -13,7 +13,7 @@ import site
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,8 +79,9 @@ def test_a_finished_attempt_starts_the_next_task_at_once(env, daemon):
 def test_hot_reload_adds_an_agent_and_an_invalid_file_keeps_the_last_good_one(env, daemon):
     env.write_config([env.agent("impl-1")])
     daemon.start()
+    before = datetime.now(UTC)
     env.enqueue("docs-task", role="docs")
-    env.wait_for_a_tick()
+    env.wait_for_a_tick(since=before)
     assert env.state_of("docs-task") == "incoming"
     data = yaml.safe_load(env.config_path.read_text())
     data["agents"].append(env.agent("docs-1", role="docs"))
@@ -137,14 +138,16 @@ def test_pause_and_resume(env, daemon):
     env.write_config([env.agent("impl-1"), env.agent("docs-1", role="docs")])
     daemon.start()
     assert env.cli("pause").returncode == 0
+    before = datetime.now(UTC)
     env.enqueue("t1")
-    env.wait_for_a_tick()
+    env.wait_for_a_tick(since=before)
     assert env.state_of("t1") == "incoming" and "ALL PAUSED" in env.cli("status").stdout
     assert env.cli("resume").returncode == 0
     env.wait_until(lambda: env.state_of("t1") == "provisional", timeout=10, what="work after resume")
     assert env.cli("pause", "docs-1").returncode == 0
+    before = datetime.now(UTC)
     env.enqueue("d1", role="docs")
-    env.wait_for_a_tick()
+    env.wait_for_a_tick(since=before)
     assert env.state_of("d1") == "incoming" and "docs-1 paused: paused by person" in env.cli("status").stdout
     env.cli("resume", "docs-1")
     env.wait_until(lambda: env.state_of("d1") == "provisional", timeout=10, what="the agent after resume")
