@@ -26,7 +26,7 @@ AGENT = textwrap.dedent("""
             log.write(f"{task} {os.environ['MACHINE']}\\n")
         sys.exit(1)
     time.sleep(random.uniform(*map(float, os.environ["SLEEP"].split(","))))
-    pathlib.Path(f"{task}.txt").write_text(f"{task} on {os.environ['MACHINE']}\\n")
+    pathlib.Path(f"{task}.txt").write_text(f"{task} on {os.environ['MACHINE']}, attempt {os.environ['ORCH_ATTEMPT']}\\n")
     subprocess.run(["git", "add", "-A"], check=True)
     subprocess.run(["git", "commit", "-q", "-m", f"work on {task}"], check=True)
 """)
