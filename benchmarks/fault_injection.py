@@ -46,7 +46,8 @@ from orchestrator.formats import config as configmod  # noqa: E402
 from orchestrator.formats.task import Task  # noqa: E402
 from orchestrator.git.repo import Repo  # noqa: E402
 from orchestrator.store.attempts import Runs  # noqa: E402
-from orchestrator.store.queue import STATES, Queue  # noqa: E402
+from orchestrator.store.queue import Queue  # noqa: E402
+from orchestrator.store.records import STATES  # noqa: E402
 
 AGENT = textwrap.dedent('''
     import fcntl, os, pathlib, random, sys, time

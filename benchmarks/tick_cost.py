@@ -26,7 +26,8 @@ from common import ROOT, cores, make_config, make_repo
 from orchestrator.base import log
 from orchestrator.base.clock import utcnow
 from orchestrator.formats import task as taskfmt
-from orchestrator.store.queue import STATES, Queue
+from orchestrator.store.queue import Queue
+from orchestrator.store.records import STATES
 from orchestrator.tick.scheduler import Scheduler
 
 ONCE = """

@@ -18,7 +18,7 @@ from orchestrator.base.errors import ConfigError, OrchestratorError, UsageError
 from orchestrator.formats import config as configmod
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.layout import StateDir
-from orchestrator.store.queue import STATES
+from orchestrator.store.records import STATES
 
 # Read-only commands, and enqueue (it needs only the queue), still work when agents.yaml is invalid.
 OBSERVERS = ("status", "list", "show", "logs", "history", "stats", "dashboard")

@@ -20,7 +20,7 @@ from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.backend import QueueBackend
-from orchestrator.store.queue import TERMINAL
+from orchestrator.store.records import TERMINAL
 
 
 def pause(cfg: Config, agent: str | None, *, actor: str = "person") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from orchestrator.base.errors import StateError
 from orchestrator.formats.task import Task
 from orchestrator.store.backend import QueueBackend
-from orchestrator.store.queue import Entry, entry_of
+from orchestrator.store.records import Entry, entry_of
 
 
 def complete(queue: QueueBackend, task_id: str, src: str, *, actor: str, reason: str | None = None,

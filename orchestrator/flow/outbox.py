@@ -14,7 +14,8 @@ from pathlib import Path
 from orchestrator.base.errors import TaskFileError
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
-from orchestrator.store.queue import SUFFIX, read_task_file
+from orchestrator.store.queue import read_task_file
+from orchestrator.store.records import SUFFIX
 
 MAX_OUTBOX_FILES = 100
 

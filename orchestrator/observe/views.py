@@ -28,7 +28,7 @@ from orchestrator.process.instance import running_daemon
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs
 from orchestrator.store.backend import QueueBackend, index_of
-from orchestrator.store.queue import STATES
+from orchestrator.store.records import STATES
 
 
 def task_row(task: Task, state: str, runs: Runs | None = None) -> dict:

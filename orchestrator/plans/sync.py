@@ -19,7 +19,7 @@ from orchestrator.formats.task import Task, slugify
 from orchestrator.plans.model import PlanItem
 from orchestrator.store.backend import QueueBackend
 from orchestrator.store.imports import ImportBook, Made
-from orchestrator.store.queue import entry_of
+from orchestrator.store.records import entry_of
 
 WAITING = ("incoming", "blocked")
 COMPARED = ("title", "body", "priority", "estimate", "depends_on")

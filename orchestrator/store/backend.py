@@ -20,7 +20,8 @@ from orchestrator.formats.layout import StateDir
 from orchestrator.formats.settings import ProjectSettings
 from orchestrator.formats.task import Task
 from orchestrator.store.index import TaskIndex
-from orchestrator.store.queue import Entry, Listed, Queue
+from orchestrator.store.queue import Queue
+from orchestrator.store.records import Entry, Listed
 
 
 class JournalBackend(Protocol):

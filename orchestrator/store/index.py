@@ -16,7 +16,8 @@ from pathlib import Path
 
 from orchestrator.base import durable, log
 from orchestrator.base.errors import TaskFileError
-from orchestrator.store.queue import STATES, SUFFIX, Entry, Queue, entry_of
+from orchestrator.store.queue import Queue
+from orchestrator.store.records import STATES, SUFFIX, Entry, entry_of
 
 FORMAT = 3
 FULL_SCAN_SECONDS = 10.0

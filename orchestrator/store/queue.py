@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from orchestrator.base import durable
 from orchestrator.base.clock import utcnow
@@ -29,49 +27,21 @@ from orchestrator.base.locks import FileLock
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.layout import StateDir
 from orchestrator.formats.task import Task
+from orchestrator.store import folders
 from orchestrator.store.journal import Journal
 from orchestrator.store.quarantine import INVALID, Quarantine
+from orchestrator.store.records import (
+    STATES,
+    SUFFIX,
+    Listed,
+    OneMachine,
+    check_revision,
+    moved,
+)
 from orchestrator.store.taskfile import read_task_file
 
-STATES = ("blocked", "incoming", "claimed", "provisional", "landing", "done", "failed")
-TERMINAL = ("done", "failed")
-REVISABLE = frozenset({"title", "body", "priority", "estimate", "depends_on"})  # what revise may change
-SUFFIX = ".md"
 
-
-class Entry(NamedTuple):
-    """What dispatch needs to know of a task without reading its body."""
-
-    id: str
-    state: str
-    role: str
-    agent: str | None
-    priority: str
-    order: float  # created time as a POSIX timestamp: older first within a priority
-    retry_after: float  # POSIX timestamp; 0 when the task may run now
-    depends_on: tuple[str, ...]
-    parent: str | None
-    held: bool  # blocked for a reason a person must resolve: dependency release leaves it alone
-    subtasks: tuple[str, ...] = ()  # a broken-down task: done when these are
-
-    @property
-    def waits_for(self) -> tuple[str, ...]:
-        return self.depends_on + self.subtasks
-
-    def sort_key(self) -> tuple:
-        return (self.priority, self.order, self.id)
-
-
-class Listed(NamedTuple):
-    """One task of a listing: its file parsed, or why it does not parse."""
-
-    id: str
-    task: Task | None
-    error: str | None
-    location: str  # where a person finds it: the file (or the database's row)
-
-
-class Queue:
+class Queue(OneMachine):
     def __init__(self, queue_dir: Path, state_dir: Path, journal: Journal | None = None):
         self.root = queue_dir
         self.state_dir = state_dir
@@ -103,36 +73,11 @@ class Queue:
         self.check_dirs()
 
     def check_dirs(self) -> None:
-        """Every state directory must be a real directory inside the queue: a symbolic link planted
-        in its place would make us read and move files elsewhere. And the queue and the state
-        directory must share one filesystem: tasks move by rename, which cannot cross one."""
-        devices = {}
-        for state in STATES + (INVALID,):
-            info = self._check_dir(state)
-            if info is not None:
-                devices[self.dir(state)] = info.st_dev
-        for path in (self.root, self.state_dir):
-            try:
-                devices[path] = os.stat(path).st_dev
-            except FileNotFoundError:
-                continue
-        home = devices.get(self.root)
-        apart = [str(path) for path, device in devices.items() if home is not None and device != home]
-        if apart:
-            raise StateError(f"{', '.join(apart)} {'is' if len(apart) == 1 else 'are'} on another filesystem than "
-                             f"{self.root}: tasks move between them by rename, which cannot cross filesystems; "
-                             "put queue_dir and state_dir on one filesystem (nothing was moved)")
+        """Every state directory a real directory, all on the queue's filesystem (store/folders.py)."""
+        folders.check_tree(self.root, self.state_dir, [self.dir(state) for state in STATES + (INVALID,)])
 
     def _check_dir(self, state: str) -> os.stat_result | None:
-        path = self.dir(state)
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            raise StateError(f"{path} is not a plain directory (it is a symbolic link or a file); "
-                             f"replace it with a directory: nothing in the queue is touched until then")
-        return info
+        return folders.plain_dir(self.dir(state))
 
     def locate(self, task_id: str) -> str | None:
         """The state task_id is in now, or None."""
@@ -184,7 +129,7 @@ class Queue:
         """The tasks in state, parsed (a file that does not parse carries its error), by id or newest first."""
         entries = list(self.names(state))
         if newest_first:
-            entries.sort(key=_mtime_or_zero, reverse=True)
+            entries.sort(key=folders.mtime_or_zero, reverse=True)
         else:
             entries.sort(key=lambda e: e.name)
         listed = []
@@ -221,53 +166,13 @@ class Queue:
         except FileNotFoundError:
             return None
 
-    def heartbeat(self, task_id: str, fence: int, *, pid: int | None = None) -> bool | None:
-        return True  # no lease here: a runner's liveness is its process (reconcile looks)
-
-    def expire_leases(self, *, actor: str = "tick", now: Any = None, max_attempts: int | None = None) -> list[str]:
-        return []  # no leases: reconcile finds dead runners by their processes
-
-    def note_daemon(self, pid: int, started: float) -> None:
-        """One machine: its daemon's pid file says it all."""
-
-    def machines(self) -> list[dict[str, Any]]:
-        return []  # one machine: status shows its daemon and runners itself
-
-    @contextmanager
-    def exclusive(self, name: str) -> Iterator[bool]:
-        yield True  # one machine: the caller's file lock is enough
-
-    def bind_claim(self, task_id: str, fence: int) -> None:
-        """No fences on one machine (settle's check of the newest attempt stands for them)."""
-
-    def holds_claim(self, task_id: str, fence: int) -> bool:
-        return True  # on one machine the newest attempt is the claim (settle checks it)
-
-    def watch(self, on_news: Callable[[], None], stop: threading.Event) -> None:
-        """Nothing to listen to: the daemon watches incoming/ with file events itself."""
-
     def claimed_here(self) -> list[str]:
         """The claimed tasks whose runners run on this machine: on one filesystem, all of them."""
         return self.ids("claimed")
 
     def sweep_temp_files(self, states: Iterable[str], max_age: float) -> int:
         """Delete temporary files that a crash left in the queue; a live writer's are younger than max_age."""
-        removed = 0
-        cutoff = time.time() - max_age
-        for state in states:
-            try:
-                entries = list(os.scandir(self.dir(state)))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name.startswith(durable.TMP_PREFIX):
-                    try:
-                        if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                            os.unlink(entry.path)
-                            removed += 1
-                    except FileNotFoundError:
-                        continue
-        return removed
+        return folders.sweep_temp_files([self.dir(state) for state in states], max_age)
 
     # ---- quarantine (invalid/) -------------------------------------------------------
 
@@ -438,7 +343,7 @@ class Queue:
             except FileNotFoundError:
                 return None
             self._sync_dirs(src, "claimed")
-        self.journal.append("claimed", task=task_id, actor=actor, **_moved(src, "claimed"))
+        self.journal.append("claimed", task=task_id, actor=actor, **moved(src, "claimed"))
         return task
 
     def transition(self, task_id: str, src: str, dst: str, *, actor: str, reason: str | None = None,
@@ -474,7 +379,7 @@ class Queue:
                 os.rename(path, self.path(dst, task_id))
                 self._sync_dirs(src, dst)
         self.journal.append(event or "moved", task=task_id, actor=actor, reason=reason,
-                            **_moved(src, dst), **details)
+                            **moved(src, dst), **details)
         return new
 
     def revise(self, task_id: str, src: str, changes: dict[str, Any], *, actor: str,
@@ -525,35 +430,3 @@ class Queue:
     def _sync_dirs(self, *states: str) -> None:
         for state in states:
             durable.fsync_dir(self.dir(state))
-
-
-def check_revision(src: str, changes: dict[str, Any]) -> None:
-    """What revise may do, on either backend: only a waiting task, only the fields a plan writes."""
-    if src not in ("incoming", "blocked"):
-        raise StateError(f"only a task waiting in incoming/ or blocked/ can be revised, not one in {src}/")
-    unknown = set(changes) - REVISABLE
-    if unknown:
-        raise StateError(f"revise changes only {', '.join(sorted(REVISABLE))}, not {', '.join(sorted(unknown))}")
-
-
-def _moved(src: str, dst: str) -> dict[str, Any]:
-    """The journal's from/to fields ("from" is a keyword, so they travel as a mapping)."""
-    return {"from": src, "to": dst}
-
-
-def _mtime_or_zero(entry: os.DirEntry) -> float:
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
-def entry_of(task: Task, state: str, mtime: float) -> Entry:
-    return Entry(
-        id=task.id, state=state, role=task.role, agent=task.agent, priority=task.priority,
-        order=task.created.timestamp() if task.created else mtime,
-        retry_after=task.retry_after.timestamp() if task.retry_after else 0.0,
-        depends_on=task.depends_on, parent=task.parent, held=task.blocked_reason is not None,
-        subtasks=task.subtasks,
-    )
-

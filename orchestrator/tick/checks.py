@@ -11,7 +11,7 @@ from orchestrator.formats.layout import GIT_COMMON_DIR, git_common_dir
 from orchestrator.git.repo import Repo
 from orchestrator.process.agentenv import agent_environment, resolve_program
 from orchestrator.store.backend import QueueBackend, open_queue
-from orchestrator.store.queue import STATES
+from orchestrator.store.records import STATES
 
 
 def check_repository(cfg: Config) -> None:

@@ -32,7 +32,7 @@ from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
 from orchestrator.store.attempts import Attempt, Runs, Spec
 from orchestrator.store.backend import index_of, open_queue
-from orchestrator.store.queue import Entry
+from orchestrator.store.records import Entry
 from orchestrator.tick.landstart import LanderStarter
 from orchestrator.tick.launcher import Launcher, RunnerLauncher
 from orchestrator.tick.notify import Delivery

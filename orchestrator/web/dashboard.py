@@ -37,7 +37,7 @@ from orchestrator.git.view import RepoView
 from orchestrator.observe import stats, views
 from orchestrator.store.attempts import Runs
 from orchestrator.store.backend import QueueBackend, open_queue
-from orchestrator.store.queue import STATES
+from orchestrator.store.records import STATES
 from orchestrator.web import actions
 from orchestrator.web.guard import Guard, Refusal
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from orchestrator.base.errors import ConfigError
+from orchestrator.base.errors import ConfigError, QueueUnavailableError
 
 MIGRATE_LOCK = 0x6F726368  # "orch": the advisory lock migrations take turns on
 _NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
@@ -99,3 +99,12 @@ def check_schema(conn: psycopg.Connection) -> None:
     if missing:
         raise ConfigError(f"the queue's database lacks migrations {', '.join(missing)}; run "
                           "'python -m orchestrator init' (or any command that writes) once to apply them")
+
+
+def unreachable(where: str, exc: Exception, *, begun: bool) -> QueueUnavailableError:
+    """The error for a step the database could not take: begun says whether it may have happened."""
+    said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    outcome = ("this step may or may not have happened (the connection died at its end)" if begun
+               else "nothing of this step happened")
+    return QueueUnavailableError(f"{where}: the database cannot be reached ({said}); {outcome}; "
+                                 "the next step connects again")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from orchestrator.base.errors import TaskFileError
 from orchestrator.store.pg.queue import PgQueue
-from orchestrator.store.queue import Entry, entry_of
+from orchestrator.store.records import Entry, entry_of
 
 
 class PgIndex:

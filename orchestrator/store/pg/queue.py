@@ -29,14 +29,16 @@ from typing import Any
 import psycopg
 
 from orchestrator.base import log
-from orchestrator.base.clock import iso, utcnow
+from orchestrator.base.clock import utcnow
 from orchestrator.base.errors import ConfigError, NotFoundError, QueueUnavailableError, StateError, TaskFileError
 from orchestrator.base.faults import crash_point
 from orchestrator.formats import task as taskfmt
 from orchestrator.formats.task import Task
-from orchestrator.store.pg.connect import connect, migrate, shown
+from orchestrator.store.pg import machines
+from orchestrator.store.pg.connect import connect, migrate, shown, unreachable
 from orchestrator.store.pg.journal import INSERT, PgJournal, record_of, row_of
-from orchestrator.store.queue import Listed, check_revision
+from orchestrator.store.pg.sessions import AdvisoryLocks, listen
+from orchestrator.store.records import Listed, check_revision
 
 CHANNEL = "orchestrator_news"  # NOTIFY'd when a task enters incoming/: pickup without waiting for a tick
 DEFAULT_LEASE_SECONDS = 60
@@ -52,8 +54,7 @@ class PgQueue:
         self.conn = connect(url)
         self.lock = threading.RLock()  # one connection, one user at a time
         self.journal = PgJournal(self._txn)
-        self._local = threading.local()  # each thread's advisory-lock connection and held locks
-        self._in_process: dict[str, threading.Lock] = {}
+        self.sessions = AdvisoryLocks(url, self.where)
         self._bound: dict[str, int] = {}  # task id -> the fence of the claim this process works for
 
     def ensure_ready(self) -> list[str]:
@@ -80,24 +81,15 @@ class PgQueue:
                         except (psycopg.OperationalError, ConfigError) as exc:
                             self.conn.close()
                             if tries == 2:
-                                raise self._unavailable(exc, begun=False) from exc
+                                raise unreachable(self.where, exc, begun=False) from exc
                     begun = True
                     yield self.conn
             except psycopg.OperationalError as exc:  # within it, or at its COMMIT
-                raise self._unavailable(exc, begun=begun) from exc
-
-    def _unavailable(self, exc: Exception, *, begun: bool) -> QueueUnavailableError:
-        said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        outcome = ("this step may or may not have happened (the connection died at its end)" if begun
-                   else "nothing of this step happened")
-        return QueueUnavailableError(f"{self.where}: the database cannot be reached ({said}); {outcome}; "
-                                     "the next step connects again")
+                raise unreachable(self.where, exc, begun=begun) from exc
 
     def close(self) -> None:
         self.conn.close()
-        held = getattr(self._local, "conn", None)
-        if held is not None:
-            held.close()
+        self.sessions.close()
 
     kind = "postgresql"
 
@@ -423,82 +415,19 @@ class PgQueue:
     def note_daemon(self, pid: int, started: float) -> None:
         """This machine's daemon is alive (each tick): status lists every machine's daemons."""
         with self._txn() as conn:
-            conn.execute("INSERT INTO orchestrator_daemons (machine, pid, started, seen) VALUES (%s, %s, to_timestamp(%s), "
-                         "now()) ON CONFLICT (machine, pid) DO UPDATE SET seen = now()", (self.host, pid, started))
-            conn.execute("DELETE FROM orchestrator_daemons WHERE seen < now() - interval '1 day'")
+            machines.note_daemon(conn, self.host, pid, started)
 
     def machines(self) -> list[dict[str, Any]]:
         """Every machine with a daemon seen in the last day or a claim: its daemons and running tasks."""
-        found: dict[str, dict[str, Any]] = {}
-        for machine, pid, started, seen in self._all("SELECT machine, pid, started, seen FROM orchestrator_daemons "
-                                                     "ORDER BY machine, seen DESC"):
-            entry = found.setdefault(machine, {"machine": machine, "daemons": [], "running": []})
-            entry["daemons"].append({"pid": pid, "started": iso(started), "seen": iso(seen)})
-        for task_id, host, pid, started, expires in self._all(
-                "SELECT id, lease_host, lease_pid, lease_started, lease_expires FROM orchestrator_tasks "
-                "WHERE state = 'claimed' ORDER BY id"):
-            entry = found.setdefault(host or "?", {"machine": host or "?", "daemons": [], "running": []})
-            entry["running"].append({"task": task_id, "pid": pid, "since": iso(started) if started else None,
-                                     "lease_expires": iso(expires) if expires else None})
-        return sorted(found.values(), key=lambda m: m["machine"])
+        with self._txn() as conn:
+            return machines.every_machine(conn)
 
-    # ---- locks --------------------------------------------------------------------
-
-    def _lock_conn(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.broken and not self._local.held:  # holding nothing: a new one is the same
-            conn.close()
-        if conn is None or conn.closed:
-            try:
-                conn = self._local.conn = connect(self.url, autocommit=True)
-            except ConfigError as exc:
-                raise self._unavailable(exc, begun=False) from exc
-            self._local.held = set()
-        return conn
-
-    def _lock_sql(self, sql: str, key: str) -> bool:
-        """One advisory-lock call on this thread's lock connection; True if it returned true."""
-        try:
-            row = self._lock_conn().execute(sql, (key,)).fetchone()
-        except psycopg.OperationalError as exc:  # (a lock held on that connection is gone with it)
-            raise self._unavailable(exc, begun=False) from exc
-        return bool(row and row[0] is not False)
-
-    @contextmanager
-    def _advisory(self, key: str, blocking: bool) -> Iterator[bool]:
-        """Hold the session advisory lock of key (re-entrant within a thread); False when
-        non-blocking and someone else holds it. The server lets it go if the connection dies."""
-        self._lock_conn()
-        held: set[str] = self._local.held
-        if key in held:
-            yield True
-            return
-        local = self._in_process.setdefault(key, threading.Lock())  # the session lock stacks within one session
-        if not local.acquire(blocking):
-            yield False
-            return
-        try:
-            if blocking:
-                self._lock_sql("SELECT pg_advisory_lock(hashtextextended(%s, 0))", key)
-            elif not self._lock_sql("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", key):
-                yield False
-                return
-            held.add(key)
-            try:
-                yield True
-            finally:
-                held.discard(key)
-                try:
-                    self._lock_sql("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)
-                except QueueUnavailableError:
-                    pass  # the connection died: the server let the lock go with it
-        finally:
-            local.release()
+    # ---- locks and news (session-level connections: store/pg/sessions.py) ------------
 
     @contextmanager
     def task_lock(self, task_id: str, blocking: bool = True) -> Iterator[bool]:
         """Hold the task's advisory lock; yields False when non-blocking and someone else holds it."""
-        with self._advisory(task_id, blocking) as got:
+        with self.sessions.hold(task_id, blocking) as got:
             yield got
 
     @contextmanager
@@ -511,21 +440,9 @@ class PgQueue:
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
         """One holder across every machine (the merge queue's lander): yields False when another has it."""
-        with self._advisory(f"orchestrator:{name}", blocking=False) as got:
+        with self.sessions.hold(f"orchestrator:{name}", blocking=False) as got:
             yield got
-
-    # ---- news ---------------------------------------------------------------------
 
     def watch(self, on_news: Callable[[], None], stop: threading.Event, *, check_seconds: float = 1.0) -> None:
         """Call on_news() at every NOTIFY of a task entering incoming/, until stop is set (a thread's loop)."""
-        while not stop.is_set():
-            try:
-                with connect(self.url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    on_news()  # what was notified while we were not listening: the tick looks
-                    while not stop.is_set():
-                        for _ in conn.notifies(timeout=check_seconds, stop_after=1):
-                            on_news()
-            except (psycopg.OperationalError, ConfigError) as exc:  # the tick is the safety net meanwhile
-                _log.warning("notify_listen_lost", error=str(exc).splitlines()[0] if str(exc) else "", retry_in=5)
-                stop.wait(5)
+        listen(self.url, CHANNEL, on_news, stop, check_seconds=check_seconds)

@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator.process import tree
 from orchestrator.store.attempts import Runs
-from orchestrator.store.queue import STATES
+from orchestrator.store.records import STATES
 from orchestrator.tick.scheduler import Scheduler
 from tests.support import processes_with
 
