@@ -80,8 +80,15 @@ def task_state(queue: QueueBackend, task_id: str) -> str | None:
 def bring_branch(cfg: Config, repo: Repo, task_id: str) -> None:
     """On a queue several machines share, the task's branch as its last attempt pushed it (it may
     have run on another machine): fetched from `push` before anyone reads or merges it."""
-    if cfg.queue_url and cfg.push:
+    if not (cfg.queue_url and cfg.push):
+        return
+    try:
         share.fetch_task_branch(repo, cfg.push, cfg.branch_of(task_id))
+    except GitError as exc:
+        if repo.branch_commit(cfg.branch_of(task_id)) is None:
+            raise  # nothing here to show or merge instead
+        _log.warning("branch_not_fetched", task=task_id, remote=cfg.push, error=str(exc),
+                     using="the branch as this machine has it")
 
 
 def task_branch(cfg: Config, queue: QueueBackend, repo: Repo, task_id: str) -> tuple[str | None, str]:

@@ -174,7 +174,9 @@ class Scheduler:
     def release_blocked(self, entries: list[Entry]) -> list[str]:
         """Move blocked tasks whose dependencies are all done to incoming/ (the safety net).
 
-        Skipped when neither done/ nor blocked/ changed since the last look."""
+        Skipped when nothing waits, or when neither done/ nor blocked/ changed since the last look."""
+        if not entries:
+            return []  # (and done/ is not looked at: on PostgreSQL that is a pass over every done row)
         memo = (self.queue.generation("done"), frozenset(e.id for e in entries))
         if memo == self._blocked_memo:
             return []

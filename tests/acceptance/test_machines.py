@@ -24,6 +24,15 @@ from tests.support import wait_until
 TASKS = int(os.environ.get("ORCH_TEST_MACHINE_TASKS", "300"))
 
 
+def busiest(machines: list[Machine], queue) -> Machine:
+    """The machine holding the most claims now (waiting a moment for one that holds any)."""
+    def held() -> dict[str, int]:
+        return {m["machine"].split("/")[-1]: len(m["running"]) for m in queue.machines()}
+    wait_until(lambda: any(held().values()), timeout=30, what="a machine with claims")
+    counts = held()
+    return max(machines, key=lambda m: counts.get((m.dir / "state" / "machine-id").read_text().strip(), 0))
+
+
 def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_path, pg_url):
     from orchestrator.store.pg.queue import PgQueue
 
@@ -47,7 +56,7 @@ def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_p
         while settled() < TASKS and time.monotonic() < deadline:
             time.sleep(rng.uniform(0.5, 2.0))
             if kills < 4 and settled() < TASKS * 0.8:
-                victim = rng.choice(machines)
+                victim = rng.choice(machines) if kills else busiest(machines, queue)  # the first has claims
                 victim.kill()
                 kills += 1
                 # The first stays down past its leases: the others take over its tasks. The rest come back

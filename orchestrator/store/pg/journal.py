@@ -67,12 +67,8 @@ class PgJournal:
             rows = conn.execute(
                 "SELECT ts, event, actor, task, fields FROM orchestrator_events "
                 + ("WHERE ts >= %s " if since else "") + "ORDER BY seq", (since,) if since else ()).fetchall()
-        for ts, event, actor, task, fields in rows:
-            record: dict[str, Any] = {"ts": iso(ts), "event": event, "actor": actor}
-            if task is not None:
-                record["task"] = task
-            record.update(fields)
-            yield record
+        for row in rows:
+            yield _record(*row)
 
     def read_new(self, cursor: dict | None) -> tuple[list[dict], dict]:
         """The events of the transactions that finished since cursor, each transaction's once.
@@ -87,11 +83,13 @@ class PgJournal:
                 return [], {"xmin": xmin}
             rows = conn.execute("SELECT ts, event, actor, task, fields FROM orchestrator_events WHERE xid >= %s::xid8 "
                                 "AND xid < %s::xid8 ORDER BY seq", (cursor["xmin"], xmin)).fetchall()
-        events = []
-        for ts, event, actor, task, fields in rows:
-            record: dict[str, Any] = {"ts": iso(ts), "event": event, "actor": actor}
-            if task is not None:
-                record["task"] = task
-            record.update(fields)
-            events.append(record)
-        return events, {"xmin": xmin}
+        return [_record(*row) for row in rows], {"xmin": xmin}
+
+
+def _record(ts: datetime, event: str, actor: str, task: str | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """A row of the table as the file journal's record."""
+    record: dict[str, Any] = {"ts": iso(ts), "event": event, "actor": actor}
+    if task is not None:
+        record["task"] = task
+    record.update(fields)
+    return record

@@ -134,11 +134,6 @@ class PgQueue:
     def ids(self, state: str) -> list[str]:
         return [r[0] for r in self._all("SELECT id FROM orchestrator_tasks WHERE state = %s ORDER BY id", (state,))]
 
-    def tasks(self, state: str, *, limit: int | None = None) -> list[Task]:
-        rows = self._all("SELECT id, text FROM orchestrator_tasks WHERE state = %s ORDER BY priority, created, id"
-                         + (" LIMIT %s" if limit else ""), (state, limit) if limit else (state,))
-        return [self.parse_text(task_id, text) for task_id, text in rows]
-
     def listing(self, state: str, *, newest_first: bool = False, limit: int | None = None) -> list[Listed]:
         order = "moved_at DESC, id" if newest_first else "id"
         rows = self._all(f"SELECT id, text FROM orchestrator_tasks WHERE state = %s ORDER BY {order}"
