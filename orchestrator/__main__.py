@@ -1,5 +1,3 @@
-import sys
+from orchestrator.cli.entry import command
 
-from orchestrator.cli.main import main
-
-sys.exit(main())
+command()

@@ -7,6 +7,7 @@ is logged with its traceback to the state directory's log and reported in one li
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,11 +174,12 @@ def _setup_commands(sub: Any) -> None:
 
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, fork_server: subprocess.Popen | None = None) -> int:
+    """fork_server: one started ahead for --daemon or --drain (cli/entry.py), for their scheduler."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return run(args, parser)
+        return run(args, parser, fork_server)
     except OrchestratorError as exc:
         print(f"orchestrator: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser, fork_server: subprocess.Popen | None = None) -> int:
     modes = args.once or args.daemon or args.drain
     if modes and args.command:
         raise UsageError("--once, --daemon and --drain do not combine with a command")
@@ -215,13 +217,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     log.configure(StateDir(cfg.state_dir).log_file, verbose=args.verbose,
                   to_terminal=bool(modes) or args.verbose)
     if modes:
-        return run_scheduler(cfg, args)
+        return run_scheduler(cfg, args, fork_server)
     from orchestrator.api import Orchestrator
     from orchestrator.cli.commands import HANDLERS
     return HANDLERS[args.command](Orchestrator(config=cfg), args)
 
 
-def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
+def run_scheduler(cfg: configmod.Config, args: argparse.Namespace, fork_server: subprocess.Popen | None) -> int:
     from orchestrator.tick.checks import check_repository, command_warnings, layout_warnings, setup_warnings
     from orchestrator.tick.drain import ONLY_LATER, drain_report
     from orchestrator.tick.scheduler import Scheduler
@@ -234,13 +236,13 @@ def run_scheduler(cfg: configmod.Config, args: argparse.Namespace) -> int:
         log.get().warning("virtualenv_copied", detail=warning)
     if args.daemon:
         from orchestrator.tick.daemon import Daemon
-        return Daemon(Scheduler(cfg, persist_index=False, long_lived=True)).run()
+        return Daemon(Scheduler(cfg, persist_index=False, long_lived=True, fork_server=fork_server)).run()
     if args.once:
         report = Scheduler(cfg).tick()
         if report.skipped:
             print("orchestrator: another tick is running; skipped", file=sys.stderr)
         return 0
-    scheduler = Scheduler(cfg, long_lived=True)
+    scheduler = Scheduler(cfg, long_lived=True, fork_server=fork_server)
     try:
         done = drain_report(scheduler, args.timeout)
     finally:

@@ -21,7 +21,7 @@ from orchestrator.formats.config import Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.git.repo import Repo
 from orchestrator.store.backend import QueueBackend
-from orchestrator.tick.launcher import runner_environment
+from orchestrator.tick.prestart import runner_environment
 
 _log = log.get("orchestrator.scheduler")
 

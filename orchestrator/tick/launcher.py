@@ -26,19 +26,10 @@ from typing import Protocol
 from orchestrator.base import log
 from orchestrator.base.commands import start_detached
 from orchestrator.process import tree
+from orchestrator.tick.prestart import let_go, runner_environment, start_fork_server
 
 _log = log.get("orchestrator.launcher")
 REPLY_TIMEOUT_SECONDS = 10.0
-# The directory holding the orchestrator package (this file is orchestrator/tick/launcher.py).
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def runner_environment() -> dict[str, str]:
-    """The daemon's environment, with this package importable whatever the runner's working directory."""
-    env = dict(os.environ)
-    package_root = str(PACKAGE_ROOT)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 class RunnerLauncher(Protocol):
@@ -85,10 +76,13 @@ class RecordingLauncher:
 class Launcher:
     """Starts runners, through a fork server when `fork` is set; remembers them until they exit."""
 
-    def __init__(self, state_dir: Path, fork: bool = False):
-        self.state_dir = state_dir  # the fork server's working directory
+    def __init__(self, state_dir: Path, fork: bool = False, server: subprocess.Popen | None = None):
+        """server: a fork server started ahead (tick/prestart.py): adopted when forking, else let go."""
+        self.state_dir = state_dir  # the working directory of a fork server started here
         self.fork = fork
-        self._server: subprocess.Popen | None = None
+        self._server: subprocess.Popen | None = server if fork else None
+        if server is not None and not fork:
+            let_go(server)
         self._fresh: list[subprocess.Popen] = []  # runners we started ourselves (ours to reap)
         self._forked: list[tree.Identity] = []  # runners the server forked (the server reaps them)
 
@@ -134,9 +128,7 @@ class Launcher:
             return self._server
         self._server = None
         try:
-            self._server = start_detached([sys.executable, "-m", "orchestrator.forkserver"],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          env=runner_environment(), cwd=self.state_dir)
+            self._server = start_fork_server(self.state_dir)
         except OSError as exc:
             _log.warning("fork_server_unavailable", error=str(exc))
         return self._server
@@ -157,25 +149,15 @@ class Launcher:
         return len(self._fresh) + len(self._forked)
 
     def close(self) -> None:
-        """Let the fork server go (it exits on end of file); running runners are not touched."""
+        """Let the fork server go (it exits on end of file, not waited for); running runners are not touched."""
         self._stop_server()
 
     def _stop_server(self) -> None:
+        # Not waited for: it exits on end of file while this process goes on (or ends: a drain's
+        # last step need not wait out the server's interpreter shutdown).
         server, self._server = self._server, None
-        if server is None:
-            return
-        for pipe in (server.stdin, server.stdout):
-            if pipe is None:
-                continue
-            try:
-                pipe.close()
-            except OSError as exc:
-                _log.debug("fork_server_close", error=str(exc))
-        try:
-            server.wait(5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        if server is not None:
+            let_go(server)
 
 
 def _read_line(fd: int, timeout: float) -> bytes | None:

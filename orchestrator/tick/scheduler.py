@@ -58,14 +58,16 @@ class TickReport:
 class Scheduler:
     def __init__(self, config: Config, *, persist_index: bool = True,
                  ownerless_grace: float = OWNERLESS_GRACE_SECONDS, long_lived: bool = False,
-                 launcher: RunnerLauncher | None = None):
+                 launcher: RunnerLauncher | None = None, fork_server: subprocess.Popen | None = None):
         """long_lived: this scheduler runs many ticks (daemon, --drain), so a fork server for its
         runners pays off (config.fork_runners); a single --once tick starts its runners fresh.
         launcher: who starts the runners (default: real detached processes); RecordingLauncher
-        starts none, for tests and dry runs."""
+        starts none, for tests and dry runs. fork_server: one started ahead (tick/prestart.py),
+        adopted by the default launcher when it forks, let go otherwise."""
         self.config = config
         self._own_launcher = launcher is None
-        self.launcher: RunnerLauncher = launcher or Launcher(config.state_dir, fork=long_lived and config.fork_runners)
+        self.launcher: RunnerLauncher = launcher or Launcher(
+            config.state_dir, fork=long_lived and config.fork_runners, server=fork_server)
         self._long_lived = long_lived
         self.queue = open_queue(config)
         self.runs = Runs(config.state_dir)

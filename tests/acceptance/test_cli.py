@@ -201,3 +201,31 @@ def test_a_task_no_agent_can_take_is_warned_about_and_listed_under_needs_you(env
     rows = {row["task"]: row for row in json.loads(env.cli("status", "--json").stdout)["needs_you"]}
     assert "no agent has role 'docs'" in rows["docs"]["why"] and rows["docs"]["title"] == "Write the docs"
     assert "ghostly" in rows and "ordinary" not in rows
+
+
+def test_the_installed_command_runs_as_python_dash_m_does(env):
+    """The `orchestrator` script pip writes (pyproject's [project.scripts]) calls the same entry point."""
+    script = os.path.join(os.path.dirname(sys.executable), "orchestrator")
+    if not os.path.exists(script):
+        pytest.skip(f"no {script}: the package is not installed in this interpreter's environment")
+    env.write_config([env.agent("impl-1")])
+    env.enqueue("t1")
+    by_script = subprocess.run([script, "--config", str(env.config_path), "list", "--json"], capture_output=True,
+                               text=True, timeout=60, cwd=env.root)
+    assert by_script.returncode == 0, by_script.stderr
+    assert by_script.stdout == env.cli("list", "--json").stdout
+    assert [t["id"] for t in json.loads(by_script.stdout)] == ["t1"]
+
+
+def test_the_last_lines_reach_a_pipe_and_the_log_before_the_process_ends(env):
+    """The command ends without the interpreter's teardown (cli/entry.py): what it printed and
+    logged is flushed first, however much."""
+    env.write_config([env.agent("impl-1")])
+    for n in range(60):  # three to run; the rest wait in blocked/ for a task that never comes
+        env.enqueue(f"t{n}", title="x" * 400, depends_on=() if n < 3 else ("never",))
+    listed = env.cli("list", "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 60  # ~30 kB through the pipe, whole
+    drained = env.cli("--drain", "--timeout", "120", timeout=180)
+    assert drained.returncode == 0, drained.stderr
+    logged = (env.config.state_dir / "logs" / "orchestrator.jsonl").read_text().splitlines()
+    assert sum('"task_succeeded"' in line for line in logged) == 3  # the drain's own last line included

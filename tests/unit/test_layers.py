@@ -25,7 +25,8 @@ LAYERS: list[set[str]] = [
 ]
 SHIMS = {"runner", "forkserver", "__main__"}
 # Imports inside functions, allowed only where start-up time needs them (each says why in the code).
-LAZY_IMPORTS_ALLOWED = {"orchestrator.__init__", "orchestrator.cli.main", "orchestrator.cli.commands"}
+LAZY_IMPORTS_ALLOWED = {"orchestrator.__init__", "orchestrator.cli.entry", "orchestrator.cli.main",
+                        "orchestrator.cli.commands"}
 
 
 def room(module: str) -> str:

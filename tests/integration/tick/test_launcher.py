@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,6 +21,7 @@ import pytest
 from orchestrator.process.wake import WakeListener, _send, poke, wake_path
 from orchestrator.store.attempts import Runs
 from orchestrator.tick.launcher import Launcher
+from orchestrator.tick.prestart import start_fork_server
 from tests.support import processes_with
 
 pytestmark = pytest.mark.timeout(120)
@@ -63,6 +66,42 @@ def test_the_daemon_forks_runners_that_run_attempts_and_its_server_leaves_with_i
     env.wait_until(lambda: not psutil.pid_exists(runner_pid), what="the forked runner reaped, not left a zombie")
     assert daemon.stop() == 0
     env.wait_until(lambda: all_gone(server), timeout=10, what="the fork server to leave with the daemon")
+
+
+def test_the_daemon_adopts_the_fork_server_it_started_before_loading_the_package(env, daemon):
+    """cli/entry.py starts it first (its working directory is /, a launcher's own would be the
+    state directory); the daemon's runners are forked from that one, and no second one starts."""
+    env.write_config([env.agent("impl-1")])
+    daemon.start()
+    env.wait_until(lambda: len(fork_servers_of(daemon.proc.pid)) == 1, what="the fork server")
+    early = fork_servers_of(daemon.proc.pid)[0]
+    assert early.cwd() == "/"
+    env.enqueue("t1")
+    env.wait_until(lambda: env.state_of("t1") == "provisional", what="the task")
+    assert owner_of(env, "t1")["forked"]
+    assert [p.pid for p in fork_servers_of(daemon.proc.pid)] == [early.pid]
+
+
+def test_closing_lets_the_fork_server_go_without_waiting_for_it(tmp_path):
+    """A drain's last step need not wait out the server's exit: the pipes close, the server
+    (here one that lingers after end of file) goes its own way."""
+    lingering = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.read(); time.sleep(60)"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        launcher = Launcher(tmp_path, fork=True, server=lingering)
+        launcher.close()
+        assert lingering.stdin is not None and lingering.stdin.closed
+        assert lingering.poll() is None  # close() returned with the server still there
+    finally:
+        lingering.kill()
+        lingering.wait()
+
+
+def test_a_fork_server_started_ahead_is_let_go_when_runners_are_not_forked(tmp_path):
+    server = start_fork_server(tmp_path)
+    Launcher(tmp_path, fork=False, server=server)
+    wait_for(lambda: server.poll() is not None)  # its stdin closed: it ended
+    assert server.returncode == 0
 
 
 def test_the_fork_server_leaves_when_the_daemon_is_killed_and_runners_run_on(env, daemon):
