@@ -105,6 +105,12 @@ def only_tool_noise(changes: dict[str, list[str]], noise: tuple[str, ...]) -> bo
     return True
 
 
+def plainly_real(paths: tuple[str, ...], noise: tuple[str, ...]) -> bool:
+    """Is one of these changed paths a real change whatever its lines: neither a file agent tools
+    write for themselves nor a .gitignore (whose lines only_tool_noise must read)?"""
+    return any(not _is_noise(path, noise) and path.rsplit("/", 1)[-1] != ".gitignore" for path in paths)
+
+
 def _is_noise(path: str, noise: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(path, p) or fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], p) for p in noise)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.base import commands
@@ -235,19 +236,27 @@ class Repo:
         """Who our commits are by: the repository's user, else the orchestrator's fallback name."""
         return None if self.ok("config", "user.email", cwd=cwd) else FALLBACK_IDENTITY
 
+    def status(self, worktree: Path, *, ignoring: tuple[str, ...] = ()) -> WorktreeStatus:
+        """What is uncommitted in worktree, besides paths matching the `ignoring` patterns: one
+        `git status`, which also names the files a merge left in conflict."""
+        out = self.git("status", "--porcelain", "-z", "--untracked-files=all", "--", ".", *_excluding(ignoring),
+                       cwd=worktree)
+        return WorktreeStatus.parse(out)
+
     def is_dirty(self, worktree: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
         """Anything uncommitted in worktree, besides paths matching the `ignoring` patterns?"""
-        return bool(self.git("status", "--porcelain", "--untracked-files=all", "--", ".", *_excluding(ignoring),
-                             cwd=worktree).strip())
+        return bool(self.status(worktree, ignoring=ignoring).paths)
 
     def unmerged_files(self, worktree: Path) -> list[str]:
         """Files a merge left in conflict in worktree (not yet resolved with `git add`)."""
         return self.git("diff", "--name-only", "--diff-filter=U", cwd=worktree).split()
 
-    def commit_all(self, worktree: Path, message: str, *, ignoring: tuple[str, ...] = ()) -> bool:
+    def commit_all(self, worktree: Path, message: str, *, ignoring: tuple[str, ...] = (),
+                   seen: WorktreeStatus | None = None) -> bool:
         """Commit everything the agent left in worktree but paths matching `ignoring` (what agent tools
-        write for themselves: aider's chat history, say); False when there was nothing."""
-        if not self.is_dirty(worktree, ignoring=ignoring):
+        write for themselves: aider's chat history, say); False when there was nothing.
+        seen: the worktree's status(ignoring=...), taken by the caller with nothing run there since."""
+        if not (seen or self.status(worktree, ignoring=ignoring)).paths:
             return False
         self.git("add", "--all", "--", ".", *_excluding(ignoring), cwd=worktree)
         commit = ("commit", "--quiet", "--no-verify", "-m", message)
@@ -276,6 +285,33 @@ class Repo:
         self.git("reset", "--hard", "--quiet", "HEAD", cwd=worktree)
         self.git("clean", "-d", "--force", "--quiet", *spec, cwd=worktree)
         return True
+
+
+UNMERGED = frozenset({"DD", "AU", "UD", "UA", "DU", "AA", "UU"})  # git status's codes for a conflict
+
+
+@dataclass(frozen=True)
+class WorktreeStatus:
+    """`git status --porcelain -z`, read: every path with uncommitted changes (a rename's new
+    name), and those of them a merge left in conflict."""
+
+    paths: tuple[str, ...] = ()
+    unmerged: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, out: str) -> WorktreeStatus:
+        paths, unmerged = [], []
+        fields = iter(out.split("\0"))
+        for entry in fields:
+            if len(entry) < 4:
+                continue
+            code, path = entry[:2], entry[3:]
+            if "R" in code or "C" in code:
+                next(fields, None)  # -z puts a rename's old name in a field of its own, after the new
+            paths.append(path)
+            if code in UNMERGED:
+                unmerged.append(path)
+        return cls(tuple(paths), tuple(unmerged))
 
 
 def _excluding(patterns: tuple[str, ...]) -> list[str]:

@@ -19,7 +19,14 @@ from orchestrator.base.bounded import read_limited, tail_lines
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import OrchestratorError
 from orchestrator.flow.outbox import read_outbox
-from orchestrator.formats.agent_output import error_line, find_limit, only_tool_noise, reset_time, strip_ansi
+from orchestrator.formats.agent_output import (
+    error_line,
+    find_limit,
+    only_tool_noise,
+    plainly_real,
+    reset_time,
+    strip_ansi,
+)
 from orchestrator.formats.config import BREAKDOWN_ROLE
 from orchestrator.git import guard
 from orchestrator.git.repo import Repo
@@ -148,15 +155,17 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if timed_out:
         return Result("timeout", f"killed after {spec.timeout_seconds:g} s (timeout_seconds); "
                       f"last output: {tail(attempt.log_path)}", now, exit_code=exit_code)
-    unresolved = repo.unmerged_files(worktree) if exit_code == 0 and worktree.is_dir() else []
-    if unresolved:  # auto_commit would commit the conflict markers (and a merge queue could land them)
+    # One `git status` serves both the conflict check and the auto-commit (nothing runs there now).
+    seen = repo.status(worktree, ignoring=spec.noise_paths) if exit_code == 0 and worktree.is_dir() else None
+    if seen is not None and seen.unmerged:  # auto_commit would commit the conflict markers (and a merge queue could land them)
         return Result("failed", "the agent exited 0 but left the merge unfinished: unresolved conflicts in "
-                      f"{', '.join(unresolved[:10])}; nothing was committed" + _said(tail_lines(
+                      f"{', '.join(seen.unmerged[:10])}; nothing was committed" + _said(tail_lines(
                           attempt.log_path, LIMIT_SCAN_BYTES)), now, exit_code=0)
-    if spec.auto_commit and exit_code == 0 and worktree.is_dir():
-        repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
-                                  f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.",
-                        ignoring=spec.noise_paths)
+    committed = False
+    if spec.auto_commit and seen is not None:
+        committed = repo.commit_all(worktree, f"{spec.task_id}: {spec.title}\n\n"
+                                              f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.",
+                                    ignoring=spec.noise_paths, seen=seen)
         if progress is not None:  # the agent's processes are gone: nothing can dirty it before removal
             progress.worktree_clean = True
     said = read_agent_result(attempt)
@@ -174,7 +183,10 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     if commits == 0:
         return Result("no_commits", "the agent exited 0 but made no commit beyond the base branch"
                       + _said(output), now, exit_code=0)
-    if only_tool_noise(repo.changes(spec.base_branch, spec.branch), spec.noise_paths):
+    # When the branch's one commit is ours, it holds just the paths status listed: if one of them
+    # is plainly a real change, the diff need not be read.
+    real = committed and commits == 1 and seen is not None and plainly_real(seen.paths, spec.noise_paths)
+    if not real and only_tool_noise(repo.changes(spec.base_branch, spec.branch), spec.noise_paths):
         return Result("no_changes", "the agent exited 0, but its commits change only files its tool writes for "
                       f"itself ({', '.join(spec.noise_paths[:4])}, ...)" + _said(output), now, exit_code=0,
                       commits=commits)

@@ -78,6 +78,38 @@ print("Tokens: 0 sent, 0 received.")
     assert "change only files its tool writes" in error and "APIConnectionError" in error
 
 
+def test_a_tool_file_deeper_in_the_tree_alone_is_no_change(env):
+    """The auto-commit's pathspecs leave out only the top's tool files; the verdict still reads a
+    nested one as noise (so a commit of it alone is not a success)."""
+    env.write_config([printing_agent(env, "nested_noise.py", """
+import pathlib
+pathlib.Path("pkg").mkdir()
+pathlib.Path("pkg/.aider.chat.history.md").write_text("# aider chat\\n")
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    assert env.state_of("t1") == "failed"
+    assert "change only files its tool writes" in env.read("t1").last_error
+
+
+def test_an_agent_that_exits_0_in_the_middle_of_a_conflicted_merge_fails_with_the_files(env):
+    env.git("checkout", "-q", "-b", "elsewhere")
+    (env.repo / "README.md").write_text("theirs\n")
+    env.git("commit", "-q", "-am", "theirs")
+    env.git("checkout", "-q", "main")
+    env.write_config([printing_agent(env, "merger.py", """
+import pathlib, subprocess
+pathlib.Path("README.md").write_text("ours\\n")
+subprocess.run(["git", "commit", "-q", "-am", "ours"], check=True)
+subprocess.run(["git", "merge", "-q", "elsewhere"])  # stops in conflict; the agent exits 0 anyway
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    assert env.state_of("t1") == "failed"
+    error = env.read("t1").last_error
+    assert "left the merge unfinished: unresolved conflicts in README.md" in error, error
+
+
 def test_the_agents_error_line_is_the_reason_without_terminal_colours(env):
     env.write_config([printing_agent(env, "crash.py", """
 import sys

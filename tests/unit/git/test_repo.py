@@ -87,6 +87,31 @@ def test_commit_all_leaves_out_what_agent_tools_write_for_themselves(repo):
     assert committed == ["real.txt"], committed
 
 
+def test_status_lists_new_changed_renamed_and_conflicted_paths_as_git_names_them(repo):
+    r = Repo(repo)
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True)  # noqa: E731
+    (repo / "old name.txt").write_text("a\n")
+    (repo / "both.txt").write_text("base\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    git("checkout", "-q", "-b", "other")
+    (repo / "both.txt").write_text("theirs\n")
+    git("commit", "-q", "-am", "theirs")
+    git("checkout", "-q", "main")
+    (repo / "both.txt").write_text("ours\n")
+    git("commit", "-q", "-am", "ours")
+    assert r.status(repo).paths == ()
+    subprocess.run(["git", "-C", str(repo), "merge", "-q", "other"], capture_output=True)  # stops in conflict
+    git("mv", "old name.txt", "new name.txt")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "fresh\tfile.txt").write_text("new\n")
+    (repo / ".aider.chat.history.md").write_text("# aider\n")
+    seen = r.status(repo, ignoring=(".aider*",))
+    assert sorted(seen.paths) == ["both.txt", "new name.txt", "sub/fresh\tfile.txt"]
+    assert seen.unmerged == ("both.txt",) == tuple(r.unmerged_files(repo))
+    assert ".aider.chat.history.md" in r.status(repo).paths
+
+
 def test_a_branch_is_read_from_the_ref_files_loose_or_packed(repo):
     r = Repo(repo)
     head = r.git("rev-parse", "HEAD").strip()
