@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from orchestrator.base.errors import CommandError
 
 
-@dataclass(frozen=True)
-class Completed:
+class Completed(NamedTuple):  # (not a dataclass: this module loads first of all, see tick/prestart.py)
     cmd: tuple[str, ...]
     returncode: int
     stdout: str

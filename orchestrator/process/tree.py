@@ -11,8 +11,10 @@ inside the attempt's worktree; always only processes started since the attempt's
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import select
 import signal
 import sys
 import time
@@ -46,6 +48,33 @@ def identity_of(pid: int) -> Identity | None:
         return Identity(pid, psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return None
+
+
+def wait_gone(idents: list[Identity], seconds: float) -> bool:
+    """Wait until none of these processes runs, or seconds passed; True when all are gone.
+    A pidfd (Linux 5.3+) wakes at the exit itself, of any process, a child or not; elsewhere,
+    or for a process that cannot be opened, it is looked at every GONE_POLL_SECONDS."""
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = [i for i in idents if is_alive(i)]
+        left = deadline - time.monotonic()
+        if not alive or left <= 0:
+            return not alive
+        fds = []
+        try:
+            for ident in alive:
+                with contextlib.suppress(OSError, AttributeError):  # gone already, or no pidfd_open here
+                    fds.append(os.pidfd_open(ident.pid))
+            if len(fds) == len(alive):
+                select.select(fds, [], [], left)  # readable: that process exited
+            else:
+                time.sleep(min(GONE_POLL_SECONDS, left))
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+GONE_POLL_SECONDS = 0.01
 
 
 def is_alive(ident: Identity | None) -> bool:

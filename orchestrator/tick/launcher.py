@@ -41,6 +41,7 @@ class RunnerLauncher(Protocol):
     def prepare(self) -> None: ...
     def reap(self) -> None: ...
     def alive(self) -> int: ...
+    def wait_for_exits(self, seconds: float) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -68,6 +69,9 @@ class RecordingLauncher:
 
     def alive(self) -> int:
         return 0
+
+    def wait_for_exits(self, seconds: float) -> bool:
+        return True
 
     def close(self) -> None:
         return None
@@ -147,6 +151,13 @@ class Launcher:
         self.reap()
         self._forked = [i for i in self._forked if tree.is_alive(i)]
         return len(self._fresh) + len(self._forked)
+
+    def wait_for_exits(self, seconds: float) -> bool:
+        """Wait until every runner started here has exited, or seconds passed (True: all gone)."""
+        idents = [i for i in (tree.identity_of(c.pid) for c in self._fresh) if i is not None] + self._forked
+        gone = tree.wait_gone(idents, seconds)
+        self.reap()
+        return gone
 
     def close(self) -> None:
         """Let the fork server go (it exits on end of file, not waited for); running runners are not touched."""

@@ -333,6 +333,11 @@ class Scheduler:
             return None
         return min(waits)
 
+    def only_runners_ending(self, report: TickReport) -> bool:
+        """Every attempt has settled, and what is left is runners still ending (deleting an old
+        worktree's files, exiting): worth waiting for their exits, not for the next tick."""
+        return not report.running and not self.children and self.launcher.alive() > 0
+
     def _busy(self, report: TickReport) -> bool:
         self._reap_children()
         return bool(report.running or self.children or self.launcher.alive())

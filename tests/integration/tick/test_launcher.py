@@ -20,8 +20,10 @@ import pytest
 
 from orchestrator.process.wake import WakeListener, _send, poke, wake_path
 from orchestrator.store.attempts import Runs
+from orchestrator.tick.drain import drain
 from orchestrator.tick.launcher import Launcher
 from orchestrator.tick.prestart import start_fork_server
+from orchestrator.tick.scheduler import Scheduler
 from tests.support import processes_with
 
 pytestmark = pytest.mark.timeout(120)
@@ -158,6 +160,31 @@ def test_fresh_runners_of_a_daemon_do_not_pile_up_as_zombies(env, daemon):
         return sum(1 for c in psutil.Process(daemon.proc.pid).children() if c.status() == psutil.STATUS_ZOMBIE)
     # Each tick reaps the runners that have exited; the last one may wait for the next tick.
     env.wait_until(lambda: zombies() <= 1, timeout=10, what="finished runners reaped")
+
+
+def test_a_drain_ends_when_its_last_runner_exits_not_at_its_next_poll(env):
+    """A runner wakes the drain when it settles, then deletes the old worktree's files (here 3,000)
+    and exits: the drain waits for that exit itself. Polling once a minute, it would otherwise
+    sit out the minute."""
+    for n in range(30):
+        folder = env.repo / f"d{n}"
+        folder.mkdir()
+        for m in range(100):
+            (folder / f"f{m}.txt").write_text(f"{n} {m}\n")
+    env.git("add", ".")
+    env.git("commit", "-q", "-m", "a tree worth deleting")
+    env.write_config([env.agent("impl-1")])
+    env.enqueue("t1")
+    scheduler = Scheduler(env.config, long_lived=True)
+    codes: list[int] = []
+    drainer = threading.Thread(target=lambda: codes.append(drain(scheduler, 120, poll=60)), daemon=True)
+    try:
+        drainer.start()
+        drainer.join(40)
+        assert codes == [0], "the drain is still waiting for its poll"
+        assert env.state_of("t1") == "provisional"
+    finally:
+        scheduler.close()
 
 
 def test_a_forked_runner_writes_to_its_runner_log(tmp_path):
