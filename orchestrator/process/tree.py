@@ -51,27 +51,32 @@ def identity_of(pid: int) -> Identity | None:
 
 
 def wait_gone(idents: list[Identity], seconds: float) -> bool:
-    """Wait until none of these processes runs, or seconds passed; True when all are gone.
-    A pidfd (Linux 5.3+) wakes at the exit itself, of any process, a child or not; elsewhere,
-    or for a process that cannot be opened, it is looked at every GONE_POLL_SECONDS."""
+    """Wait until none of these processes runs, or seconds passed; True when all are gone."""
     deadline = time.monotonic() + seconds
     while True:
-        alive = [i for i in idents if is_alive(i)]
+        alive = [i.pid for i in idents if is_alive(i)]
         left = deadline - time.monotonic()
         if not alive or left <= 0:
             return not alive
-        fds = []
-        try:
-            for ident in alive:
-                with contextlib.suppress(OSError, AttributeError):  # gone already, or no pidfd_open here
-                    fds.append(os.pidfd_open(ident.pid))
-            if len(fds) == len(alive):
-                select.select(fds, [], [], left)  # readable: that process exited
-            else:
-                time.sleep(min(GONE_POLL_SECONDS, left))
-        finally:
-            for fd in fds:
-                os.close(fd)
+        _wait_for_an_exit(alive, left)
+
+
+def _wait_for_an_exit(pids: list[int], seconds: float) -> None:
+    """Return once one of pids may have exited, or seconds passed. A pidfd (Linux 5.3+) wakes at
+    the exit itself, of any process, a child or not; elsewhere, or for a process that cannot be
+    opened, the caller looks again after GONE_POLL_SECONDS."""
+    fds = []
+    try:
+        for pid in pids:
+            with contextlib.suppress(OSError, AttributeError):  # gone already, or no pidfd_open here
+                fds.append(os.pidfd_open(pid))
+        if len(fds) == len(pids):
+            select.select(fds, [], [], seconds)  # readable: that process exited
+        else:
+            time.sleep(min(GONE_POLL_SECONDS, seconds))
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 GONE_POLL_SECONDS = 0.01
@@ -272,11 +277,11 @@ def terminate(token: str, pgid: int | None = None, since: float = 0.0, grace: fl
     if not victims:
         return 0
     _signal_all(victims, signal.SIGTERM)
+    # Woken at each exit: an agent's leftover usually goes within a millisecond of SIGTERM, and
+    # every attempt whose agent leaves one (codex, now and then) would pay a whole sleep otherwise.
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not any(_running(p) for p in victims):
-            break
-        time.sleep(0.05)
+    while (running := [p.pid for p in victims if _running(p)]) and time.monotonic() < deadline:
+        _wait_for_an_exit(running, deadline - time.monotonic())
     for _ in range(3):  # kill, then look again for processes forked meanwhile
         left = [p for p in victims if _running(p)] + [
             p for p in marked_processes(token, pgid, since, cwd_under=cwd_under, tree_of=tree_of)
