@@ -109,6 +109,20 @@ def linked_worktrees(common: Path) -> dict[Path, str | None] | None:
     return found
 
 
+def registration(common: Path, worktree: Path) -> Path | None:
+    """The directory git keeps for the linked worktree at `worktree` ($common/worktrees/<id>, which
+    its .git file names and whose gitdir names that .git file back), when deleting it is exactly
+    what `git worktree prune` would do once the worktree is gone: not locked (prune keeps a locked
+    one), both files plain. None otherwise: the caller runs git."""
+    private = private_dir(worktree)
+    if private is None or Path(os.path.dirname(private)) != common / "worktrees" or (private / "locked").exists():
+        return None
+    gitdir = read(private / "gitdir")
+    if gitdir is None or gitdir.rstrip(_SPACE) != str(Path(worktree) / ".git"):
+        return None
+    return private
+
+
 def head_reflog(private: Path) -> list[str]:
     """`git reflog show --format=%H HEAD` from logs/HEAD: the commits HEAD pointed at, newest first
     (a reflog line is "<old> <new> <who> <when>\\t<message>"). Unlike git it does not look up each

@@ -12,9 +12,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.base import log
 from orchestrator.base.errors import GitError
-from orchestrator.git import pool
+from orchestrator.git import files, pool
 from orchestrator.git.repo import MOVED_ASIDE_PREFIX, Repo
+
+_log = log.get("orchestrator.worktrees")
 
 
 def prepare_worktree(repo: Repo, path: Path, branch: str, base: str, *, pool_dir: Path | None = None,
@@ -160,11 +163,24 @@ def remove_worktree(repo: Repo, path: Path, branch: str, *, pool_dir: Path | Non
                 return f"worktree {path} has commits on no branch; kept"
         if pool_dir is not None and not _sparse(repo, path) and pool.give_back(repo, pool_dir, path, base, pool_size):
             return None
+        registration = files.registration(repo.common_dir, path)  # read before the move: its .git names it
         os.rename(path, moved_aside(path))
-        repo.git("worktree", "prune")
+        _unregister(repo, registration)
     if delete_files:
         delete_moved_aside(path)
     return None
+
+
+def _unregister(repo: Repo, registration: Path | None) -> None:
+    """Forget a worktree whose directory was just moved aside: its registration deleted as `git
+    worktree prune` would delete it (a git process saved per attempt), else by prune itself."""
+    if registration is not None:
+        try:
+            shutil.rmtree(registration)
+            return
+        except OSError as exc:
+            _log.warning("worktree_unregister_failed", path=str(registration), error=str(exc), fallback="git prune")
+    repo.git("worktree", "prune")
 
 
 def _sparse(repo: Repo, path: Path) -> bool:

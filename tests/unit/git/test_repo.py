@@ -35,6 +35,26 @@ def test_prepare_reuses_the_existing_branch_and_worktree(repo, tmp_path):
     assert prepare_worktree(r, path, "agent/t1", "main") is False  # the branch exists: the normal case
 
 
+def test_a_removed_worktree_is_forgotten_as_git_worktree_prune_forgets_it(repo, tmp_path):
+    """remove_worktree deletes the registration itself (files.registration), leaving git nothing to
+    prune; a locked worktree's registration it leaves to git, which keeps it."""
+    r = Repo(repo)
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True,  # noqa: E731
+                                    text=True).stdout
+    kept, locked = tmp_path / "wt" / "t1", tmp_path / "wt" / "t2"
+    prepare_worktree(r, kept, "agent/t1", "main")
+    prepare_worktree(r, locked, "agent/t2", "main")
+    assert files.registration(r.common_dir, kept) == r.common_dir / "worktrees" / "t1"
+    git("worktree", "lock", str(locked))
+    assert files.registration(r.common_dir, locked) is None
+    assert remove_worktree(r, kept, "agent/t1") is None and remove_worktree(r, locked, "agent/t2") is None
+    listed = git("worktree", "list", "--porcelain")
+    assert str(kept) not in listed and f"worktree {locked}\n" in listed and "locked" in listed
+    assert git("worktree", "prune", "--dry-run", "--verbose") == ""
+    assert prepare_worktree(r, kept, "agent/t1", "main") is False  # the branch is free for the next attempt
+    assert (kept / "README.md").exists()
+
+
 def test_commits_on_no_branch_keep_the_worktree(repo, tmp_path):
     r = Repo(repo)
     path = tmp_path / "wt" / "t1"
