@@ -39,6 +39,21 @@ def from_record(cls: type[T], record: dict) -> T:
     return cls(**values)
 
 
+def prepare(*classes: type) -> None:
+    """Work out now the type hints of these record classes and of every record they nest (cached
+    from then on): a fork server does it once for all the runners it forks, instead of each of
+    them evaluating every annotation again (~2 ms for a Spec)."""
+    for cls in classes:
+        if cls in _PREPARED:
+            continue
+        _PREPARED.add(cls)
+        for hint in _hints(cls).values():
+            prepare(*(h for h in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(h) and isinstance(h, type)))
+
+
+_PREPARED: set[type] = set()
+
+
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

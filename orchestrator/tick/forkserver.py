@@ -33,6 +33,7 @@ except ImportError:  # a nicety: without it a forked runner shows the server's c
 
 def serve() -> int:
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    runner.preload()  # once here instead of in every runner
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies: the kernel reaps our children
     for line in iter(requests.readline, b""):
         if not line.endswith(b"\n"):

@@ -19,7 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from orchestrator.base import log
+from orchestrator.base import log, records
 from orchestrator.base.bounded import tail_lines
 from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import GitError, OrchestratorError
@@ -255,6 +255,13 @@ def make_ready(attempt: Attempt, spec: Spec, repo: Repo, worktree: Path, env: di
 
 
 USAGE_SCAN_BYTES = 8 * 1024 * 1024  # of the newest output, searched for the CLI's token reports
+
+
+def preload() -> None:
+    """What a fork server does once, after its imports, so that the runners it forks need not each
+    do it again: the type hints of the records a runner reads. Nothing here opens a file or
+    configures anything."""
+    records.prepare(Spec, Result)
 
 
 def entry(argv: list[str] | None = None, *, forked: bool = False) -> int:
