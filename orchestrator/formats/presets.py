@@ -13,15 +13,12 @@ test_real_clis.py; versions pinned in .ci/agent-clis.txt):
 - opencode: opencode 1.18.33: `opencode run --auto` (without it a permission is auto-rejected and
   the run exits 0 having done nothing), `--format json` (per-step tokens and cost); update checks,
   the models.dev fetch, LSP downloads, sharing and default plugins off by environment.
-
-Written from the tools' documentation, not yet run here (their CLIs could not be proven in this
-workplace yet; docs/presets/ says so):
-- claude-code: Claude Code 2.x, print mode (`claude -p`), `--dangerously-skip-permissions`
+- claude-code: Claude Code 2.1.332: print mode (`claude -p`), `--dangerously-skip-permissions`
   (refused as root unless IS_SANDBOX=1, which the preset sets), `--output-format json`.
-- codex: Codex CLI, `codex exec` with `--dangerously-bypass-approvals-and-sandbox` (its
+- codex: Codex CLI 0.171.0: `codex exec` with `--dangerously-bypass-approvals-and-sandbox` (its
   workspace-write sandbox cannot write a linked worktree's index in the main repository and blocks
   loopback) and `--skip-git-repo-check`.
-- aider: aider 0.86, `--message-file` (one message, then exit), `--yes-always`, no .gitignore edit.
+- aider: aider 0.86.2: `--message-file` (one message, then exit), `--yes-always`, no .gitignore edit.
 """
 
 from __future__ import annotations
