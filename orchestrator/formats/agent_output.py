@@ -99,7 +99,7 @@ def only_tool_noise(changes: dict[str, list[str]], noise: tuple[str, ...]) -> bo
     for path, lines in changes.items():
         if _is_noise(path, noise):
             continue
-        if path.rsplit("/", 1)[-1] == ".gitignore" and all(_noise_line(line[1:], noise) for line in lines):
+        if _is_gitignore(path) and all(_noise_line(line[1:], noise) for line in lines):
             continue
         return False
     return True
@@ -108,7 +108,11 @@ def only_tool_noise(changes: dict[str, list[str]], noise: tuple[str, ...]) -> bo
 def plainly_real(paths: tuple[str, ...], noise: tuple[str, ...]) -> bool:
     """Is one of these changed paths a real change whatever its lines: neither a file agent tools
     write for themselves nor a .gitignore (whose lines only_tool_noise must read)?"""
-    return any(not _is_noise(path, noise) and path.rsplit("/", 1)[-1] != ".gitignore" for path in paths)
+    return any(not _is_noise(path, noise) and not _is_gitignore(path) for path in paths)
+
+
+def _is_gitignore(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] == ".gitignore"
 
 
 def _is_noise(path: str, noise: tuple[str, ...]) -> bool:

@@ -256,7 +256,7 @@ class Repo:
         """Commit everything the agent left in worktree but paths matching `ignoring` (what agent tools
         write for themselves: aider's chat history, say); False when there was nothing.
         seen: the worktree's status(ignoring=...), taken by the caller with nothing run there since."""
-        if not (seen or self.status(worktree, ignoring=ignoring)).paths:
+        if not (seen if seen is not None else self.status(worktree, ignoring=ignoring)).paths:
             return False
         self.git("add", "--all", "--", ".", *_excluding(ignoring), cwd=worktree)
         commit = ("commit", "--quiet", "--no-verify", "-m", message)

@@ -45,7 +45,9 @@ def wants_fork_server(argv: Sequence[str]) -> bool:
 
     Read before argparse (which comes with the package): a flag after `--` is an argument, and
     an abbreviated flag is missed, which costs only the head start."""
-    words = list(argv[:list(argv).index("--")] if "--" in argv else argv)
+    words = list(argv)
+    if "--" in words:
+        words = words[:words.index("--")]
     return any(flag in words for flag in LONG_LIVED_FLAGS) and not any(flag in words for flag in NOT_RUNNING_FLAGS)
 
 
