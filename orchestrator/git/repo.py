@@ -255,11 +255,14 @@ class Repo:
                    seen: WorktreeStatus | None = None) -> bool:
         """Commit everything the agent left in worktree but paths matching `ignoring` (what agent tools
         write for themselves: aider's chat history, say); False when there was nothing.
-        seen: the worktree's status(ignoring=...), taken by the caller with nothing run there since."""
+        seen: the worktree's status(ignoring=...), taken by the caller with nothing run there since.
+
+        The commit does not run git's automatic maintenance after itself, as `git commit` would:
+        that is the caller's to run with maintain(), once the task has moved on."""
         if not (seen if seen is not None else self.status(worktree, ignoring=ignoring)).paths:
             return False
         self.git("add", "--all", "--", ".", *_excluding(ignoring), cwd=worktree)
-        commit = ("commit", "--quiet", "--no-verify", "-m", message)
+        commit = ("-c", "maintenance.auto=false", "commit", "--quiet", "--no-verify", "-m", message)
         try:  # with the identity git is configured with; no guessing one from the host's name
             self.git("-c", "user.useConfigOnly=true", *commit, cwd=worktree)
         except GitError:
@@ -267,6 +270,15 @@ class Repo:
             # no user.email is configured, else git's own (it may still guess the name).
             self.git(*commit, cwd=worktree, env=self.identity(worktree))
         return True
+
+    def maintain(self) -> None:
+        """What `git commit` runs after itself, run later by commit_all's caller: `git maintenance
+        run --auto` (it packs loose objects once there are many, else does nothing), unless the
+        repository turned it off (maintenance.auto false). A git too old for it is no error: its
+        commit ran `gc --auto` itself."""
+        if self.git("config", "--type=bool", "--default=true", "maintenance.auto", check=False).strip() == "false":
+            return
+        self.git("maintenance", "run", "--auto", "--quiet", check=False)
 
     def set_aside(self, worktree: Path, patch: Path, *, ignoring: tuple[str, ...] = ()) -> bool:
         """Save what is uncommitted in worktree (untracked files too, binary-safe) as a patch at `patch`,

@@ -118,13 +118,16 @@ def with_usage(result: Result, attempt: Attempt) -> Result:
 
 
 def finish(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, progress: Progress) -> None:
-    """Move the task on, wake the daemon for the next one, and only then delete the old worktree's files."""
+    """Move the task on, wake the daemon for the next one, and only then delete the old worktree's
+    files and run the maintenance our commit left out (neither is the next task's to wait for)."""
     state = settle(queue, spec, attempt, result, actor="runner", delete_files=False,
                    checked_clean=progress.worktree_clean)
     poke(Path(spec.state_dir))
     progress.mark("settle")
     os.nice(10)  # what is left is cleanup: the next attempt's runner and agent have the CPU first
     worktrees.delete_moved_aside(Path(spec.worktree))
+    if progress.committed:
+        Repo(Path(spec.repo)).maintain()
     progress.mark("cleanup")
     _log.info("attempt_settled", task=spec.task_id, attempt=spec.attempt, outcome=result.outcome, state=state,
               seconds=progress.seconds)

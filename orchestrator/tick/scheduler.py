@@ -259,9 +259,11 @@ class Scheduler:
                                     src=entry.state)
             if task is None:
                 continue
-            self.book.update(agent.name, lambda s: setattr(s, "last_start", iso(now)))
             crash_point("tick_after_claim")
             self.start_runner(attempt_box[0])
+            # After the start, which it would only delay: a crash in between forgets one start
+            # time, and so at worst lets one start through an agent's interval_seconds early.
+            self.book.update(agent.name, lambda s: setattr(s, "last_start", iso(now)))
             _log.info("dispatched", task=entry.id, agent=agent.name, attempt=attempt_box[0].number)
             return entry.id
         return None

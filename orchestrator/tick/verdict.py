@@ -39,11 +39,13 @@ LOG_TAIL_BYTES = 600
 
 class Progress:
     """What the runner learns along the attempt: how long each step took (monotonic clock, for
-    the log: where the time goes), and whether it saw the worktree clean after the agent."""
+    the log: where the time goes), whether it saw the worktree clean after the agent, and whether
+    it committed (the repository's maintenance is then its to run, see Repo.commit_all)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
         self.worktree_clean = False  # auto-commit left nothing behind, and nothing ran there since
+        self.committed = False
         self._last = time.monotonic()
 
     def mark(self, step: str) -> None:
@@ -167,7 +169,7 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
                                               f"Committed by orchestrator for agent {spec.agent}, attempt {spec.attempt}.",
                                     ignoring=spec.noise_paths, seen=seen)
         if progress is not None:  # the agent's processes are gone: nothing can dirty it before removal
-            progress.worktree_clean = True
+            progress.worktree_clean, progress.committed = True, committed
     said = read_agent_result(attempt)
     if said.get("status") == "blocked":
         return Result("blocked", str(said.get("reason") or "the agent said it is blocked")[:2000], now,

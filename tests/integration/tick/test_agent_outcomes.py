@@ -141,3 +141,20 @@ while not pathlib.Path("stop").exists():
     env.wait_until(lambda: last_output() == "Editing src/app.py", timeout=20, what="the coloured line, plain")
     (env.config.state_dir / "worktrees" / "t1" / "stop").write_text("")
     env.drain(timeout=60)
+
+
+def test_the_runner_runs_the_maintenance_its_commit_left_out_once_the_task_moved_on(env):
+    """Our auto-commit skips `git maintenance run --auto` (the next task should not wait for it);
+    the runner runs it after the settle, so the repository is kept as `git commit` keeps it."""
+    for key, value in (("maintenance.gc.enabled", "false"), ("maintenance.loose-objects.enabled", "true"),
+                       ("maintenance.loose-objects.auto", "1")):
+        env.git("config", key, value)
+    env.write_config([printing_agent(env, "writer.py", """
+import pathlib
+pathlib.Path("work.txt").write_text("the agent's work\\n")
+""")], max_attempts=1)
+    env.enqueue("t1")
+    env.drain(timeout=60)
+    assert env.state_of("t1") == "provisional"
+    assert env.git("log", "-1", "--format=%s", "agent/t1").startswith("t1:")  # the auto-commit made it
+    assert list((env.repo / ".git" / "objects" / "pack").glob("*.pack")), "no maintenance ran after the commit"

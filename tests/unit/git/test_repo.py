@@ -228,3 +228,39 @@ def test_an_ordinary_checkout_is_checked_from_its_files_and_a_rebase_in_it_is_se
     _git(repo, "config", "core.bare", "true")  # the files do not say it plainly any more: git decides
     assert files.plain_checkout(repo) is None
     assert "is not a git repository" in Repo(repo).problem("main")
+
+
+def _eager_maintenance(repo) -> None:
+    """The loose-objects task, due from the first loose object: `git commit` then packs at once."""
+    for key, value in (("maintenance.gc.enabled", "false"), ("maintenance.loose-objects.enabled", "true"),
+                       ("maintenance.loose-objects.auto", "1")):
+        _git(repo, "config", key, value)
+
+
+def _packs(repo) -> list[str]:
+    return sorted(p.name for p in (repo / ".git" / "objects" / "pack").glob("*.pack"))
+
+
+def test_commit_all_leaves_gits_maintenance_to_maintain_which_runs_it_as_commit_would(repo):
+    _eager_maintenance(repo)
+    (repo / "by-hand.txt").write_text("a\n")
+    _git(repo, "add", "by-hand.txt")
+    _git(repo, "commit", "-q", "-m", "by hand")
+    by_hand = _packs(repo)
+    assert by_hand, "a plain git commit runs the maintenance that is due"
+    r = Repo(repo)
+    (repo / "agent.txt").write_text("b\n")
+    assert r.commit_all(repo, "the agent's work")
+    assert _packs(repo) == by_hand  # left for later
+    r.maintain()
+    assert len(_packs(repo)) == len(by_hand) + 1
+
+
+def test_maintain_does_nothing_where_the_repository_turned_automatic_maintenance_off(repo):
+    _eager_maintenance(repo)
+    _git(repo, "config", "maintenance.auto", "false")
+    (repo / "agent.txt").write_text("b\n")
+    r = Repo(repo)
+    assert r.commit_all(repo, "the agent's work")
+    r.maintain()
+    assert _packs(repo) == []

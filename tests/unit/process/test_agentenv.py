@@ -37,4 +37,4 @@ def test_the_compiled_patterns_match_exactly_what_fnmatchcase_matches():
     for group in [patterns, NEVER, (), *((p,) for p in patterns)]:
         match = _matcher(tuple(group))
         for name in names:
-            assert (match(name) is not None) == any(fnmatch.fnmatchcase(name, p) for p in group), (group, name)
+            assert match(name) == any(fnmatch.fnmatchcase(name, p) for p in group), (group, name)
