@@ -2,14 +2,17 @@
 
     python benchmarks/real_cli.py [--tasks 8] [--rounds 2] [--cli gemini --cli opencode]
 
-For each installed CLI (pinned in .ci/agent-clis.txt; ORCH_TEST_AGENT_CLIS or the default cache),
-against our fake model server making one edit per task:
+For `script` (the control: a shell one-liner making the edit, whose own time hardly varies, so the
+difference is the orchestrator's alone) and each installed CLI (pinned in .ci/agent-clis.txt;
+ORCH_TEST_AGENT_CLIS or the default cache), against our fake model server making one edit per task:
 - shell loop: per task `git worktree add`, the prompt file, the CLI's command exactly as the preset
   expands it, `git add -A && git commit`, `git worktree remove` — what a person would script;
 - orchestrator: the same tasks enqueued, then `--drain` with max_running 1 until the last task is in
   provisional/ (the time counts from the drain's start, as the shell loop's from its first task).
 Rounds alternate the order. Prints each side's wall time per task, the difference of the medians
-and the median of each round's difference (the orchestrator's cost per task) and failures; and
+and the median of each round's difference (the orchestrator's cost per task), the 95 % confidence
+interval of the mean difference (the slow CLIs' own time moves by ±100 ms from task to task, so
+their figure is only as sure as that interval says), failures; and
 "steady": the orchestrator's time from its first claim to its last settle, per task, which leaves
 out the --drain process's own start-up (Python, the first tick, the fork server), paid once per
 drain and never by a running daemon. Target: under 50 ms per task added,
@@ -22,6 +25,7 @@ import argparse
 import compileall
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +43,9 @@ from tests.fakemodel.server import FakeModelServer  # noqa: E402
 
 DEFAULT_CLIS = Path.home() / ".cache" / "orchestrator-agent-clis"
 DEFAULT_BINS = f"{DEFAULT_CLIS / 'npm' / 'node_modules' / '.bin'}{os.pathsep}{DEFAULT_CLIS / 'bin'}"
-EXECUTABLE = {"gemini": "gemini", "opencode": "opencode", "claude-code": "claude", "codex": "codex", "aider": "aider"}
+SCRIPT = "script"  # the control: a shell one-liner making the same edit, so only the orchestrator's own time varies
+SCRIPT_COMMAND = ["sh", "-c", "echo 'Task done.' > FAKE_EDIT.md"]
+EXECUTABLE = {SCRIPT: "sh", "gemini": "gemini", "opencode": "opencode", "claude-code": "claude", "codex": "codex", "aider": "aider"}
 CODEX_CONFIG = """model = "gpt-5.5"
 model_provider = "local"
 check_for_update_on_startup = false
@@ -72,6 +78,8 @@ def make_repo(path: Path) -> Path:
 
 def endpoint_env(cli: str, fake: FakeModelServer, scratch: Path) -> dict[str, str]:
     """What the tests' users add to reach the fake (see tests/integration/test_real_clis.py)."""
+    if cli == SCRIPT:
+        return {}
     if cli == "gemini":
         home = scratch / "gemini-home"
         (home / ".gemini").mkdir(parents=True, exist_ok=True)
@@ -107,9 +115,14 @@ def endpoint_env(cli: str, fake: FakeModelServer, scratch: Path) -> dict[str, st
                                                 for d in ("CONFIG", "DATA", "CACHE", "STATE")}}
 
 
+def agent_entry(cli: str) -> dict:
+    """The agent as `init --agent CLI` writes it; the control is a plain command."""
+    return {"name": "a", "command": SCRIPT_COMMAND} if cli == SCRIPT else {"name": "a", "preset": cli}
+
+
 def shell_loop(cli: str, bin_dir: Path, scratch: Path, tasks: int, extra_env: dict[str, str]) -> tuple[float, int]:
     repo = make_repo(scratch / "shell-repo")
-    agent = parse(yaml.safe_dump({"queue_dir": "q", "state_dir": "s", "agents": [{"name": "a", "preset": cli}]}),
+    agent = parse(yaml.safe_dump({"queue_dir": "q", "state_dir": "s", "agents": [agent_entry(cli)]}),
                   scratch / "agents.yaml").agents[0]
     env = {**os.environ, **agent.env, **extra_env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     failures = 0
@@ -141,7 +154,7 @@ def orchestrated(cli: str, bin_dir: Path, scratch: Path, tasks: int, extra_env: 
     config.write_text(yaml.safe_dump({
         "repo": str(repo), "queue_dir": str(scratch / "queue"), "state_dir": str(scratch / "state"),
         "max_running": 1, "max_attempts": 1,
-        "agents": [{"name": "a", "preset": cli, "env": extra_env}]}))
+        "agents": [{**agent_entry(cli), "env": extra_env}]}))
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "orchestrator", "--config", str(config)]
     for n in range(tasks):
@@ -169,6 +182,21 @@ def steady_seconds(journal: Path) -> float:
     return (datetime.fromisoformat(max(settled)) - datetime.fromisoformat(min(claimed))).total_seconds()
 
 
+T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23,
+         12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}  # Student's t, two-sided 95 %, by degrees of freedom
+
+
+def interval(differences: list[float]) -> tuple[float, float]:
+    """The 95 % confidence interval of the mean of the rounds' paired differences: how sure the
+    figure is, given how much the CLI's own time moves from round to round."""
+    n = len(differences)
+    if n < 2:
+        return float("nan"), float("nan")
+    t = T_975[max(k for k in T_975 if k <= n - 1)]  # (a smaller df's t: the wider, safer side)
+    mean, half = statistics.mean(differences), t * statistics.stdev(differences) / n ** 0.5
+    return mean - half, mean + half
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=8)
@@ -181,7 +209,8 @@ def main() -> int:
     bins = [Path(d) for d in (os.environ.get("ORCH_TEST_AGENT_CLIS") or DEFAULT_BINS).split(os.pathsep) if d]
     print(f"cores: {os.cpu_count()}  tasks per side and round: {args.tasks}  rounds: {args.rounds}")
     for cli in args.cli or list(EXECUTABLE):
-        bin_dir = next((d for d in bins if (d / EXECUTABLE[cli]).exists()), None)
+        found = shutil.which("sh") if cli == SCRIPT else None
+        bin_dir = Path(found).parent if found else next((d for d in bins if (d / EXECUTABLE[cli]).exists()), None)
         if bin_dir is None:
             print(f"{cli}: not installed in {os.pathsep.join(map(str, bins))}; skipped")
             continue
@@ -202,10 +231,12 @@ def main() -> int:
         # the machine's drift than the difference of the two medians.
         paired = statistics.median(o - s for s, o in zip(per_task["shell loop"], per_task["orchestrator"],
                                                                strict=True))
+        low, high = interval([o - s for s, o in zip(per_task["shell loop"], per_task["orchestrator"], strict=True)])
         print(json.dumps({"cli": cli, "seconds_per_task": {k: [round(v, 3) for v in vs] for k, vs in per_task.items()},
                           "median_shell_loop_s": round(shell, 3), "median_orchestrator_s": round(orch, 3),
                           "orchestrator_adds_ms_per_task": round((orch - shell) * 1000, 1),
                           "paired_adds_ms_per_task": round(paired * 1000, 1),
+                          "paired_adds_95ci_ms": [round(low * 1000, 1), round(high * 1000, 1)],
                           "steady_orchestrator_s": round(steady, 3),
                           "steady_adds_ms_per_task": round((steady - shell) * 1000, 1),
                           "ratio": round(orch / shell, 3), "failures": failures}))
