@@ -77,7 +77,7 @@ def make_repo(path: Path) -> Path:
 
 
 def endpoint_env(cli: str, fake: FakeModelServer, scratch: Path) -> dict[str, str]:
-    """What the tests' users add to reach the fake (see tests/integration/test_real_clis.py)."""
+    """What the tests' users add to reach the fake (see tests/acceptance/test_real_clis.py)."""
     if cli == SCRIPT:
         return {}
     if cli == "gemini":

@@ -21,10 +21,28 @@ def strip_ansi(text: str) -> str:
     return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n")))
 
 
+def _fold(text: str) -> str:
+    return text.replace("\u2019", "'").casefold()  # codex prints "You\u2019ve hit your usage limit"
+
+
 def find_limit(text: str, patterns: tuple[str, ...]) -> str | None:
     """The first pattern (case-insensitive substring) found in text, or None."""
-    folded = text.replace("\u2019", "'").casefold()  # codex prints "You\u2019ve hit your usage limit"
+    folded = _fold(text)
     return next((p for p in patterns if p.casefold() in folded), None)
+
+
+LINES_BEFORE_LIMIT, LINES_AFTER_LIMIT = 3, 12
+
+
+def around_limit(lines: list[str], pattern: str | None) -> tuple[str, str]:
+    """The newest line naming the limit, and the text around it (a few lines before: a status line,
+    a Retry-After header; more after: the JSON error body): where its reset time is. Without a
+    pattern (an exit code said it), the last lines. A date earlier in the log is not the reset."""
+    wanted = _fold(pattern) if pattern else None
+    at = next((i for i in range(len(lines) - 1, -1, -1) if wanted and wanted in _fold(lines[i])), None)
+    if at is None:
+        return (lines[-1] if lines else ""), "\n".join(lines[-LINES_AFTER_LIMIT:])
+    return lines[at], "\n".join(lines[max(0, at - LINES_BEFORE_LIMIT):at + LINES_AFTER_LIMIT + 1])
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

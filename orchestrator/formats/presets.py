@@ -5,7 +5,7 @@ usage_limit_patterns, noise_paths) and env add up instead. The instruction point
 prompt file, which lies inside the worktree (CLIs confined to their workspace can read it) and is
 never committed; task text never passes through a shell. docs/presets/ has one page per preset.
 
-Verified flag by flag against the installed CLI and our fake model server (tests/integration/
+Verified flag by flag against the installed CLI and our fake model server (tests/acceptance/
 test_real_clis.py; versions pinned in .ci/agent-clis.txt):
 - gemini: Gemini CLI 0.61.0: headless `-p`, `--approval-mode yolo` (without it the request offers
   no write or shell tools), `--skip-trust` (a fresh worktree is untrusted: exit 55 otherwise),

@@ -20,6 +20,7 @@ from orchestrator.base.clock import iso, utcnow
 from orchestrator.base.errors import OrchestratorError
 from orchestrator.flow.outbox import read_outbox
 from orchestrator.formats.agent_output import (
+    around_limit,
     error_line,
     find_limit,
     only_tool_noise,
@@ -72,10 +73,11 @@ def usage_limit(attempt: Attempt, spec: Spec, exit_code: int, progressed: Callab
     if exit_code not in spec.usage_limit_exit_codes and pattern is None:
         return None
     why = f"exit code {exit_code}" if exit_code in spec.usage_limit_exit_codes else f"output says {pattern!r}"
-    message = next((line for line in reversed(lines) if pattern and pattern.casefold() in line.casefold()),
-                   lines[-1] if lines else "")
+    message, nearby = around_limit(lines, pattern)
     now = utcnow()
-    until = reset_time(text, now) or now + timedelta(seconds=spec.usage_limit_cooldown_seconds)
+    # The time on the message's own line first ("try again at 10:15 PM"), then beside it.
+    until = (reset_time(message, now) or reset_time(nearby, now)
+             or now + timedelta(seconds=spec.usage_limit_cooldown_seconds))
     until = max(until, now + timedelta(seconds=MIN_REST_SECONDS))  # "retry in 2 s": the CLI had its chance
     return Result("usage_limit", f"usage limit ({why}); agent resting until {iso(until)}: {message[-300:]}",
                   iso(now), exit_code=exit_code, counts=False, resume_at=iso(until))

@@ -1,7 +1,7 @@
 """Limits and false success as the real CLIs produce them (their message forms, printed by scripts).
 
 Issue "Real agent CLIs, end to end", items 5 and 7; the same cases run against the real CLIs and a
-fake model server in tests/integration/test_real_clis.py.
+fake model server in tests/acceptance/test_real_clis.py.
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orchestrator.base.clock import parse_iso, utcnow
 from orchestrator.tick.scheduler import Scheduler
 
 
@@ -30,12 +32,27 @@ LIMIT_MESSAGES = {
 }
 
 
+def next_local(hour: int, minute: int) -> datetime:
+    local = datetime.now().astimezone()
+    at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (at if at > local else at + timedelta(days=1)).astimezone(UTC)
+
+
+def expected_rest(cli: str, in_an_hour: int) -> datetime:
+    """Till when each message rests the agent: the time it names (a CLI's "in 20s" and a 30 s
+    Retry-After are below the shortest rest, one minute)."""
+    minute = utcnow() + timedelta(seconds=60)
+    return {"aider": minute, "http": minute, "codex": next_local(22, 15),
+            "claude-code": datetime.fromtimestamp(in_an_hour, tz=UTC)}[cli]
+
+
 @pytest.mark.parametrize("cli", sorted(LIMIT_MESSAGES))
 def test_a_limit_message_rests_the_agent_and_spends_no_attempt_even_with_lines_after_it(env, cli):
-    message = LIMIT_MESSAGES[cli].format(in_an_hour=int(time.time()) + 3600)
+    in_an_hour = int(time.time()) + 3600
+    message = LIMIT_MESSAGES[cli].format(in_an_hour=in_an_hour)
     env.write_config([printing_agent(env, "limited.py", f"""
 import sys
-print("working on it")
+print("working on it; the release is due 2027-01-05T09:00:00Z")  # a date, but not the reset
 print({message!r})
 for n in range(5):
     print("cleanup line", n)   # the message is not among the last lines
@@ -50,6 +67,8 @@ sys.exit(1)
     agent = json.loads(env.cli("status", "--json").stdout)["agents"][0]
     assert agent["paused"] and "cooling down until" in agent["paused_reason"]
     assert scheduler.tick().started == []
+    until = parse_iso(json.loads((env.config.state_dir / "agents.json").read_text())["impl-1"]["paused_until"])
+    assert abs((until - expected_rest(cli, in_an_hour)).total_seconds()) < 30, (until, cli)
 
 
 def test_a_successful_agent_that_mentions_rate_limits_is_not_resting(env):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.formats.agent_output import find_limit, reset_time, strip_ansi
+from orchestrator.formats.agent_output import around_limit, find_limit, reset_time, strip_ansi
 from orchestrator.formats.settings import USAGE_LIMIT_MESSAGES
 
 NOW = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
@@ -48,6 +48,24 @@ def test_no_time_named_and_absurd_times_are_bounded():
     assert reset_time("at 5 we stop", NOW, UTC) is None
     assert reset_time("try again in 90 days", NOW, UTC) == NOW + timedelta(days=7)
     assert reset_time("limit resets at 2020-01-01T00:00:00Z", NOW, UTC) == NOW
+
+
+def test_the_reset_time_is_read_beside_the_limit_message_not_anywhere_in_the_log():
+    lines = ["Working on the 2026-12-01T09:00:00Z migration (see CHANGELOG 2027-03-01)",
+             *[f"step {i}" for i in range(40)],
+             "Error: 429 Too Many Requests", "Retry-After: 120", '{"error": {"code": "rate_limit_exceeded"}}',
+             *[f"cleanup {i}" for i in range(20)]]
+    message, nearby = around_limit(lines, "too many requests")
+    assert message == "Error: 429 Too Many Requests"
+    assert "2026-12-01" not in nearby and "cleanup 19" not in nearby
+    assert reset_time(nearby, NOW, UTC) == NOW + timedelta(seconds=120)
+    # The newest mention wins; codex's curly apostrophe matches the plain pattern.
+    again = ["You\u2019ve hit your usage limit. Try again at 9:00 PM.", "retrying",
+             "You\u2019ve hit your usage limit. Try again at 10:15 PM."]
+    message, nearby = around_limit(again, "you've hit your usage limit")
+    assert message == again[-1] and reset_time(message, NOW, UTC) == datetime(2026, 12, 2, 22, 15, tzinfo=UTC)
+    # An exit code said it (no message): the last lines, not the whole log.
+    assert around_limit(["x"] * 30 + ["resets at 2026-12-02T23:00:00Z"], None)[1].count("x") == 11
 
 
 def test_a_local_clock_time_is_read_in_the_machines_zone():
