@@ -14,7 +14,7 @@ from orchestrator.base.errors import NotFoundError, StateError
 from orchestrator.base.faults import crash_point
 from orchestrator.flow import graph
 from orchestrator.flow.settle import release_worktree
-from orchestrator.formats.config import Config
+from orchestrator.formats.config import AgentConfig, Config
 from orchestrator.formats.layout import StateDir
 from orchestrator.process import tree
 from orchestrator.store.agentbook import AgentBook
@@ -39,19 +39,24 @@ def resume(cfg: Config, agent: str | None) -> str:
         except FileNotFoundError:
             return "not paused"
         return "resumed"
-    _known_agent(cfg, agent)
+    provider = _known_agent(cfg, agent).provider
 
     def clear(state) -> None:
         state.paused_reason, state.paused_until, state.start_failures = None, None, 0
-        state.needs_person = False
-    AgentBook(cfg.state_dir).update(agent, clear)
+        state.needs_person, state.limit_provider = False, None
+    book = AgentBook(cfg.state_dir)
+    book.update(agent, clear)
+    if provider is not None:
+        book.lift_provider_rest(provider)
     return f"resumed agent {agent}"
 
 
-def _known_agent(cfg: Config, agent: str) -> None:
-    if cfg.agent(agent) is None:
+def _known_agent(cfg: Config, agent: str) -> AgentConfig:
+    known = cfg.agent(agent)
+    if known is None:
         names = ", ".join(a.name for a in cfg.agents)
         raise NotFoundError(f"no agent '{agent}' in {cfg.path} (agents: {names})")
+    return known
 
 
 def retry(queue: QueueBackend, task_id: str, *, actor: str = "person") -> str:

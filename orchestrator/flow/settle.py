@@ -156,6 +156,7 @@ def rest_agent(queue: QueueBackend, spec: Spec, result: Result, actor: str) -> N
     def pause(state):
         state.paused_until = result.resume_at
         state.paused_reason = "usage limit reached"
+        state.limit_provider = spec.provider  # its peers rest too (AgentBook.paused)
         state.needs_person = False  # it ends by itself
     AgentBook(Path(spec.state_dir)).update(spec.agent, pause)
     queue.journal.append("agent_paused", actor=actor, agent=spec.agent, reason=result.reason,
@@ -203,7 +204,7 @@ def note_spend(queue: QueueBackend, spec: Spec, result: Result, actor: str, now:
         state.spent_usd += result.cost_usd or 0.0
         budget = spec.daily_budget_usd
         if budget is not None and state.spent_usd >= budget and not (state.paused_until and state.paused_until >= iso(midnight)):
-            state.paused_until, state.needs_person = iso(midnight), True
+            state.paused_until, state.needs_person, state.limit_provider = iso(midnight), True, None
             state.paused_reason = (f"daily budget reached: ${state.spent_usd:.2f} of daily_budget_usd ${budget:.2f} "
                                    f"spent today; resting until midnight UTC (or raise it and resume)")
             paused.append(state.paused_reason)

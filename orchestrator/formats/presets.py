@@ -31,6 +31,7 @@ PRESETS: dict[str, dict] = {
         "command": ["claude", "-p", INSTRUCTION, "--dangerously-skip-permissions", "--output-format", "json"],
         "env": {"IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
         "env_passthrough": ["ANTHROPIC_API_KEY", "ANTHROPIC_*", "CLAUDE_CODE_*", "CLAUDE_CONFIG_DIR"],
+        "provider": "anthropic",  # agents on one account share its limits (set another name per account)
         # As printed by claude 2.1.332: plan limits, API credit and spend limits (exit 1, is_error true).
         "usage_limit_patterns": ["usage limit reached", "Claude AI usage limit", "Credit balance is too low",
                                  "API usage limits", "rate_limit_error"],
@@ -40,6 +41,7 @@ PRESETS: dict[str, dict] = {
         "command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check",
                     "--json", INSTRUCTION],
         "env_passthrough": ["OPENAI_API_KEY", "OPENAI_*", "CODEX_HOME", "CODEX_*"],
+        "provider": "openai",
         # codex 0.171.0: "Quota exceeded. Check your plan...", "You've hit your usage limit... try again at
         # 7:01 AM" (ChatGPT plans), "exceeded retry limit, last status: 429 Too Many Requests".
         "usage_limit_patterns": ["usage limit", "rate limit reached", "Quota exceeded", "last status: 429"],
@@ -56,6 +58,7 @@ PRESETS: dict[str, dict] = {
     "gemini": {
         "command": ["gemini", "-p", INSTRUCTION, "--approval-mode", "yolo", "--skip-trust", "--output-format", "json"],
         "env_passthrough": ["GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_*", "GEMINI_*"],
+        "provider": "google",
         "usage_limit_patterns": ["exceeded your current quota", "exhausted your daily quota", "RESOURCE_EXHAUSTED"],
     },
     "opencode": {

@@ -192,6 +192,10 @@ class AgentSettings:
                                                     help="output that means the provider's limit was hit; adds to "
                                                          "the defaults and the preset's")
     usage_limit_cooldown_seconds: float = setting(1800.0, kind="float", minimum=1, maximum=7 * DAY)
+    provider: str | None = setting(None, kind="str",
+                                   help="whose usage limits the agent spends (anthropic, openai, google, ...): a "
+                                        "limit one agent hits rests every agent naming the same provider; "
+                                        "null: the agent's limits are its own")
     memory_limit_mb: int | None = setting(None, kind="int", minimum=16, maximum=1_000_000)
     cpu_limit_seconds: float | None = setting(None, kind="float", minimum=1, maximum=30 * DAY)
     noise_paths: tuple[str, ...] = setting(TOOL_NOISE, kind="strlist", merge=True,

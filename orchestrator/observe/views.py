@@ -169,8 +169,8 @@ def status(cfg: Config, queue: QueueBackend) -> dict:
             "machines": queue.machines(),  # a shared queue: every machine's daemons and running tasks
             "invalid": [{"file": name, "reason": reason} for name, reason in queue.invalid_files()],
             "agents": [{"name": a.name, "role": a.role, "max_concurrent": a.max_concurrent,
-                        "paused": bool(a.paused or book.paused(a.name, now)),
-                        "paused_reason": ("paused: true in agents.yaml" if a.paused else book.paused(a.name, now)),
+                        "paused": bool(a.paused or book.paused(a.name, now, a.provider)),
+                        "paused_reason": ("paused: true in agents.yaml" if a.paused else book.paused(a.name, now, a.provider)),
                         "paused_in_config": a.paused}  # (resume cannot undo that one: the file must change)
                        for a in cfg.agents],
             "paused_all": pause.read_text().strip() if pause.exists() else None,

@@ -27,6 +27,7 @@ class AgentState:
     needs_person: bool = False  # the pause waits for a person (a spent budget, a command that cannot start)
     spent_day: str | None = None  # the UTC day spent_usd counts (YYYY-MM-DD)
     spent_usd: float = 0.0  # what its CLI reported its attempts cost on spent_day
+    limit_provider: str | None = None  # the provider whose usage limit paused_until waits out (rests its peers)
 
 
 class AgentBook:
@@ -70,11 +71,34 @@ class AgentBook:
     def last_start(self, name: str) -> datetime | None:
         return parse_iso(self.get(name).last_start)
 
-    def paused(self, name: str, now: datetime) -> str | None:
+    def paused(self, name: str, now: datetime, provider: str | None = None) -> str | None:
+        """Why the agent takes no work now, or None: its own pause or cooldown, or else a usage
+        limit that another agent of the same provider hit."""
         state = self.get(name)
         until = parse_iso(state.paused_until)
         if until and until > now:
             return f"cooling down until {iso(until)}" + (f": {state.paused_reason}" if state.paused_reason else "")
-        if until and until <= now:
+        if state.paused_reason and not until:
+            return state.paused_reason
+        return self._provider_rest(name, provider, now)
+
+    def _provider_rest(self, name: str, provider: str | None, now: datetime) -> str | None:
+        if provider is None:
             return None
-        return state.paused_reason
+        rests = [(until, other) for other, state in self.agents.items()
+                 if other != name and state.limit_provider == provider
+                 and (until := parse_iso(state.paused_until)) is not None and until > now]
+        if not rests:
+            return None
+        until, other = max(rests)
+        return f"cooling down until {iso(until)}: usage limit of provider {provider} (reached by {other})"
+
+    def lift_provider_rest(self, provider: str) -> None:
+        """A person resumed an agent of this provider: its peers' usage-limit rests end too."""
+        for other in [n for n, s in self.agents.items() if s.limit_provider == provider]:
+            self.update(other, _end_limit_rest)
+
+
+def _end_limit_rest(state: AgentState) -> None:
+    if state.limit_provider is not None:
+        state.paused_until, state.paused_reason, state.limit_provider = None, None, None

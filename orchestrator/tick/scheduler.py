@@ -224,7 +224,7 @@ class Scheduler:
         return started
 
     def _available(self, agent: AgentConfig, load: dict[str, int], now: datetime) -> bool:
-        if agent.paused or self.book.paused(agent.name, now):
+        if agent.paused or self.book.paused(agent.name, now, agent.provider):
             return False
         if load.get(agent.name, 0) >= agent.max_concurrent:
             return False
@@ -349,7 +349,7 @@ class Scheduler:
         entries, _ = self.index.scan("incoming")
         for entry in entries:
             for agent in self.config.agents:
-                if agent.paused or self.book.paused(agent.name, now):
+                if agent.paused or self.book.paused(agent.name, now, agent.provider):
                     continue
                 if entry.agent == agent.name or (entry.agent is None and entry.role == agent.role):
                     yield entry

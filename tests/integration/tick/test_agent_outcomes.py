@@ -71,6 +71,33 @@ sys.exit(1)
     assert abs((until - expected_rest(cli, in_an_hour)).total_seconds()) < 30, (until, cli)
 
 
+def test_a_limit_one_agent_hits_rests_every_agent_of_its_provider_until_a_person_resumes_one(env):
+    reset = int(time.time()) + 3600
+    limited = printing_agent(env, "limited.py", f"import sys\nprint('Claude AI usage limit reached|{reset}')\n"
+                             "sys.exit(1)\n")
+    env.write_config([{**limited, "name": "claude-a", "provider": "anthropic"},
+                      env.agent("claude-b", provider="anthropic"), env.agent("codex-c", provider="openai")],
+                     max_attempts=1)
+    env.enqueue("t1", agent="claude-a")
+    scheduler = Scheduler(env.config)
+    scheduler.tick()
+    env.wait_until(lambda: env.queue.count("claimed") == 0, what="the limited attempt")
+    scheduler.tick()
+    assert env.state_of("t1") == "incoming" and env.read("t1").attempts == 0
+    # A task of the same role: claude-b shares claude-a's limit; codex-c (another provider) takes it.
+    env.enqueue("t2")
+    assert [agent for _, agent in scheduler.tick().started] == ["codex-c"]
+    agents = {a["name"]: a for a in json.loads(env.cli("status", "--json").stdout)["agents"]}
+    assert agents["claude-b"]["paused"] and "provider anthropic (reached by claude-a)" in agents["claude-b"]["paused_reason"]
+    assert not agents["codex-c"]["paused"]
+    env.wait_until(lambda: env.state_of("t2") == "provisional", what="codex-c's task")
+    # A person who resumes one agent of the provider lifts the limit for all of them.
+    assert env.cli("resume", "claude-b").returncode == 0
+    env.enqueue("t3")
+    started = dict(scheduler.tick().started)
+    assert started.get("t1") == "claude-a" and started.get("t3") == "claude-b", started
+
+
 def test_a_successful_agent_that_mentions_rate_limits_is_not_resting(env):
     env.write_config([printing_agent(env, "limiter.py", """
 import os, pathlib, subprocess
