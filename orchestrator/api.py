@@ -81,6 +81,7 @@ class AttemptRecord:
     model: str | None
     log: str
     leftover_patch: str | None = None  # an earlier attempt's uncommitted changes, set aside when this one began
+    resume_at: str | None = None  # a usage limit ended it: when the agent may run again
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,6 +7,7 @@ Pure functions over text. The limit messages the CLIs really print are the defau
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -140,6 +141,57 @@ def _is_noise(path: str, noise: tuple[str, ...]) -> bool:
 def _noise_line(line: str, noise: tuple[str, ...]) -> bool:
     entry = line.strip().lstrip("/")
     return not entry or entry.startswith("#") or entry in noise or _is_noise(entry.rstrip("/*"), noise)
+
+
+def cli_error(lines: list[str]) -> str | None:
+    """The error the CLI reported in its JSON output, in its own words, or None: claude's result
+    with is_error, codex's turn.failed or error event, opencode's error event, gemini's error object.
+    (Their raw JSON lines would fill last_error with session ids and headers.)"""
+    for line in reversed(lines):
+        event = _json_object(line.strip()) if line.startswith("{") else None
+        if event is not None and (message := _event_error(event)):
+            return message[:500]
+    starts = [i for i, line in enumerate(lines) if line.rstrip() == "{"]  # gemini -o json: one indented object
+    for start in reversed(starts[-3:]):
+        doc = _json_object("\n".join(lines[start:]))
+        if doc is not None:
+            error = doc.get("error")
+            return _api_error(error)[:500] if isinstance(error, dict) else None
+    return None
+
+
+def _json_object(text: str) -> dict | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _event_error(event: dict) -> str | None:
+    kind = event.get("type")
+    if kind == "result" and event.get("is_error"):  # claude -p --output-format json
+        return str(event.get("result") or event.get("subtype") or "error")
+    if kind == "turn.failed" and isinstance(event.get("error"), dict):  # codex exec --json
+        return str(event["error"].get("message") or "turn failed")
+    if kind == "error" and isinstance(event.get("message"), str):  # codex
+        return event["message"]
+    if kind == "error" and isinstance(event.get("error"), dict):  # opencode run --format json
+        error = event["error"]
+        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        status = data.get("statusCode")
+        return f"{error.get('name') or 'error'}{f' {status}' if status else ''}: {data.get('message') or ''}".rstrip(": ")
+    return None
+
+
+def _api_error(error: dict) -> str:
+    """gemini's error object; its message may be the API's own error body, as JSON."""
+    message = str(error.get("message") or "error")
+    inner = _json_object(message)
+    if inner is not None and isinstance(inner.get("error"), dict):
+        api = inner["error"]
+        return f"{api.get('code', '')} {api.get('status', '')}: {api.get('message', '')}".strip()
+    return f"{error.get('code')}: {message}" if error.get("code") else message
 
 
 _ERROR_LINE = re.compile(r"(\w*error\b|\w*exception\b|traceback|failed to|\bfatal\b)", re.I)

@@ -76,6 +76,7 @@ def attempt_rows(runs: Runs, task_id: str) -> list[dict]:
             "claimed_at": spec.claimed_at if spec else None, "runner_pid": owner.get("pid"),
             "outcome": result.outcome if result else None, "reason": result.reason if result else None,
             "finished_at": result.finished_at if result else None,
+            "resume_at": result.resume_at if result else None,  # a usage limit: when the agent may run again
             "input_tokens": result.input_tokens if result else None,
             "output_tokens": result.output_tokens if result else None,
             "cost_usd": result.cost_usd if result else None, "model": result.model if result else None,

@@ -14,12 +14,16 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.fakemodel.server import FakeModelServer
+
+# A drain may take up to 240 s on a slow machine (the CLIs start slowly): above the suite's 120 s.
+pytestmark = pytest.mark.timeout(420)
 
 DEFAULT_CLIS = Path.home() / ".cache" / "orchestrator-agent-clis"
 DEFAULT_DIRS = [DEFAULT_CLIS / "npm" / "node_modules" / ".bin", DEFAULT_CLIS / "bin"]
@@ -165,11 +169,14 @@ def assert_task_on_its_branch(config: Path, bin_dir: Path, repo: Path, content: 
     return task
 
 
-def assert_rested_without_spending_an_attempt(config: Path, bin_dir: Path) -> None:
+def assert_rested_without_spending_an_attempt(config: Path, bin_dir: Path, rest_seconds: float | None = None) -> None:
     task = show(config, bin_dir, "t1")
     assert task["state"] == "incoming" and task["attempts"] == 0, task
     status = json.loads(run(config, bin_dir, "status", "--json").stdout)
     assert status["agents"][0]["paused"] and "cooling down" in status["agents"][0]["paused_reason"], status
+    if rest_seconds is not None:  # the reset time the CLI printed, read from its output
+        until = datetime.fromisoformat(task["runs"][-1]["resume_at"])
+        assert abs((until - datetime.now(UTC)).total_seconds() - rest_seconds) < 180, (until, task["runs"][-1])
 
 
 def drain_one(config: Path, bin_dir: Path, title: str = "Add a file") -> subprocess.CompletedProcess:
@@ -206,6 +213,24 @@ def test_claude_code_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, 
         out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir)
+
+
+def test_claude_code_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo):
+    with FakeModelServer(script=["error500"]) as fake:
+        config, bin_dir = claude_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert_failed_not_rested(out, config, bin_dir, "exit code 1: API Error: 500 Internal server error.")
+
+
+def assert_failed_not_rested(out: subprocess.CompletedProcess, config: Path, bin_dir: Path, said: str) -> None:
+    """A server error is the attempt's failure (not a limit), with the CLI's own message as the
+    reason, not its JSON (session ids, headers)."""
+    assert out.returncode == 0, out.stderr
+    task = show(config, bin_dir, "t1")
+    assert task["state"] == "failed" and task["attempts"] == 1, task
+    assert said in task["last_error"] and "session" not in task["last_error"], task["last_error"]
+    status = json.loads(run(config, bin_dir, "status", "--json").stdout)
+    assert not status["agents"][0]["paused"], status
 
 
 # ---- Codex -----------------------------------------------------------------------------------
@@ -251,13 +276,24 @@ def test_codex_preset_runs_a_task_to_review(tmp_path, repo):
     assert_task_on_its_branch(config, bin_dir, repo, "from codex\n", reports_cost=False)
 
 
-@pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
-def test_codex_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode):
-    with FakeModelServer(script=[mode]) as fake:
+@pytest.mark.parametrize("mode, opts, rest", [
+    ("rate_limit", {}, None), ("usage_limit", {}, None),
+    # A ChatGPT plan's limit: codex prints "You've hit your usage limit. ... try again at 3:04 PM."
+    ("usage_limit", {"usage_limit_kind": "chatgpt", "resets_in_s": 3600}, 3600),
+], ids=["rate_limit", "usage_limit", "chatgpt_plan_limit"])
+def test_codex_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode, opts, rest):
+    with FakeModelServer(script=[mode], opts=opts) as fake:
         config, bin_dir = codex_setup(tmp_path, repo, fake)
         out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
-    assert_rested_without_spending_an_attempt(config, bin_dir)
+    assert_rested_without_spending_an_attempt(config, bin_dir, rest_seconds=rest)
+
+
+def test_codex_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo):
+    with FakeModelServer(script=["error500"]) as fake:
+        config, bin_dir = codex_setup(tmp_path, repo, fake)
+        out = drain_one(config, bin_dir)
+    assert_failed_not_rested(out, config, bin_dir, "exit code 1: We\u2019re currently experiencing high demand")
 
 
 # ---- Aider -----------------------------------------------------------------------------------

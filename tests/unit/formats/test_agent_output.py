@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.formats.agent_output import around_limit, find_limit, reset_time, strip_ansi
+from orchestrator.formats.agent_output import around_limit, cli_error, find_limit, reset_time, strip_ansi
 from orchestrator.formats.settings import USAGE_LIMIT_MESSAGES
 
 NOW = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
@@ -81,3 +81,36 @@ def test_a_clis_own_retry_is_not_the_providers_reset_time():
     now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
     assert reset_time("Retrying in 4.0 seconds...", now) is None  # aider's own backoff
     assert reset_time("Please retry in 20s.", now) == now + timedelta(seconds=20)  # gemini's quota reset
+
+
+# What the CLIs printed when our fake model answered HTTP 500 (claude 2.1.332, codex 0.171.0,
+# opencode 1.18.33, gemini 0.61.0; shortened where the line goes on with ids and headers).
+CLI_ERRORS = {
+    "claude": ['{"total_cost_usd":0,"terminal_reason":"api_error","is_error":true,"api_error_status":500,'
+               '"result":"API Error: 500 Internal server error. This is a server-side issue.","type":"result"}'],
+    "codex": ['{"type":"turn.started"}',
+              '{"type":"error","message":"We\u2019re currently experiencing high demand."}',
+              '{"type":"turn.failed","error":{"message":"We\u2019re currently experiencing high demand."}}'],
+    "opencode": ['{"type":"error","timestamp":1796652877854,"sessionID":"ses_x","error":{"name":"APIError",'
+                 '"data":{"message":"The server had an error.","statusCode":500,"isRetryable":true}}}'],
+    "gemini": ["Attempt 1 failed: ... Max attempts reached", "{", '  "session_id": "aa1f",', '  "error": {',
+               '    "type": "Error",',
+               '    "message": "{\\"error\\":{\\"code\\":500,\\"message\\":\\"Internal error encountered.\\",'
+               '\\"status\\":\\"INTERNAL\\"}}",', '    "code": 500', "  }", "}"],
+}
+
+
+@pytest.mark.parametrize("cli, expected", [
+    ("claude", "API Error: 500 Internal server error. This is a server-side issue."),
+    ("codex", "We\u2019re currently experiencing high demand."),
+    ("opencode", "APIError 500: The server had an error."),
+    ("gemini", "500 INTERNAL: Internal error encountered."),
+])
+def test_the_error_a_cli_reports_in_json_is_read_in_its_own_words(cli, expected):
+    assert cli_error(CLI_ERRORS[cli]) == expected
+
+
+def test_json_output_without_an_error_is_no_error():
+    assert cli_error(['{"type":"result","is_error":false,"result":"Done."}', '{"type":"turn.completed"}']) is None
+    assert cli_error(["{", '  "response": "ok"', "}"]) is None
+    assert cli_error(["plain text: error here"]) is None
