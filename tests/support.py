@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -79,3 +80,24 @@ class DaemonProcess:
                 raise AssertionError(f"the daemon did not stop on {sig!r} within {timeout} s; its console:\n"
                                      + self.console.read_text(errors="replace")[-4000:]) from None
         return self.proc.returncode if self.proc else None
+
+
+class RecordingNotifier:
+    """A notifier command (for agents.yaml's notify:) that writes each event it gets to
+    <dir>/<kind>-<task>.json: what a person would have been told."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.script = directory.parent / "recording_notifier.py"
+        self.script.write_text("import json, pathlib, sys\nevent = json.load(sys.stdin)\n"
+                               f"pathlib.Path({str(directory)!r}, f\"{{event['kind']}}-{{event.get('task')}}.json\")"
+                               ".write_text(json.dumps(event))\n")
+
+    @property
+    def entry(self) -> dict:
+        return {"command": [sys.executable, str(self.script)]}
+
+    def told(self, kind: str, task: str) -> dict | None:
+        path = self.dir / f"{kind}-{task}.json"
+        return json.loads(path.read_text()) if path.exists() else None

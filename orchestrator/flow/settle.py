@@ -80,6 +80,7 @@ def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *,
     if result.succeeded and spec.project.review == "none":
         return _accept(queue, spec, f"agent {spec.agent} (review: none)", common)
     updates: dict[str, Any]
+    reason = result.reason
     if result.outcome == "usage_limit":
         rest_agent(queue, spec, result, common["actor"])
         dst, updates, event = "incoming", dict(retry_after=None, last_error=_error_text(spec, result)), "usage_limit"
@@ -92,6 +93,7 @@ def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *,
     elif (over := over_budget(spec)) is not None and result.outcome != "cancelled":
         dst, updates, event = "blocked", dict(blocked_reason=over, retry_after=None,
                                               last_error=_error_text(spec, result)), "over_budget"
+        reason = over  # what a notification says: the figure, and what to do
     else:
         attempts = spec.attempts_before + (1 if result.counts else 0)
         updates = dict(attempts=attempts, last_error=_error_text(spec, result))
@@ -103,7 +105,7 @@ def settle(queue: QueueBackend, spec: Spec, attempt: Attempt, result: Result, *,
             dst, event = "incoming", "retry"
             delay = backoff_seconds(spec.project.retry_backoff_seconds, max(attempts, 1))
             updates["retry_after"] = now + timedelta(seconds=delay) if delay else None
-    moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=result.reason,
+    moved = queue.transition(spec.task_id, "claimed", dst, event=event, reason=reason,
                              updates=updates, kept_worktree=kept, fence=spec.fence or None, **common)
     return dst if moved else None
 

@@ -49,7 +49,7 @@ def kind_of(event: dict) -> str | None:
         return "needs_review"
     if to == "failed":
         return "failed"
-    if to == "blocked" and name in ("blocked", "merge_refused"):
+    if to == "blocked" and name in ("blocked", "merge_refused", "over_budget"):  # each waits for a person
         return "blocked"
     if name in ("agent_paused", "config_invalid"):
         return name

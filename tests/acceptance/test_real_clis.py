@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -374,12 +375,22 @@ def test_a_model_call_that_never_answers_is_stopped_as_a_stall(tmp_path, repo):
         data["agents"][0]["stall_seconds"] = 3
         data["max_attempts"] = 3
         data["retry_backoff_seconds"] = 0
+        data["kill_grace_seconds"] = 5
         config.write_text(yaml.safe_dump(data, sort_keys=False))
         assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
         out = run(config, bin_dir, "--drain", "--timeout", "120")
         # Each attempt did reach the model and waited on it (not stopped before it asked).
-        assert [r["mode"] for r in fake.main_turns()] == ["hang", "hang"], fake.main_turns()
+        asked = fake.main_turns()
+        assert [r["mode"] for r in asked] == ["hang", "hang"], asked
     assert out.returncode == 0, out.stderr
     task = show(config, bin_dir, "t1")
     assert task["state"] == "blocked" and task["attempts"] == 0, task
     assert [r["outcome"] for r in task["runs"]] == ["stalled", "blocked"], task["runs"]
+    # Stopped within stall_seconds of the request that never got an answer (JSON mode prints
+    # nothing), plus one look (stall_seconds / 4) and the stop itself (kill_grace_seconds at most);
+    # and not before stall_seconds had passed since the claim.
+    wall = time.time() - time.monotonic()
+    for turn, attempt in zip(asked, task["runs"], strict=True):
+        finished = datetime.fromisoformat(attempt["finished_at"]).timestamp()
+        assert finished - datetime.fromisoformat(attempt["claimed_at"]).timestamp() >= 3, attempt
+        assert finished - (turn["t"] + wall) < 3 + 3 / 4 + data["kill_grace_seconds"] + 2, (finished, turn["t"] + wall)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import textwrap
 
+from orchestrator.tick.scheduler import Scheduler
+from tests.support import RecordingNotifier
+
 
 def costly_agent(env, name: str, cost: float, exit_code: int) -> dict:
     """Prints aider's usage line for `cost`, commits a file, exits with exit_code."""
@@ -37,14 +40,22 @@ def test_tokens_and_cost_reach_show_and_stats(env):
     assert agents["impl-1"] == {"input_tokens": 1500, "output_tokens": 40, "cost_usd": 0.25}
 
 
-def test_a_task_that_reached_max_cost_waits_for_a_person(env):
-    env.write_config([{**costly_agent(env, "fails.py", 0.5, 1), "max_cost_usd": 0.8}], max_attempts=5)
+def test_a_task_that_reached_max_cost_waits_for_a_person(env, tmp_path):
+    notifier = RecordingNotifier(tmp_path / "told")
+    env.write_config([{**costly_agent(env, "fails.py", 0.5, 1), "max_cost_usd": 0.8}], max_attempts=5,
+                     notify=[notifier.entry])
+    scheduler = Scheduler(env.config)
+    scheduler.tick()  # the notifications' cursor starts here
     env.enqueue("t1")
     env.drain()
     task = env.read("t1")
     assert env.state_of("t1") == "blocked", (env.state_of("t1"), task.last_error)
     assert "spent $1.00 of max_cost_usd $0.80 over 2 attempt(s)" in task.blocked_reason
     assert "needs you" in env.cli("status").stdout
+    # The person is told, with the figure and what to do.
+    scheduler.tick()
+    env.wait_until(lambda: notifier.told("blocked", "t1") is not None, what="the notification")
+    assert "max_cost_usd $0.80" in notifier.told("blocked", "t1")["reason"]
 
 
 def test_an_agent_that_spent_its_daily_budget_rests_until_midnight(env):

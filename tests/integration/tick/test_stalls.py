@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import textwrap
 
-from tests.support import processes_with
+from orchestrator.tick.scheduler import Scheduler
+from tests.support import RecordingNotifier, processes_with
 
 QUIET = "import time\ntime.sleep(600)  # stall-me\n"
 TALKING = textwrap.dedent("""
@@ -31,8 +32,11 @@ def agent(env, name: str, source: str, **extra) -> dict:
     return {"name": "impl-1", "command": [env.agent("x")["command"][0], str(path)], **extra}
 
 
-def test_a_silent_agent_is_stopped_retried_uncounted_then_left_for_a_person(env):
-    env.write_config([agent(env, "quiet.py", QUIET, stall_seconds=2)], max_attempts=3)
+def test_a_silent_agent_is_stopped_retried_uncounted_then_left_for_a_person(env, tmp_path):
+    notifier = RecordingNotifier(tmp_path / "told")
+    env.write_config([agent(env, "quiet.py", QUIET, stall_seconds=2)], max_attempts=3, notify=[notifier.entry])
+    scheduler = Scheduler(env.config)
+    scheduler.tick()  # the notifications' cursor starts here
     env.enqueue("t1")
     env.drain(timeout=90)
     task = env.read("t1")
@@ -43,6 +47,10 @@ def test_a_silent_agent_is_stopped_retried_uncounted_then_left_for_a_person(env)
     status = env.cli("status").stdout
     assert "needs you" in status and "stalled twice" in status
     assert processes_with("stall-me") == []
+    scheduler.tick()  # delivers: a repeated stall is news for a person, the first one is not
+    env.wait_until(lambda: notifier.told("blocked", "t1") is not None, what="the notification")
+    assert "stalled twice in a row" in notifier.told("blocked", "t1")["reason"]
+    assert [p.name for p in notifier.dir.iterdir()] == ["blocked-t1.json"]
 
 
 def test_a_slow_agent_that_talks_is_not_stalled(env):
