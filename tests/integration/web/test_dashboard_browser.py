@@ -141,3 +141,27 @@ def test_landing_through_the_merge_queue_on_the_board(desk, browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_tokens_and_cost_on_the_board_and_the_task_page(env, browser):
+    """What the agent's CLI reported (here aider's usage line) on the agents' stats and the task's runs."""
+    script = env.agents_dir / "costly.py"
+    script.write_text("import os, pathlib\nprint('Model: openai/fake-model with whole edit format')\n"
+                      "print('Tokens: 1.5k sent, 40 received. Cost: $0.25 message, $0.25 session.')\n"
+                      "pathlib.Path(os.environ['ORCH_TASK_ID'] + '.txt').write_text('work\\n')\n")
+    env.write_config([{"name": "impl-1", "command": [env.agent("x")["command"][0], str(script)]}])
+    env.enqueue("costly", "Spend a little")
+    env.drain()
+    server, _ = serve_in_background(env.config, 0)
+    try:
+        page = browser.open(server.url)
+        page.wait_for("document.getElementById('stats').textContent.includes('1540 tokens, $0.25')",
+                      what="the agent's tokens and cost on the board")
+        page.goto(server.url.replace("/?", "/task/costly?"))
+        page.wait_for("document.getElementById('runs').textContent.includes("
+                      "'1500 in / 40 out tokens, $0.2500 (openai/fake-model)')", what="the run's usage")
+        assert "1540 tokens, $0.2500" in page.text("#task-meta")
+        assert page.problems() == []
+    finally:
+        server.shutdown()
+        server.server_close()
