@@ -38,8 +38,10 @@ PRESETS: dict[str, dict] = {
     },
     "codex": {
         # --json: one event per line, with the turn's token usage (turn.completed) for the attempt's result.
+        # -c: no update check and no analytics, whatever config.toml says (the user's file stays theirs).
         "command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--skip-git-repo-check",
-                    "--json", INSTRUCTION],
+                    "--json", "-c", "check_for_update_on_startup=false", "-c", "analytics.enabled=false",
+                    INSTRUCTION],
         "env_passthrough": ["OPENAI_API_KEY", "OPENAI_*", "CODEX_HOME", "CODEX_*"],
         "provider": "openai",
         # codex 0.171.0: "Quota exceeded. Check your plan...", "You've hit your usage limit... try again at

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,6 +70,32 @@ def show(config: Path, bin_dir: Path, task_id: str) -> dict:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+# ---- every preset, flag by flag against the installed CLI's --help ---------------------------
+
+HELP = {"claude-code": ("claude", "--help"), "codex": ("codex", "exec", "--help"), "gemini": ("gemini", "--help"),
+        "opencode": ("opencode", "run", "--help"), "aider": ("aider", "--help")}
+
+
+@pytest.mark.parametrize("preset", sorted(HELP))
+def test_every_flag_of_the_preset_is_in_the_installed_clis_help(preset):
+    """A flag renamed or dropped by a new version (as codex's --full-auto was) fails here, before a
+    task does; so does a value the flag no longer accepts (--approval-mode yolo, --format json)."""
+    help_command = HELP[preset]
+    bin_dir = cli_bin(help_command[0])
+    out = subprocess.run([str(bin_dir / help_command[0]), *help_command[1:]], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    command = init_command(preset)
+    for i, arg in enumerate(command[1:], start=1):
+        if not arg.startswith("-"):
+            continue
+        assert re.search(rf"(?<![\w-]){re.escape(arg)}(?![\w-])", text), f"{preset}: {arg} is not in {' '.join(help_command)}"
+        value = command[i + 1] if i + 1 < len(command) else ""
+        if arg not in ("-c", "-p", "--message-file") and value and not value.startswith("-"):
+            assert f'"{value}"' in text or value in text.split(), f"{preset}: {arg} {value} is not offered"
 
 
 # ---- Gemini CLI ----------------------------------------------------------------------------
@@ -239,13 +266,9 @@ def assert_failed_not_rested(out: subprocess.CompletedProcess, config: Path, bin
 CODEX_CONFIG = """\
 model = "gpt-5.5"
 model_provider = "local"
-check_for_update_on_startup = false
 
 [features]
 plugins = false
-
-[analytics]
-enabled = false
 
 [model_providers.local]
 name = "local"
