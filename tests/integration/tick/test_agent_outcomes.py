@@ -15,6 +15,7 @@ import pytest
 
 from orchestrator.base.clock import parse_iso, utcnow
 from orchestrator.tick.scheduler import Scheduler
+from tests.support import RecordingNotifier
 
 
 def printing_agent(env, name: str, source: str) -> dict:
@@ -156,18 +157,33 @@ subprocess.run(["git", "merge", "-q", "elsewhere"])  # stops in conflict; the ag
     assert "left the merge unfinished: unresolved conflicts in README.md" in error, error
 
 
-def test_the_agents_error_line_is_the_reason_without_terminal_colours(env):
-    env.write_config([printing_agent(env, "crash.py", """
+def test_the_agents_error_line_is_the_reason_without_terminal_colours(env, tmp_path):
+    notifier = RecordingNotifier(tmp_path / "told")
+    crash = printing_agent(env, "crash.py", """
 import sys
 print("\\x1b[31mTraceback (most recent call last):\\x1b[0m")
 print("\\x1b[1mValueError: the config is missing a key\\x1b[0m")
 print("bye")
 sys.exit(2)
-""")], max_attempts=1)
+""")
+    stuck = printing_agent(env, "stuck.py", """
+import json, os, pathlib
+pathlib.Path(os.environ["ORCH_RESULT_FILE"]).write_text(json.dumps(
+    {"status": "blocked", "reason": "\\x1b[33mneeds the staging password\\x1b[0m"}))
+""")
+    env.write_config([crash, {**stuck, "name": "impl-2", "role": "ops"}], max_attempts=1, notify=[notifier.entry])
+    scheduler = Scheduler(env.config)
+    scheduler.tick()  # the notifications' cursor starts here
     env.enqueue("t1")
+    env.enqueue("t2", role="ops")
     env.drain(timeout=60)
     error = env.read("t1").last_error
     assert "ValueError: the config is missing a key" in error and "\x1b" not in error
+    assert env.read("t2").blocked_reason == "needs the staging password"
+    scheduler.tick()
+    env.wait_until(lambda: notifier.told("failed", "t1") and notifier.told("blocked", "t2"), what="notifications")
+    for told in (notifier.told("failed", "t1"), notifier.told("blocked", "t2")):
+        assert "\x1b" not in json.dumps(told) and "\\u001b" not in json.dumps(told), told
 
 
 def test_status_shows_a_running_agents_last_line_without_terminal_colours(env):

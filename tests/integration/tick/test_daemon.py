@@ -226,19 +226,36 @@ def test_the_daemons_virtualenv_does_not_leak_into_agents(env, tmp_path):
     Path(inner, "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     record_dir = tmp_path / "records"
     record_dir.mkdir()
+    # An agent CLI installed in the daemon's virtualenv, beside the orchestrator (pip install aider-chat).
+    venv_cli = venv / "bin" / "venv-agent-cli"
+    venv_cli.write_text(f"#!{sys.executable}\n" + (env.agents_dir / "record.py").read_text())
+    venv_cli.chmod(0o755)
     env.write_config([env.agent("impl-1", "record.py", env={"RECORD_DIR": str(record_dir)},
-                                env_passthrough=["MY_TOKEN"])])
-    env.enqueue("t1")
+                                env_passthrough=["MY_TOKEN"]),
+                      {"name": "in-venv", "command": ["venv-agent-cli"], "env": {"RECORD_DIR": str(record_dir)}}])
+    env.enqueue("t1", agent="impl-1")
+    env.enqueue("t2", agent="in-venv")
     import orchestrator
     root = os.path.dirname(os.path.dirname(orchestrator.__file__))
+    network = {"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": "localhost,.corp", "SSL_CERT_FILE": "/etc/corp-ca.pem",
+               "REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem", "NODE_EXTRA_CA_CERTS": "/etc/corp-ca.pem", "AWS_PROFILE": "bedrock"}
     daemon_env = {**os.environ, "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-                  "PYTHONPATH": root, "MY_TOKEN": "kept", "OTHER_SECRET": "dropped"}
+                  "PYTHONPATH": root, "MY_TOKEN": "kept", "OTHER_SECRET": "dropped", **network}
+    validated = subprocess.run([str(venv / "bin" / "python"), "-m", "orchestrator", "--config", str(env.config_path),
+                                "validate"], env=daemon_env, timeout=90, capture_output=True, text=True)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
     subprocess.run([str(venv / "bin" / "python"), "-m", "orchestrator", "--config", str(env.config_path),
                     "--drain", "--timeout", "60"], env=daemon_env, check=True, timeout=90, capture_output=True)
     seen = json.loads((record_dir / "t1.json").read_text())["env"]
     assert "VIRTUAL_ENV" not in seen and "PYTHONPATH" not in seen and "OTHER_SECRET" not in seen
     assert str(venv / "bin") not in seen["PATH"].split(":")
     assert seen["MY_TOKEN"] == "kept" and seen["HOME"] == os.environ["HOME"]
+    # Corporate proxies, CAs and the cloud profile reach every agent without being listed.
+    assert {k: seen.get(k) for k in network} == network
+    # The CLI in the daemon's virtualenv was found and ran, with that virtualenv still off its PATH.
+    in_venv = json.loads((record_dir / "t2.json").read_text())
+    assert in_venv["argv"][0] == str(venv_cli) and str(venv / "bin") not in in_venv["env"]["PATH"].split(":")
+    assert env.state_of("t2") == "provisional"
 
 
 def test_usage_limit_rests_the_agent_and_spends_no_attempt(env, agents_dir):
