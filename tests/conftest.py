@@ -187,6 +187,22 @@ def backend_env(request, tmp_path: Path, repo: Path, agents_dir: Path, monkeypat
 
 
 @pytest.fixture
+def fake_model():
+    """Start our fake model server (tests/fakemodel/) on loopback: fake_model(script=[...], opts={...});
+    every server started is stopped when the test ends, pass or fail."""
+    from tests.fakemodel.server import FakeModelServer
+    started: list[FakeModelServer] = []
+
+    def start(script: list[str] | None = None, opts: dict | None = None, hang_seconds: float = 600) -> FakeModelServer:
+        server = FakeModelServer(script=script, opts=opts, hang_seconds=hang_seconds).start()
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
 def daemon(env):
     d = DaemonProcess(env)
     yield d

@@ -121,12 +121,12 @@ def gemini_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[Pat
     return config, bin_dir
 
 
-def test_gemini_preset_runs_a_task_to_review(tmp_path, repo):
+def test_gemini_preset_runs_a_task_to_review(tmp_path, repo, fake_model):
     opts = {"path": "FAKE_EDIT.md", "content": "from gemini\n", "read": ".orchestrator-prompt.md"}
-    with FakeModelServer(script=["edit"], opts=opts) as fake:
-        config, bin_dir = gemini_setup(tmp_path, repo, fake)
-        assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
-        out = run(config, bin_dir, "--drain", "--timeout", "240")
+    fake = fake_model(script=["edit"], opts=opts)
+    config, bin_dir = gemini_setup(tmp_path, repo, fake)
+    assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
+    out = run(config, bin_dir, "--drain", "--timeout", "240")
     assert out.returncode == 0, out.stderr
     assert_task_on_its_branch(config, bin_dir, repo, "from gemini\n", reports_cost=False)
     # The model asked the CLI to read the prompt file (inside its workspace, so allowed): the task's
@@ -134,12 +134,12 @@ def test_gemini_preset_runs_a_task_to_review(tmp_path, repo):
     assert any("Add a file" in json.dumps(r["body"]) for r in fake.main_turns())
 
 
-def test_gemini_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo):
-    with FakeModelServer(script=["usage_limit"]) as fake:
-        config, bin_dir = gemini_setup(tmp_path, repo, fake)
-        run(config, bin_dir, "enqueue", "Add a file", "--id", "t1")
-        run(config, bin_dir, "--once")
-        out = run(config, bin_dir, "--drain", "--timeout", "240")
+def test_gemini_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo, fake_model):
+    fake = fake_model(script=["usage_limit"])
+    config, bin_dir = gemini_setup(tmp_path, repo, fake)
+    run(config, bin_dir, "enqueue", "Add a file", "--id", "t1")
+    run(config, bin_dir, "--once")
+    out = run(config, bin_dir, "--drain", "--timeout", "240")
     assert out.returncode == 0, out.stderr
     task = show(config, bin_dir, "t1")
     assert task["state"] == "incoming" and task["attempts"] == 0, task
@@ -168,11 +168,11 @@ def opencode_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[P
     return config, bin_dir
 
 
-def test_opencode_preset_runs_a_task_to_review(tmp_path, repo):
-    with FakeModelServer(script=["edit"], opts={"path": "FAKE_EDIT.md", "content": "from opencode\n"}) as fake:
-        config, bin_dir = opencode_setup(tmp_path, repo, fake)
-        assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
-        out = run(config, bin_dir, "--drain", "--timeout", "240")
+def test_opencode_preset_runs_a_task_to_review(tmp_path, repo, fake_model):
+    fake = fake_model(script=["edit"], opts={"path": "FAKE_EDIT.md", "content": "from opencode\n"})
+    config, bin_dir = opencode_setup(tmp_path, repo, fake)
+    assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
+    out = run(config, bin_dir, "--drain", "--timeout", "240")
     assert out.returncode == 0, out.stderr
     assert_task_on_its_branch(config, bin_dir, repo, "from opencode\n", reports_cost=True)
     # The instruction reached the model and names the prompt file inside the worktree.
@@ -225,28 +225,28 @@ def claude_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[Pat
     return config, bin_dir
 
 
-def test_claude_code_preset_runs_a_task_to_review_as_root_too(tmp_path, repo):
+def test_claude_code_preset_runs_a_task_to_review_as_root_too(tmp_path, repo, fake_model):
     # Running as root (CI, containers) is a supported case: the preset sets IS_SANDBOX=1 for it.
-    with FakeModelServer(script=["edit"], opts={"path": "FAKE_EDIT.md", "content": "from claude\n"}) as fake:
-        config, bin_dir = claude_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+    fake = fake_model(script=["edit"], opts={"path": "FAKE_EDIT.md", "content": "from claude\n"})
+    config, bin_dir = claude_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_task_on_its_branch(config, bin_dir, repo, "from claude\n", reports_cost=True)
 
 
 @pytest.mark.parametrize("mode", ["rate_limit", "usage_limit"])
-def test_claude_code_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode):
-    with FakeModelServer(script=[mode]) as fake:
-        config, bin_dir = claude_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+def test_claude_code_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, fake_model, mode):
+    fake = fake_model(script=[mode])
+    config, bin_dir = claude_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir)
 
 
-def test_claude_code_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo):
-    with FakeModelServer(script=["error500"]) as fake:
-        config, bin_dir = claude_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+def test_claude_code_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo, fake_model):
+    fake = fake_model(script=["error500"])
+    config, bin_dir = claude_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert_failed_not_rested(out, config, bin_dir, "exit code 1: API Error: 500 Internal server error.")
 
 
@@ -291,11 +291,11 @@ def codex_setup(tmp_path: Path, repo: Path, fake: FakeModelServer) -> tuple[Path
     return config, bin_dir
 
 
-def test_codex_preset_runs_a_task_to_review(tmp_path, repo):
+def test_codex_preset_runs_a_task_to_review(tmp_path, repo, fake_model):
     opts = {"path": "FAKE_EDIT.md", "content": "from codex\n", "commit": True}
-    with FakeModelServer(script=["edit"], opts=opts) as fake:
-        config, bin_dir = codex_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+    fake = fake_model(script=["edit"], opts=opts)
+    config, bin_dir = codex_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_task_on_its_branch(config, bin_dir, repo, "from codex\n", reports_cost=False)
 
@@ -305,18 +305,18 @@ def test_codex_preset_runs_a_task_to_review(tmp_path, repo):
     # A ChatGPT plan's limit: codex prints "You've hit your usage limit. ... try again at 3:04 PM."
     ("usage_limit", {"usage_limit_kind": "chatgpt", "resets_in_s": 3600}, 3600),
 ], ids=["rate_limit", "usage_limit", "chatgpt_plan_limit"])
-def test_codex_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, mode, opts, rest):
-    with FakeModelServer(script=[mode], opts=opts) as fake:
-        config, bin_dir = codex_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+def test_codex_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, fake_model, mode, opts, rest):
+    fake = fake_model(script=[mode], opts=opts)
+    config, bin_dir = codex_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir, rest_seconds=rest)
 
 
-def test_codex_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo):
-    with FakeModelServer(script=["error500"]) as fake:
-        config, bin_dir = codex_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+def test_codex_server_error_is_a_failed_attempt_in_its_own_words(tmp_path, repo, fake_model):
+    fake = fake_model(script=["error500"])
+    config, bin_dir = codex_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert_failed_not_rested(out, config, bin_dir, "exit code 1: We\u2019re currently experiencing high demand")
 
 
@@ -340,24 +340,24 @@ def aider_setup(tmp_path: Path, repo: Path, fake: FakeModelServer, **settings: o
     return config, bin_dir
 
 
-def test_aider_preset_runs_a_task_to_review(tmp_path, repo):
+def test_aider_preset_runs_a_task_to_review(tmp_path, repo, fake_model):
     opts = {"path": "FAKE_EDIT.md", "content": "from aider\n"}
-    with FakeModelServer(script=["edit"], opts=opts) as fake:
-        config, bin_dir = aider_setup(tmp_path, repo, fake)
-        out = drain_one(config, bin_dir)
+    fake = fake_model(script=["edit"], opts=opts)
+    config, bin_dir = aider_setup(tmp_path, repo, fake)
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     assert_task_on_its_branch(config, bin_dir, repo, "from aider\n", reports_cost=True)
 
 
-def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo):
+def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo, fake_model):
     # Without --no-gitignore aider adds `.aider*` to .gitignore; when the model then does nothing,
     # auto_commit's one-line commit is no work: the attempt fails (it used to reach provisional/).
-    with FakeModelServer(script=["text"]) as fake:
-        config, bin_dir = aider_setup(tmp_path, repo, fake)
-        data = yaml.safe_load(config.read_text())
-        data["agents"][0]["command"] = [a for a in init_command("aider") if a != "--no-gitignore"]
-        config.write_text(yaml.safe_dump(data, sort_keys=False))
-        out = drain_one(config, bin_dir)
+    fake = fake_model(script=["text"])
+    config, bin_dir = aider_setup(tmp_path, repo, fake)
+    data = yaml.safe_load(config.read_text())
+    data["agents"][0]["command"] = [a for a in init_command("aider") if a != "--no-gitignore"]
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = drain_one(config, bin_dir)
     assert out.returncode == 0, out.stderr
     task = show(config, bin_dir, "t1")
     assert task["state"] == "failed", task
@@ -367,16 +367,16 @@ def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo
 AIDER_RETRY_CAP = Path(__file__).resolve().parents[1] / "fakemodel" / "aider_retry_cap"
 
 
-def test_aider_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo):
+def test_aider_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo, fake_model):
     # aider retries on its own (for about a minute; here, with its retry cap cut to 1 s by
     # aider_retry_cap/sitecustomize.py, for about two seconds), then exits 0: the quota message in its
     # output (not the exit code) is what rests the agent.
-    with FakeModelServer(script=["usage_limit"]) as fake:
-        config, bin_dir = aider_setup(tmp_path, repo, fake)
-        reach_endpoint(config, {"PYTHONPATH": str(AIDER_RETRY_CAP)})
-        out = drain_one(config, bin_dir)
-        # aider did retry, and gave up by itself: more than one main turn, all answered with the quota.
-        modes = [r["mode"] for r in fake.main_turns()]
+    fake = fake_model(script=["usage_limit"])
+    config, bin_dir = aider_setup(tmp_path, repo, fake)
+    reach_endpoint(config, {"PYTHONPATH": str(AIDER_RETRY_CAP)})
+    out = drain_one(config, bin_dir)
+    # aider did retry, and gave up by itself: more than one main turn, all answered with the quota.
+    modes = [r["mode"] for r in fake.main_turns()]
     assert len(modes) > 1 and set(modes) == {"usage_limit"}, modes
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir)
@@ -390,21 +390,21 @@ def init_command(preset: str) -> list[str]:
     return list(PRESETS[preset]["command"])
 
 
-def test_a_model_call_that_never_answers_is_stopped_as_a_stall(tmp_path, repo):
-    with FakeModelServer(script=["hang"], hang_seconds=120) as fake:
-        config, bin_dir = claude_setup(tmp_path, repo, fake)
-        data = yaml.safe_load(config.read_text())
-        # claude asks within about a second of its start; no retry backoff: the stall is what is timed.
-        data["agents"][0]["stall_seconds"] = 3
-        data["max_attempts"] = 3
-        data["retry_backoff_seconds"] = 0
-        data["kill_grace_seconds"] = 5
-        config.write_text(yaml.safe_dump(data, sort_keys=False))
-        assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
-        out = run(config, bin_dir, "--drain", "--timeout", "120")
-        # Each attempt did reach the model and waited on it (not stopped before it asked).
-        asked = fake.main_turns()
-        assert [r["mode"] for r in asked] == ["hang", "hang"], asked
+def test_a_model_call_that_never_answers_is_stopped_as_a_stall(tmp_path, repo, fake_model):
+    fake = fake_model(script=["hang"], hang_seconds=120)
+    config, bin_dir = claude_setup(tmp_path, repo, fake)
+    data = yaml.safe_load(config.read_text())
+    # claude asks within about a second of its start; no retry backoff: the stall is what is timed.
+    data["agents"][0]["stall_seconds"] = 3
+    data["max_attempts"] = 3
+    data["retry_backoff_seconds"] = 0
+    data["kill_grace_seconds"] = 5
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run(config, bin_dir, "enqueue", "Add a file", "--id", "t1").returncode == 0
+    out = run(config, bin_dir, "--drain", "--timeout", "120")
+    # Each attempt did reach the model and waited on it (not stopped before it asked).
+    asked = fake.main_turns()
+    assert [r["mode"] for r in asked] == ["hang", "hang"], asked
     assert out.returncode == 0, out.stderr
     task = show(config, bin_dir, "t1")
     assert task["state"] == "blocked" and task["attempts"] == 0, task

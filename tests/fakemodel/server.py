@@ -1,7 +1,9 @@
 """A fake model server of our own, on loopback, for driving the real agent CLIs in tests.
 
-    with FakeModelServer(script=["edit"], opts={"commit": True}) as fake:
+    def test_x(fake_model):                  # the fixture (tests/conftest.py) stops it after the test
+        fake = fake_model(script=["edit"], opts={"commit": True})
         ... point the CLI at fake.url ...
+    with FakeModelServer(script=["edit"]) as fake:   # or as a context manager (benchmarks/real_cli.py)
     fake.requests    # every request: method, path, headers (keys redacted), JSON body, mode, main,
                      # t (time.monotonic() on arrival)
 
