@@ -168,6 +168,22 @@ def test_the_prompt_on_standard_input_when_asked(env):
     assert env.git("show", "agent/t2:t2.txt") == "nothing"
 
 
+def test_the_prompt_as_an_argument_and_the_prompt_file_inside_the_worktree(env):
+    """{prompt} is the prompt's text as one argument (no shell: quotes and $ stay as they are);
+    {prompt_file} is inside the worktree, where a CLI confined to it can read it, and never committed."""
+    script = env.agents_dir / "argv.py"
+    script.write_text("import os, pathlib, sys\n"
+                      "text, path = sys.argv[1], pathlib.Path(sys.argv[2])\n"
+                      "inside = path.resolve().is_relative_to(pathlib.Path.cwd().resolve())\n"
+                      "pathlib.Path('seen.txt').write_text(f'{text}\\n{inside}\\n{path.read_text() == text}\\n')\n")
+    env.write_config([{"name": "a", "command": [sys.executable, str(script), "{prompt}", "{prompt_file}"]}])
+    env.enqueue("t1", title="Quote 'this' and $HOME; `not run`")
+    env.drain()
+    text, inside, same = env.git("show", "agent/t1:seen.txt").rsplit("\n", 3)[:3]
+    assert "Quote 'this' and $HOME; `not run`" in text and inside == "True" and same == "True"
+    assert ".orchestrator-prompt.md" not in env.git("ls-tree", "-r", "--name-only", "agent/t1")
+
+
 def test_the_configuration_is_found_from_a_subdirectory_of_the_repository(env):
     env.write_config([env.agent("impl-1")], repo=".")  # agents.yaml beside the repository's .git
     config = env.repo / "agents.yaml"
