@@ -367,17 +367,19 @@ def test_aider_that_only_added_its_gitignore_line_did_not_succeed(tmp_path, repo
 AIDER_RETRY_CAP = Path(__file__).resolve().parents[1] / "fakemodel" / "aider_retry_cap"
 
 
-def test_aider_quota_rests_the_agent_and_spends_no_attempt(tmp_path, repo, fake_model):
+@pytest.mark.parametrize("mode", ["usage_limit", "rate_limit"])
+def test_aider_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, fake_model, mode):
     # aider retries on its own (for about a minute; here, with its retry cap cut to 1 s by
-    # aider_retry_cap/sitecustomize.py, for about two seconds), then exits 0: the quota message in its
-    # output (not the exit code) is what rests the agent.
-    fake = fake_model(script=["usage_limit"])
+    # aider_retry_cap/sitecustomize.py, for about two seconds), then exits 0: the limit message in its
+    # output (not the exit code) is what rests the agent. usage_limit: 429 insufficient_quota;
+    # rate_limit: 429 rate_limit_exceeded, "Rate limit reached for ... Please try again in 20s."
+    fake = fake_model(script=[mode])
     config, bin_dir = aider_setup(tmp_path, repo, fake)
     reach_endpoint(config, {"PYTHONPATH": str(AIDER_RETRY_CAP)})
     out = drain_one(config, bin_dir)
-    # aider did retry, and gave up by itself: more than one main turn, all answered with the quota.
+    # aider did retry, and gave up by itself: more than one main turn, all answered with the limit.
     modes = [r["mode"] for r in fake.main_turns()]
-    assert len(modes) > 1 and set(modes) == {"usage_limit"}, modes
+    assert len(modes) > 1 and set(modes) == {mode}, modes
     assert out.returncode == 0, out.stderr
     assert_rested_without_spending_an_attempt(config, bin_dir)
     # aider gave up and exited 0 by itself (not killed): the exit-0 path, where the message alone counts.
