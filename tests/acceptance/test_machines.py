@@ -30,7 +30,11 @@ def busiest(machines: list[Machine], queue) -> Machine:
         return {m["machine"].split("/")[-1]: len(m["running"]) for m in queue.machines()}
     wait_until(lambda: any(held().values()), timeout=30, what="a machine with claims")
     counts = held()
-    return max(machines, key=lambda m: counts.get((m.dir / "state" / "machine-id").read_text().strip(), 0))
+
+    def claims_of(machine: Machine) -> int:
+        path = machine.dir / "state" / "machine-id"  # a daemon still starting has none yet, and no claims
+        return counts.get(path.read_text().strip(), 0) if path.exists() else 0
+    return max(machines, key=claims_of)
 
 
 def test_three_machines_share_one_queue_through_kills_and_lost_connections(tmp_path, pg_url):
