@@ -373,7 +373,8 @@ def test_aider_limits_rest_the_agent_and_spend_no_attempt(tmp_path, repo, fake_m
     # aider_retry_cap/sitecustomize.py, for about two seconds), then exits 0: the limit message in its
     # output (not the exit code) is what rests the agent. usage_limit: 429 insufficient_quota;
     # rate_limit: 429 rate_limit_exceeded, "Rate limit reached for ... Please try again in 20s."
-    fake = fake_model(script=[mode])
+    # retry-after 0: the openai SDK under litellm backs off by itself (~0.5 s) instead of 2 s a retry.
+    fake = fake_model(script=[mode], opts={"retry_s": 0})
     config, bin_dir = aider_setup(tmp_path, repo, fake)
     reach_endpoint(config, {"PYTHONPATH": str(AIDER_RETRY_CAP)})
     out = drain_one(config, bin_dir)
