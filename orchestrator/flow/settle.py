@@ -24,7 +24,7 @@ from orchestrator.git.repo import Repo
 from orchestrator.process import tree
 from orchestrator.process.agentenv import agent_environment
 from orchestrator.process.supervise import run_supervised
-from orchestrator.store.agentbook import AgentBook
+from orchestrator.store.agentbook import USAGE_LIMIT_REASON, AgentBook
 from orchestrator.store.attempts import Attempt, Result, Runs, Spec
 from orchestrator.store.backend import QueueBackend
 
@@ -157,7 +157,7 @@ def rest_agent(queue: QueueBackend, spec: Spec, result: Result, actor: str) -> N
     """An agent that hit its usage limit takes no work until the time it named (or the cooldown)."""
     def pause(state):
         state.paused_until = result.resume_at
-        state.paused_reason = "usage limit reached"
+        state.paused_reason = USAGE_LIMIT_REASON
         state.limit_provider = spec.provider  # its peers rest too (AgentBook.paused)
         state.needs_person = False  # it ends by itself
     AgentBook(Path(spec.state_dir)).update(spec.agent, pause)

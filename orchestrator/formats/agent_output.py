@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 MAX_COOLDOWN = timedelta(days=7)
@@ -143,21 +144,33 @@ def _noise_line(line: str, noise: tuple[str, ...]) -> bool:
     return not entry or entry.startswith("#") or entry in noise or _is_noise(entry.rstrip("/*"), noise)
 
 
+def json_events(lines: list[str]) -> Iterator[dict]:
+    """The JSON objects among the lines, one a line (claude's, codex's and opencode's JSON output)."""
+    for line in lines:
+        if line.startswith("{") and (event := _json_object(line)) is not None:
+            yield event
+
+
+def final_json_document(lines: list[str]) -> dict | None:
+    """The indented JSON object the output ends with (gemini -o json), or None."""
+    starts = [i for i, line in enumerate(lines) if line.rstrip() == "{"]
+    for start in reversed(starts):
+        doc = _json_object("\n".join(lines[start:]))
+        if doc is not None:
+            return doc
+    return None
+
+
 def cli_error(lines: list[str]) -> str | None:
     """The error the CLI reported in its JSON output, in its own words, or None: claude's result
     with is_error, codex's turn.failed or error event, opencode's error event, gemini's error object.
     (Their raw JSON lines would fill last_error with session ids and headers.)"""
-    for line in reversed(lines):
-        event = _json_object(line.strip()) if line.startswith("{") else None
-        if event is not None and (message := _event_error(event)):
+    for event in reversed(list(json_events(lines))):
+        if message := _event_error(event):
             return message[:500]
-    starts = [i for i, line in enumerate(lines) if line.rstrip() == "{"]  # gemini -o json: one indented object
-    for start in reversed(starts[-3:]):
-        doc = _json_object("\n".join(lines[start:]))
-        if doc is not None:
-            error = doc.get("error")
-            return _api_error(error)[:500] if isinstance(error, dict) else None
-    return None
+    doc = final_json_document(lines)
+    error = doc.get("error") if doc is not None else None
+    return _api_error(error)[:500] if isinstance(error, dict) else None
 
 
 def _json_object(text: str) -> dict | None:
@@ -198,7 +211,10 @@ _ERROR_LINE = re.compile(r"(\w*error\b|\w*exception\b|traceback|failed to|\bfata
 
 
 def error_line(lines: list[str]) -> str | None:
-    """The agent's own last error line (a traceback's last line, `Error: ...`), without escapes."""
+    """The agent's own error: the one its JSON output reports (cli_error), else its last error line
+    (a traceback's last line, `Error: ...`), without escapes."""
+    if reported := cli_error(lines):
+        return reported
     for line in reversed(lines):
         clean = strip_ansi(line).strip()
         if clean and _ERROR_LINE.search(clean):

@@ -19,10 +19,11 @@ The forms do not collide, so no preset needs to say which one to expect.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from orchestrator.formats.agent_output import final_json_document, json_events
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,7 @@ def _from_json_lines(lines: list[str]) -> Usage | None:
     cost: float | None = None
     model: str | None = None
     seen = False
-    for line in lines:
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
+    for event in json_events(lines):
         kind = event.get("type")
         if kind == "result" and isinstance(event.get("usage"), dict):  # claude: the whole run, once
             usage = event["usage"]
@@ -80,25 +73,19 @@ def _from_json_lines(lines: list[str]) -> Usage | None:
 
 def _gemini(lines: list[str]) -> Usage | None:
     """gemini -o json prints one indented object last; its stats name every model it called."""
-    starts = [i for i, line in enumerate(lines) if line.rstrip() == "{"]
-    for start in reversed(starts):
-        try:
-            doc = json.loads("\n".join(lines[start:]))
-        except ValueError:
-            continue
-        models = (doc.get("stats") or {}).get("models") if isinstance(doc, dict) else None
-        if not isinstance(models, dict):
-            return None
-        tokens_in = tokens_out = 0
-        ranked = []  # the model in the "main" role, else the one that used the most tokens
-        for name, entry in models.items():
-            entry = _dict(entry)
-            tokens = _dict(entry.get("tokens"))
-            tokens_in += _int(tokens, "prompt")
-            tokens_out += _int(tokens, "candidates", "thoughts")
-            ranked.append(("main" in (entry.get("roles") or {}), _int(tokens, "total"), name))
-        return Usage(tokens_in, tokens_out, None, max(ranked)[2] if ranked else None)
-    return None
+    doc = final_json_document(lines)
+    models = _dict(doc.get("stats")).get("models") if doc is not None else None
+    if not isinstance(models, dict):
+        return None
+    tokens_in = tokens_out = 0
+    ranked = []  # the model in the "main" role, else the one that used the most tokens
+    for name, entry in models.items():
+        entry = _dict(entry)
+        tokens = _dict(entry.get("tokens"))
+        tokens_in += _int(tokens, "prompt")
+        tokens_out += _int(tokens, "candidates", "thoughts")
+        ranked.append(("main" in (entry.get("roles") or {}), _int(tokens, "total"), name))
+    return Usage(tokens_in, tokens_out, None, max(ranked)[2] if ranked else None)
 
 
 _AIDER_TOKENS = re.compile(r"^Tokens: ([\d.]+)(k?) sent, ([\d.]+)(k?) received\."

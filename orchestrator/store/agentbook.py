@@ -17,6 +17,8 @@ from orchestrator.base.clock import iso, parse_iso
 from orchestrator.base.locks import FileLock
 from orchestrator.formats.layout import StateDir
 
+USAGE_LIMIT_REASON = "usage limit reached"  # the paused_reason of a usage-limit rest (settle.rest_agent)
+
 
 @dataclass
 class AgentState:
@@ -35,6 +37,7 @@ class AgentBook:
         self.path = StateDir(state_dir).agents
         self.lock_path = StateDir(state_dir).agents_lock
         self.agents: dict[str, AgentState] = {}
+        self._rests: dict[str, tuple[str, str]] = {}  # provider -> (latest paused_until, the agent that hit it)
         self._mtime = None
         self.reload()
 
@@ -42,7 +45,7 @@ class AgentBook:
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            self.agents, self._mtime = {}, None
+            self.agents, self._rests, self._mtime = {}, {}, None
             return
         if mtime == self._mtime:
             return
@@ -52,6 +55,7 @@ class AgentBook:
                            for name, rec in data.items()}
         except (ValueError, TypeError, AttributeError):
             self.agents = {}
+        self._index_rests()
         self._mtime = mtime
 
     def get(self, name: str) -> AgentState:
@@ -64,6 +68,7 @@ class AgentBook:
             self.reload()
             state = self.get(name)
             change(state)
+            self._index_rests()
             durable.write_atomic(self.path, json.dumps({n: asdict(s) for n, s in self.agents.items()}, indent=1))
             self._mtime = self.path.stat().st_mtime_ns
         return state
@@ -82,16 +87,22 @@ class AgentBook:
             return state.paused_reason
         return self._provider_rest(name, provider, now)
 
+    def _index_rests(self) -> None:
+        """Each provider's latest usage-limit rest, worked out once per read of the file: paused()
+        runs for every agent and task a tick looks at."""
+        self._rests = {}
+        for name, state in self.agents.items():
+            if state.limit_provider and state.paused_until:
+                self._rests[state.limit_provider] = max(self._rests.get(state.limit_provider, ("", "")),
+                                                        (state.paused_until, name))
+
     def _provider_rest(self, name: str, provider: str | None, now: datetime) -> str | None:
-        if provider is None:
+        # The latest rest of the provider; when it is this agent's own, its own paused_until said so first.
+        rest = self._rests.get(provider) if provider else None
+        until = parse_iso(rest[0]) if rest else None
+        if rest is None or until is None or until <= now or rest[1] == name:
             return None
-        rests = [(until, other) for other, state in self.agents.items()
-                 if other != name and state.limit_provider == provider
-                 and (until := parse_iso(state.paused_until)) is not None and until > now]
-        if not rests:
-            return None
-        until, other = max(rests)
-        return f"cooling down until {iso(until)}: usage limit of provider {provider} (reached by {other})"
+        return f"cooling down until {iso(until)}: usage limit of provider {provider} (reached by {rest[1]})"
 
     def lift_provider_rest(self, provider: str) -> None:
         """A person resumed an agent of this provider: its peers' usage-limit rests end too."""
@@ -100,5 +111,8 @@ class AgentBook:
 
 
 def _end_limit_rest(state: AgentState) -> None:
+    """The usage-limit rest ends; a pause a person made since stays."""
     if state.limit_provider is not None:
-        state.paused_until, state.paused_reason, state.limit_provider = None, None, None
+        state.paused_until, state.limit_provider = None, None
+        if state.paused_reason == USAGE_LIMIT_REASON:
+            state.paused_reason = None

@@ -21,7 +21,6 @@ from orchestrator.base.errors import OrchestratorError
 from orchestrator.flow.outbox import read_outbox
 from orchestrator.formats.agent_output import (
     around_limit,
-    cli_error,
     error_line,
     find_limit,
     only_tool_noise,
@@ -182,7 +181,7 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
     commits = repo.commits_ahead(spec.branch, spec.base_branch)
     output = tail_lines(attempt.log_path, LIMIT_SCAN_BYTES)
     if exit_code != 0:
-        said_error = cli_error(output) or error_line(output)
+        said_error = error_line(output)
         return Result("failed", f"exit code {exit_code}: {said_error or tail(attempt.log_path)}", now,
                       exit_code=exit_code, commits=commits)
     if commits == 0:
@@ -203,7 +202,7 @@ def evaluate(attempt: Attempt, spec: Spec, repo: Repo, exit_code: int, timed_out
 
 def _said(output: list[str]) -> str:
     """The agent's own error line, for a verdict's reason (aider exits 0 after its model call failed)."""
-    line = cli_error(output) or error_line(output)
+    line = error_line(output)
     return f"; it said: {line}" if line else ""
 
 
